@@ -1,0 +1,156 @@
+"""Settings: environment variables prefixed ``CRIMECAST_`` and an optional TOML file.
+
+Nothing is read at import time: call :func:`load_settings` (the CLI does, once).
+Precedence, highest first: keyword arguments, environment, TOML file, defaults.
+The TOML file is ``$CRIMECAST_CONFIG`` when set, else ``crimecast.toml`` in the
+working directory when it exists.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from forecasting.errors import ConfigError
+
+#: Default mapping of raw categories to groups, matched case-insensitively on substrings.
+#: Order matters: the first pattern that matches wins; anything else maps to "other".
+DEFAULT_CATEGORY_GROUPS: dict[str, str] = {
+    "homicide": "violent",
+    "assault": "violent",
+    "battery": "violent",
+    "robbery": "violent",
+    "offence against a person": "violent",
+    "violence": "violent",
+    "sex": "violent",
+    "weapon": "violent",
+    "kidnap": "violent",
+    "burglary": "burglary",
+    "break and enter": "burglary",
+    "vehicle theft": "vehicle",
+    "theft of vehicle": "vehicle",
+    "theft from vehicle": "vehicle",
+    "vehicle crime": "vehicle",
+    "motor vehicle": "vehicle",
+    "theft": "theft",
+    "larceny": "theft",
+    "shoplifting": "theft",
+    "bicycle": "theft",
+    "stolen": "theft",
+    "vandalism": "damage",
+    "mischief": "damage",
+    "criminal damage": "damage",
+    "arson": "damage",
+    "graffiti": "damage",
+    "drug": "drugs",
+    "narcotic": "drugs",
+    "anti-social": "disorder",
+    "public order": "disorder",
+    "disorderly": "disorder",
+    "drunk": "disorder",
+    "prostitution": "disorder",
+    "collision": "traffic",
+    "traffic": "traffic",
+}
+
+
+class Settings(BaseSettings):
+    """Runtime settings of crimecast.
+
+    Examples
+    --------
+    >>> s = Settings(data_dir="/tmp/cc", _toml_file=None)
+    >>> s.resolved_database_url()
+    'sqlite:////tmp/cc/crimecast.db'
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CRIMECAST_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default a SQLite file in data_dir."
+    )
+    data_dir: Path = Field(default=Path("var"), description="Where the database and artifacts live.")
+    cell_size: float = Field(default=150.0, description="Default grid cell size in metres.")
+    timezone: str = Field(default="UTC", description="Time zone of sources that do not carry one.")
+    retention_days: int = Field(default=730, description="Days that activity counts and audit rows are kept.")
+    chunk_size: int = Field(default=100_000, description="Rows per ingestion chunk (bounds memory).")
+    study_area: tuple[float, float, float, float] | None = Field(
+        default=None, description="Optional lon/lat bounding box (west, south, east, north); rows outside are quarantined."
+    )
+    category_groups: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CATEGORY_GROUPS))
+
+    @field_validator("cell_size")
+    @classmethod
+    def _positive_cell(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError(f"cell_size must be a positive number of metres; got {v}")
+        return v
+
+    @field_validator("retention_days", "chunk_size")
+    @classmethod
+    def _positive_int(cls, v: int) -> int:
+        if v <= 0:
+            raise ValueError(f"must be a positive integer; got {v}")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"timezone must be an IANA name such as 'Europe/London'; got {v!r}") from exc
+        return v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = init_settings.init_kwargs.pop("_toml_file", "auto")  # type: ignore[attr-defined]
+        if toml_file == "auto":
+            toml_file = os.environ.get("CRIMECAST_CONFIG") or (
+                "crimecast.toml" if Path("crimecast.toml").exists() else None
+            )
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file:
+            if not Path(toml_file).exists():
+                raise ConfigError(f"config file {toml_file!s} does not exist")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to ``sqlite:///<data_dir>/crimecast.db``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path(self.data_dir).expanduser().absolute() / 'crimecast.db'}"
+
+    def artifacts_dir(self) -> Path:
+        """Directory for model artifacts and reports (created on demand by writers)."""
+        return Path(self.data_dir) / "artifacts"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build :class:`Settings`, turning validation errors into one clear :class:`ConfigError`."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError("invalid settings: " + "; ".join(parts)) from None

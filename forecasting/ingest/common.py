@@ -1,0 +1,118 @@
+"""Vectorised parsing helpers shared by the source adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from pandas.util import hash_array
+
+from forecasting.errors import CRSError
+
+# A fixed key keeps ids and hashes identical across runs and machines (SipHash-2-4).
+_HASH_KEY = "crimecast-2026-1"
+_SEP = "\x1f"
+
+
+def to_float(values: pd.Series) -> pd.Series:
+    """Parse numbers; anything unparseable (or blank) becomes NaN."""
+    return pd.to_numeric(values.astype("string").str.strip(), errors="coerce").astype("float64")
+
+
+def parse_datetimes(
+    values: pd.Series, formats: Sequence[tuple[str, str]], tz: str | None = None
+) -> tuple[pd.Series, pd.Series]:
+    """Try each ``(strftime format, resolution)`` in turn on the still-unparsed values.
+
+    Real sources mix formats in one file, so every row gets the first format that fits.
+    Returns naive local timestamps (NaT where nothing fits) and the resolution of each row.
+    ``"ISO8601"`` is accepted as a format name; values carrying a UTC offset are
+    converted to local time in ``tz`` (UTC when ``tz`` is None).
+    """
+    text = values.astype("string").str.strip()
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    res = pd.Series(pd.NA, index=values.index, dtype="string")
+    todo = text.notna() & (text != "")
+    for fmt, resolution in formats:
+        if not todo.any():
+            break
+        if fmt == "ISO8601":
+            parsed = _parse_iso(text[todo], tz or "UTC")
+        else:
+            parsed = pd.to_datetime(text[todo], format=fmt, errors="coerce")
+        ok = parsed.notna()
+        idx = parsed.index[ok]
+        out.loc[idx] = parsed[ok].astype("datetime64[ns]")
+        res.loc[idx] = resolution
+        todo.loc[idx] = False
+    return out, res
+
+
+_OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
+
+
+def _parse_iso(text: pd.Series, tz: str) -> pd.Series:
+    """ISO 8601 with or without offsets in one column: offsets win, else local time."""
+    has_offset = text.str.contains(_OFFSET, regex=True, na=False)
+    out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    if (~has_offset).any():
+        out.loc[~has_offset] = pd.to_datetime(text[~has_offset], format="ISO8601", errors="coerce")
+    if has_offset.any():
+        aware = pd.to_datetime(text[has_offset], format="ISO8601", errors="coerce", utc=True)
+        out.loc[has_offset] = aware.dt.tz_convert(tz).dt.tz_localize(None)
+    return out
+
+
+def localize(naive: pd.Series, tz: str) -> pd.Series:
+    """Local wall-clock times to UTC instants.
+
+    The repeated autumn hour is read as daylight time and the skipped spring hour is
+    shifted forward, so no row is lost to a DST transition.
+    """
+    flags = np.ones(len(naive), dtype=bool)
+    local = naive.dt.tz_localize(tz, ambiguous=flags, nonexistent="shift_forward")
+    return local.dt.tz_convert("UTC")
+
+
+def project_to_wgs84(x: pd.Series, y: pd.Series, crs: str) -> tuple[pd.Series, pd.Series]:
+    """Projected ``x, y`` in ``crs`` to WGS84 longitude/latitude (NaN stays NaN)."""
+    from pyproj import CRS, Transformer
+    from pyproj.exceptions import CRSError as PyprojCRSError
+
+    try:
+        src = CRS.from_user_input(crs)
+    except PyprojCRSError:
+        raise CRSError(f"crs must be a CRS such as 'EPSG:32610'; got {crs!r}") from None
+    tr = Transformer.from_crs(src, "EPSG:4326", always_xy=True)
+    lon, lat = tr.transform(x.to_numpy(dtype="float64"), y.to_numpy(dtype="float64"))
+    lon = np.where(np.isfinite(lon), lon, np.nan)
+    lat = np.where(np.isfinite(lat), lat, np.nan)
+    return pd.Series(lon, index=x.index), pd.Series(lat, index=y.index)
+
+
+def row_hashes(raw: pd.DataFrame) -> pd.Series:
+    """A 16-hex-digit content hash of each raw row (all columns, header order)."""
+    if raw.empty:
+        return pd.Series([], index=raw.index, dtype=object)
+    joined = raw.iloc[:, 0].astype("string").fillna("")
+    for col in raw.columns[1:]:
+        joined = joined.str.cat(raw[col].astype("string").fillna(""), sep=_SEP)
+    h = hash_array(joined.to_numpy(dtype=object), hash_key=_HASH_KEY, categorize=False)
+    return pd.Series(np.char.mod("%016x", h), index=raw.index, dtype=object)
+
+
+def map_groups(categories: pd.Series, mapping: Mapping[str, str]) -> pd.Series:
+    """Map raw categories to groups: the first pattern found (case-insensitive) wins."""
+    uniques = pd.unique(categories.astype(object))
+    lowered = {c: str(c).lower() for c in uniques}
+    table = {}
+    for cat, low in lowered.items():  # loops over distinct categories, not rows
+        table[cat] = next((g for pat, g in mapping.items() if pat.lower() in low), "other")
+    return categories.map(table).astype(object)
+
+
+def clean_text(values: pd.Series, default: str = "") -> pd.Series:
+    """Strip whitespace; blanks become ``default``."""
+    s = values.astype("string").str.strip().fillna("")
+    return s.where(s != "", default).astype(object)

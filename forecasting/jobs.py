@@ -1,0 +1,157 @@
+"""Jobs that join the library to the store: the CLI and the dashboard call these.
+
+A composition module (like ``cli``): it may import anything but ``cli``. Each job takes
+a session factory and owns its transactions.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from forecasting.config import Settings
+from forecasting.errors import ForecastingError
+from forecasting.ingest import (
+    AdapterOptions,
+    classify_duplicates,
+    file_sha256,
+    incident_adapter,
+    read_incidents,
+)
+from forecasting.ingest.reader import check_path
+from forecasting.store import repository as repo
+from forecasting.store.session import transaction
+
+
+@dataclass
+class IngestSummary:
+    """Counts of one ingest run. Invariant: ``rows_read == loaded + duplicates + quarantined``."""
+
+    path: str
+    run_id: int
+    status: str = "running"
+    rows_read: int = 0
+    loaded: int = 0
+    duplicates: int = 0
+    quarantined_by_reason: Counter = field(default_factory=Counter)
+    error: str | None = None
+
+    @property
+    def quarantined(self) -> int:
+        return int(sum(self.quarantined_by_reason.values()))
+
+    def as_dict(self) -> dict:
+        return {
+            "path": self.path, "run_id": self.run_id, "status": self.status,
+            "rows_read": self.rows_read, "loaded": self.loaded, "duplicates": self.duplicates,
+            "quarantined": self.quarantined,
+            "quarantined_by_reason": dict(sorted(self.quarantined_by_reason.items())),
+            "error": self.error,
+        }
+
+
+ProgressFn = Callable[[int], None]
+
+
+def ingest_incidents(
+    factory: sessionmaker[Session], settings: Settings, path: str | Path, fmt: str, *,
+    options: AdapterOptions | None = None, source: str | None = None,
+    progress: ProgressFn | None = None,
+) -> IngestSummary:
+    """Ingest one incidents file in a single transaction.
+
+    The run row is committed first (status ``running``); incidents, quarantined rows and
+    the final status are then committed together, so a failure or a kill leaves no partial
+    rows. A failed run is recorded with its error and the error is re-raised.
+    """
+    p = check_path(path)
+    adapter = incident_adapter(fmt, options)
+    source = source or fmt
+    with transaction(factory) as s:
+        repo.fail_interrupted_runs(session=s)
+        run_id = repo.create_run(
+            session=s, kind="incidents", source_path=str(p), format=fmt, source=source,
+            sha256=file_sha256(p), options=_options_dict(options),
+        )
+    summary = IngestSummary(path=str(p), run_id=run_id)
+    try:
+        with transaction(factory) as s:
+            for chunk in read_incidents(
+                p, adapter, category_groups=settings.category_groups,
+                default_tz=settings.timezone, study_area=settings.study_area,
+                chunk_size=settings.chunk_size,
+            ):
+                inc, quarantined = chunk.incidents, chunk.quarantined
+                existing = repo.existing_hashes(session=s, source=source, ids=inc["incident_id"])
+                dup, conflict = classify_duplicates(inc, existing)
+                if conflict.any():
+                    quarantined = _with_conflicts(quarantined, inc[conflict])
+                new = inc[~dup & ~conflict]
+                repo.insert_incidents(session=s, frame=new, source=source, run_id=run_id)
+                repo.insert_quarantine(session=s, frame=quarantined, run_id=run_id)
+                summary.rows_read += chunk.rows_read
+                summary.loaded += len(new)
+                summary.duplicates += int(dup.sum())
+                summary.quarantined_by_reason.update(quarantined["reason"].value_counts().to_dict())
+                if progress:
+                    progress(chunk.rows_read)
+            summary.status = "succeeded"
+            repo.finish_run(session=s, run_id=run_id, status="succeeded", **_counts(summary))
+    except BaseException as exc:
+        summary.status, summary.error = "failed", _describe(exc)
+        with transaction(factory) as s:
+            # Counts of a failed run describe what was read before the failure; nothing was kept.
+            repo.finish_run(session=s, run_id=run_id, status="failed", error=summary.error,
+                            rows_read=summary.rows_read)
+        raise
+    return summary
+
+
+def ingest_many(
+    factory, settings, paths: Sequence[str | Path], fmt: str, **kwargs
+) -> list[IngestSummary]:
+    """Ingest several files, one run (and one transaction) each, stopping at the first failure."""
+    return [ingest_incidents(factory, settings, p, fmt, **kwargs) for p in paths]
+
+
+def _with_conflicts(quarantined, conflicts):
+    import pandas as pd
+
+    extra = pd.DataFrame(
+        {
+            "row_number": conflicts["row_number"], "member": None, "reason": "conflicting_id",
+            "detail": "id " + conflicts["incident_id"].astype(str)
+            + " already exists with different content",
+            "raw": conflicts.drop(columns=["attributes"]).assign(
+                occurred_at=conflicts["occurred_at"].astype(str)
+            ).astype(object).to_json(orient="records", lines=True).splitlines(),
+        },
+        index=conflicts.index,
+    )
+    return pd.concat([quarantined, extra], ignore_index=True)
+
+
+def _counts(summary: IngestSummary) -> dict:
+    return {
+        "rows_read": summary.rows_read, "loaded": summary.loaded,
+        "duplicates": summary.duplicates, "quarantined": summary.quarantined,
+        "quarantined_by_reason": dict(summary.quarantined_by_reason),
+    }
+
+
+def _options_dict(options: AdapterOptions | None) -> dict:
+    if options is None:
+        return {}
+    return {k: v for k, v in vars(options).items() if v}
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted by the user"
+    if isinstance(exc, ForecastingError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

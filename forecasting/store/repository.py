@@ -1,0 +1,203 @@
+"""Repository functions: every one takes a keyword-only ``session`` and never commits."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from forecasting import schema as S
+from forecasting.store.models import Incident, IngestRun, QuarantinedRow
+
+# SQLite allows 32766 bound parameters per statement; stay well below for every backend.
+_IN_BATCH = 5000
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_run(
+    *, session: Session, kind: str, source_path: str, format: str, source: str,
+    sha256: str | None, options: dict | None = None,
+) -> int:
+    """Insert an ingest run in status ``running`` and return its id."""
+    run = IngestRun(
+        kind=kind, source_path=source_path, format=format, source=source, sha256=sha256,
+        options=options, started_at=_now(), status="running",
+        host=socket.gethostname(), pid=os.getpid(),
+    )
+    session.add(run)
+    session.flush()
+    return run.id
+
+
+def finish_run(
+    *, session: Session, run_id: int, status: str, rows_read: int = 0, loaded: int = 0,
+    duplicates: int = 0, quarantined: int = 0, quarantined_by_reason: dict | None = None,
+    error: str | None = None,
+) -> None:
+    """Record the outcome of a run."""
+    session.execute(
+        update(IngestRun).where(IngestRun.id == run_id).values(
+            status=status, rows_read=rows_read, loaded=loaded, duplicates=duplicates,
+            quarantined=quarantined, quarantined_by_reason=quarantined_by_reason or {},
+            error=error, finished_at=_now(),
+        )
+    )
+
+
+def fail_interrupted_runs(*, session: Session) -> int:
+    """Mark as failed the runs left ``running`` by a process on this host that no longer exists.
+
+    A killed ingest cannot record its own failure; its data transaction was never
+    committed, so only the run row needs mending. Returns the number of runs mended.
+    """
+    host = socket.gethostname()
+    rows = session.execute(
+        select(IngestRun.id, IngestRun.pid).where(
+            IngestRun.status == "running", IngestRun.host == host
+        )
+    ).all()
+    dead = [rid for rid, pid in rows if pid is None or not _pid_alive(pid)]
+    if dead:
+        session.execute(
+            update(IngestRun).where(IngestRun.id.in_(dead)).values(
+                status="failed", error="interrupted: the process ended before the run finished",
+                finished_at=_now(),
+            )
+        )
+    return len(dead)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def get_run(*, session: Session, run_id: int) -> IngestRun | None:
+    """The run with this id, or None."""
+    return session.get(IngestRun, run_id)
+
+
+def list_runs(*, session: Session, kind: str | None = None, limit: int = 50) -> list[IngestRun]:
+    """The most recent runs first."""
+    q = select(IngestRun).order_by(IngestRun.id.desc()).limit(limit)
+    if kind:
+        q = q.where(IngestRun.kind == kind)
+    return list(session.scalars(q))
+
+
+def existing_hashes(*, session: Session, source: str, ids: Sequence[str]) -> pd.Series:
+    """Content hashes of the already-stored incidents among ``ids``, indexed by incident id."""
+    unique = pd.unique(np.asarray(ids, dtype=object))
+    found: list[tuple[str, str]] = []
+    for start in range(0, len(unique), _IN_BATCH):
+        batch = unique[start : start + _IN_BATCH].tolist()
+        found.extend(
+            session.execute(
+                select(Incident.incident_id, Incident.content_hash).where(
+                    Incident.source == source, Incident.incident_id.in_(batch)
+                )
+            ).all()
+        )
+    if not found:
+        return pd.Series([], index=pd.Index([], dtype=object), dtype=object)
+    ids_, hashes = zip(*found, strict=True)
+    return pd.Series(hashes, index=pd.Index(ids_, dtype=object), dtype=object)
+
+
+_INCIDENT_WRITE_COLUMNS = (
+    "incident_id", "occurred_at", "time_resolution", "tz", "longitude", "latitude",
+    "source_crs", "source_x", "source_y", "category", "category_group", "content_hash",
+    "attributes",
+)
+
+
+def insert_incidents(*, session: Session, frame: pd.DataFrame, source: str, run_id: int) -> int:
+    """Bulk-insert canonical incidents (see :mod:`forecasting.schema`); returns the row count."""
+    if frame.empty:
+        return 0
+    S.require_columns(frame, _INCIDENT_WRITE_COLUMNS, "incidents")
+    out = frame.loc[:, list(_INCIDENT_WRITE_COLUMNS)].copy()
+    out["occurred_at"] = pd.to_datetime(out["occurred_at"], utc=True).dt.to_pydatetime()
+    out = out.astype(object).where(out.notna(), None)
+    out["source"] = source
+    out["run_id"] = run_id
+    session.execute(insert(Incident), out.to_dict("records"))
+    return len(out)
+
+
+def insert_quarantine(*, session: Session, frame: pd.DataFrame, run_id: int) -> int:
+    """Bulk-insert quarantined rows (columns ``row_number, member, reason, detail, raw``)."""
+    if frame.empty:
+        return 0
+    out = frame.loc[:, ["row_number", "member", "reason", "detail", "raw"]].copy()
+    out = out.astype(object).where(out.notna(), None)
+    out["run_id"] = run_id
+    session.execute(insert(QuarantinedRow), out.to_dict("records"))
+    return len(out)
+
+
+def count_incidents(*, session: Session, source: str | None = None) -> int:
+    """Number of stored incidents (optionally of one source)."""
+    q = select(func.count()).select_from(Incident)
+    if source:
+        q = q.where(Incident.source == source)
+    return int(session.scalar(q) or 0)
+
+
+def quarantine_summary(*, session: Session, run_id: int | None = None) -> dict[str, int]:
+    """Quarantined rows by reason (optionally of one run)."""
+    q = select(QuarantinedRow.reason, func.count()).group_by(QuarantinedRow.reason)
+    if run_id is not None:
+        q = q.where(QuarantinedRow.run_id == run_id)
+    return {reason: int(n) for reason, n in session.execute(q).all()}
+
+
+def load_incidents(
+    *, session: Session, sources: Iterable[str] | None = None, start: datetime | None = None,
+    end: datetime | None = None, resolutions: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """Stored incidents as an incidents frame (:data:`forecasting.schema.INCIDENT_COLUMNS`)."""
+    cols = [getattr(Incident, c) for c in S.INCIDENT_COLUMNS] + [Incident.source]
+    q = select(*cols)
+    if sources:
+        q = q.where(Incident.source.in_(list(sources)))
+    if start is not None:
+        q = q.where(Incident.occurred_at >= start)
+    if end is not None:
+        q = q.where(Incident.occurred_at < end)
+    if resolutions:
+        q = q.where(Incident.time_resolution.in_(list(resolutions)))
+    frame = pd.read_sql(q, session.connection())
+    frame[S.OCCURRED_AT] = pd.to_datetime(frame[S.OCCURRED_AT], utc=True)
+    return frame
+
+
+def incident_keys(*, session: Session, source: str) -> set[tuple[str, str]]:
+    """All ``(incident_id, content_hash)`` pairs of a source (for tests and audits)."""
+    rows = session.execute(
+        select(Incident.incident_id, Incident.content_hash).where(Incident.source == source)
+    ).all()
+    return {tuple(r) for r in rows}
+
+
+__all__ = [
+    "count_incidents", "create_run", "existing_hashes", "fail_interrupted_runs", "finish_run",
+    "get_run", "incident_keys", "insert_incidents", "insert_quarantine", "list_runs",
+    "load_incidents", "quarantine_summary",
+]
