@@ -191,14 +191,24 @@ def _print_summaries(summaries) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    console = Console()
     table = Table(title="ingest summary")
-    for col in ("file", "run", "read", "loaded", "duplicates", "quarantined", "by reason"):
-        table.add_column(col, justify="right" if col not in ("file", "by reason") else "left")
+    table.add_column("file")
+    for col in ("run", "read", "loaded", "duplicates", "quarantined"):
+        table.add_column(col, justify="right")
     for s in summaries:
-        reasons = ", ".join(f"{k}: {v}" for k, v in sorted(s.quarantined_by_reason.items()))
         table.add_row(Path(s.path).name, str(s.run_id), f"{s.rows_read:,}", f"{s.loaded:,}",
-                      f"{s.duplicates:,}", f"{s.quarantined:,}", reasons or "-")
-    Console().print(table)
+                      f"{s.duplicates:,}", f"{s.quarantined:,}")
+    console.print(table)
+    reasons = [(Path(s.path).name, r, n) for s in summaries for r, n in sorted(s.quarantined_by_reason.items())]
+    if reasons:
+        by_reason = Table(title="quarantined by reason")
+        by_reason.add_column("file")
+        by_reason.add_column("reason")
+        by_reason.add_column("rows", justify="right")
+        for name, r, n in reasons:
+            by_reason.add_row(name, r, f"{n:,}")
+        console.print(by_reason)
 
 
 class _progress:

@@ -20,6 +20,7 @@ from forecasting.ingest import (
     classify_duplicates,
     file_sha256,
     incident_adapter,
+    json_rows,
     read_incidents,
 )
 from forecasting.ingest.reader import check_path
@@ -126,9 +127,9 @@ def _with_conflicts(quarantined, conflicts):
             "row_number": conflicts["row_number"], "member": None, "reason": "conflicting_id",
             "detail": "id " + conflicts["incident_id"].astype(str)
             + " already exists with different content",
-            "raw": conflicts.drop(columns=["attributes"]).assign(
+            "raw": json_rows(conflicts.drop(columns=["attributes"]).assign(
                 occurred_at=conflicts["occurred_at"].astype(str)
-            ).astype(object).to_json(orient="records", lines=True).splitlines(),
+            )),
         },
         index=conflicts.index,
     )

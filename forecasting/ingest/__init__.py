@@ -15,6 +15,7 @@ from forecasting.ingest.pipeline import (
     QUARANTINE_COLUMNS,
     IngestChunk,
     classify_duplicates,
+    json_rows,
     read_incidents,
 )
 from forecasting.ingest.policeuk import PoliceUKAdapter
@@ -44,5 +45,5 @@ def incident_adapter(fmt: str, options: AdapterOptions | None = None) -> Inciden
 
 __all__ = [
     "INCIDENT_FORMATS", "QUARANTINE_COLUMNS", "AdapterOptions", "IngestChunk",
-    "classify_duplicates", "file_sha256", "incident_adapter", "read_incidents",
+    "classify_duplicates", "file_sha256", "incident_adapter", "json_rows", "read_incidents",
 ]

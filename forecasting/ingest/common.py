@@ -41,13 +41,17 @@ def parse_datetimes(
             parsed = _parse_iso(text[todo], tz or "UTC")
         else:
             parsed = pd.to_datetime(text[todo], format=fmt, errors="coerce")
-        ok = parsed.notna()
+        ok = parsed.notna() & parsed.between(_NS_MIN, _NS_MAX)
         idx = parsed.index[ok]
         out.loc[idx] = parsed[ok].astype("datetime64[ns]")
         res.loc[idx] = resolution
         todo.loc[idx] = False
     return out, res
 
+
+# Nanosecond timestamps span 1677-2262; pandas 3 parses wider (microseconds), and a year
+# like 0001 is garbage for crime data anyway, so such values count as unparseable.
+_NS_MIN, _NS_MAX = pd.Timestamp("1678-01-01"), pd.Timestamp("2261-12-31")
 
 _OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
 
@@ -57,10 +61,12 @@ def _parse_iso(text: pd.Series, tz: str) -> pd.Series:
     has_offset = text.str.contains(_OFFSET, regex=True, na=False)
     out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
     if (~has_offset).any():
-        out.loc[~has_offset] = pd.to_datetime(text[~has_offset], format="ISO8601", errors="coerce")
+        naive = pd.to_datetime(text[~has_offset], format="ISO8601", errors="coerce")
+        out.loc[~has_offset] = naive.where(naive.between(_NS_MIN, _NS_MAX))
     if has_offset.any():
         aware = pd.to_datetime(text[has_offset], format="ISO8601", errors="coerce", utc=True)
-        out.loc[has_offset] = aware.dt.tz_convert(tz).dt.tz_localize(None)
+        local = aware.dt.tz_convert(tz).dt.tz_localize(None)
+        out.loc[has_offset] = local.where(local.between(_NS_MIN, _NS_MAX))
     return out
 
 

@@ -82,7 +82,7 @@ def canonicalise(
     inc[S.TZ] = tz
     inc[S.CATEGORY_GROUP] = map_groups(inc[S.CATEGORY], category_groups)
     extra = [c for c in raw.columns if c not in used]
-    inc[S.ATTRIBUTES] = _json_rows(raw.loc[ok, extra]) if extra else None
+    inc[S.ATTRIBUTES] = json_rows(raw.loc[ok, extra]) if extra else None
     inc["row_number"] = chunk.row_numbers[ok.to_numpy()].to_numpy()
     inc = inc.reset_index(drop=True)
 
@@ -93,7 +93,7 @@ def canonicalise(
             "member": chunk.member,
             "reason": rejected.to_numpy(),
             "detail": _details(raw.loc[~ok, used], rejected),
-            "raw": _json_rows(raw.loc[~ok]),
+            "raw": json_rows(raw.loc[~ok]),
         }
     )
     quarantined = pd.concat([bad, q], ignore_index=True) if len(bad) else q
@@ -110,11 +110,14 @@ def _empty_incidents() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in _INCIDENT_OUT})
 
 
-def _json_rows(frame: pd.DataFrame) -> list[str]:
+def json_rows(frame: pd.DataFrame) -> list[str]:
+    """Each row of ``frame`` as a JSON object string."""
     if frame.empty:
         return []
-    # One C-level serialisation of the whole block instead of json.dumps per row.
-    return frame.astype(object).to_json(orient="records", lines=True, force_ascii=False).splitlines()
+    # One C-level serialisation of the whole block instead of json.dumps per row. Split on
+    # "\n" only: str.splitlines() would also split on U+2028 and friends inside values.
+    text = frame.astype(object).to_json(orient="records", lines=True, force_ascii=False)
+    return text.rstrip("\n").split("\n")
 
 
 def _details(used: pd.DataFrame, reasons: pd.Series) -> list[str]:
@@ -166,4 +169,7 @@ def classify_duplicates(incidents: pd.DataFrame, existing: pd.Series) -> tuple[p
     return seen & same, seen & ~same
 
 
-__all__ = ["IngestChunk", "QUARANTINE_COLUMNS", "canonicalise", "classify_duplicates", "read_incidents"]
+__all__ = [
+    "IngestChunk", "QUARANTINE_COLUMNS", "canonicalise", "classify_duplicates", "json_rows",
+    "read_incidents",
+]

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from forecasting.cli import app
+
+from .conftest import REPO, SAMPLE
+
+runner = CliRunner()
+
+
+def _invoke(args, env=None):
+    return runner.invoke(app, args, env=env)
+
+
+@pytest.fixture
+def db_env(tmp_path):
+    env = {"CRIMECAST_DATA_DIR": str(tmp_path / "var")}
+    assert _invoke(["db", "upgrade"], env).exit_code == 0
+    return env
+
+
+def _commands(group, prefix=()):
+    import typer.main
+
+    cmd = typer.main.get_command(group)
+    out = [prefix]
+    for name, sub in getattr(cmd, "commands", {}).items():
+        if hasattr(sub, "commands"):
+            out += [(*prefix, name, *rest) for rest in _sub(sub)]
+        else:
+            out.append((*prefix, name))
+    return out
+
+
+def _sub(group):
+    out = [()]
+    for name, sub in group.commands.items():
+        out += [(name, *rest) for rest in (_sub(sub) if hasattr(sub, "commands") else [()])]
+    return out
+
+
+@pytest.mark.parametrize("command", _commands(app), ids=lambda c: " ".join(c) or "crimecast")
+def test_every_command_has_help(command):
+    result = _invoke([*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def test_ingest_json_summary(db_env):
+    path = SAMPLE / "sf_kaggle_train_sample.csv.gz"
+    result = _invoke(["ingest", "incidents", str(path), "--format", "sf", "--json"], db_env)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert {"rows_read", "loaded", "duplicates", "quarantined", "quarantined_by_reason"} <= set(data)
+    assert data["rows_read"] == data["loaded"] + data["duplicates"] + data["quarantined"]
+    assert data["quarantined_by_reason"]["out_of_range_coordinates"] > 0
+    again = json.loads(_invoke(["ingest", "incidents", str(path), "-f", "sf", "--json"], db_env).stdout)
+    assert again["loaded"] == 0 and again["duplicates"] == data["loaded"]
+
+
+def test_ingest_table_and_runs(db_env):
+    path = SAMPLE / "policeuk_west_yorkshire_2018-07_sample.zip"
+    result = _invoke(["ingest", "incidents", str(path), "--format", "policeuk"], db_env)
+    assert result.exit_code == 0
+    assert "missing_coordinates" in result.output
+    runs = json.loads(_invoke(["ingest", "runs", "--json"], db_env).stdout)
+    assert runs[0]["status"] == "succeeded" and runs[0]["format"] == "policeuk"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ingest", "incidents", "missing.csv", "--format", "sf"], "Error: input file 'missing.csv' does not exist"),
+        (["ingest", "incidents", str(SAMPLE / "sf_kaggle_train_sample.csv.gz"), "--format", "nyc"], "Error: format must be one of"),
+        (["ingest", "incidents", str(SAMPLE / "sf_kaggle_train_sample.csv.gz"), "--format", "generic", "--map", "oops"],
+         "Error: --map must look like target=column; got 'oops'"),
+    ],
+)
+def test_errors_are_one_line_and_non_zero(db_env, args, message):
+    result = _invoke(args, db_env)
+    assert result.exit_code == 1
+    assert result.stderr.strip().startswith(message)
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+
+
+def test_not_migrated_database_says_how_to_fix(tmp_path):
+    result = _invoke(["ingest", "runs"], {"CRIMECAST_DATA_DIR": str(tmp_path / "empty")})
+    assert result.exit_code == 1
+    assert "run `crimecast db upgrade` first" in result.stderr
+
+
+def test_invalid_setting_is_one_line(tmp_path):
+    result = _invoke(["ingest", "runs"], {"CRIMECAST_CELL_SIZE": "-5"})
+    assert result.exit_code == 1
+    assert "cell_size must be a positive number of metres; got -5.0" in result.stderr
+
+
+def test_db_downgrade_and_current(db_env):
+    assert "current: 0001" in _invoke(["db", "current"], db_env).output
+    assert _invoke(["db", "downgrade", "base"], db_env).exit_code == 0
+    assert "current: base" in _invoke(["db", "current"], db_env).output
+
+
+def test_python_dash_m_entry_point(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "forecasting", "--help"], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0 and "ingest" in proc.stdout
