@@ -6,10 +6,13 @@ a session factory and owns its transactions.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -56,6 +59,7 @@ class IngestSummary:
 
 
 ProgressFn = Callable[[int], None]
+T = TypeVar("T")
 
 
 def ingest_incidents(
@@ -81,11 +85,12 @@ def ingest_incidents(
     summary = IngestSummary(path=str(p), run_id=run_id)
     try:
         with transaction(factory) as s:
-            for chunk in read_incidents(
+            chunks = read_incidents(
                 p, adapter, category_groups=settings.category_groups,
                 default_tz=settings.timezone, study_area=settings.study_area,
                 chunk_size=settings.chunk_size,
-            ):
+            )
+            for chunk in prefetch(chunks):
                 inc, quarantined = chunk.incidents, chunk.quarantined
                 existing = repo.existing_hashes(session=s, source=source, ids=inc["incident_id"])
                 dup, conflict = classify_duplicates(inc, existing)
@@ -110,6 +115,47 @@ def ingest_incidents(
                             rows_read=summary.rows_read)
         raise
     return summary
+
+
+def prefetch(iterator: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Run ``iterator`` in a background thread, ``depth`` items ahead of the consumer.
+
+    Parsing the next chunk overlaps with writing the current one (the database driver
+    and pandas release the GIL for much of their work). Errors are re-raised here.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in iterator:
+                while not stop.is_set():
+                    try:
+                        q.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put((done, exc))
+            return
+        q.put((done, None))
+
+    thread = threading.Thread(target=work, name="crimecast-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, exc = q.get()
+            if exc is not None:
+                raise exc
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def ingest_many(

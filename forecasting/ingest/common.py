@@ -6,13 +6,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from pandas.util import hash_array
 
 from forecasting.errors import CRSError
 
 # A fixed key keeps ids and hashes identical across runs and machines (SipHash-2-4).
 _HASH_KEY = "crimecast-2026-1"
-_SEP = "\x1f"
 
 
 def to_float(values: pd.Series) -> pd.Series:
@@ -97,15 +95,17 @@ def project_to_wgs84(x: pd.Series, y: pd.Series, crs: str) -> tuple[pd.Series, p
     return pd.Series(lon, index=x.index), pd.Series(lat, index=y.index)
 
 
-def row_hashes(raw: pd.DataFrame) -> pd.Series:
-    """A 16-hex-digit content hash of each raw row (all columns, header order)."""
+def row_hashes(raw: pd.DataFrame) -> np.ndarray:
+    """A 64-bit content hash (uint64) of each raw row: all columns, in header order."""
     if raw.empty:
-        return pd.Series([], index=raw.index, dtype=object)
-    joined = raw.iloc[:, 0].astype("string").fillna("")
-    for col in raw.columns[1:]:
-        joined = joined.str.cat(raw[col].astype("string").fillna(""), sep=_SEP)
-    h = hash_array(joined.to_numpy(dtype=object), hash_key=_HASH_KEY, categorize=False)
-    return pd.Series(np.char.mod("%016x", h), index=raw.index, dtype=object)
+        return np.zeros(0, dtype=np.uint64)
+    h = pd.util.hash_pandas_object(raw.astype(object), index=False, hash_key=_HASH_KEY, categorize=False)
+    return h.to_numpy(dtype=np.uint64)
+
+
+def hex_digits(hashes: np.ndarray) -> np.ndarray:
+    """uint64 hashes as 16-digit lowercase hex strings."""
+    return np.char.mod("%016x", hashes).astype(object)
 
 
 def map_groups(categories: pd.Series, mapping: Mapping[str, str]) -> pd.Series:

@@ -11,7 +11,7 @@ import pandas as pd
 from forecasting import schema as S
 from forecasting.errors import ConfigError
 from forecasting.ingest.base import IncidentAdapter
-from forecasting.ingest.common import localize, map_groups, row_hashes
+from forecasting.ingest.common import hex_digits, localize, map_groups, row_hashes
 from forecasting.ingest.reader import RawChunk, iter_raw_chunks
 from forecasting.ingest.validate import row_reasons
 
@@ -39,16 +39,35 @@ class Occurrences:
     Sources without ids (police.uk anti-social behaviour, the Chicago cut) publish genuinely
     separate incidents as identical rows. The n-th copy gets id ``<hash>-<n>``, so the file
     loads every row once and a re-delivery of the same file maps onto the same ids.
+    Memory: 16 bytes per distinct row hash seen in the file.
     """
 
     def __init__(self) -> None:
-        self._seen = pd.Series(dtype="int64")
+        self._keys = np.zeros(0, dtype=np.uint64)  # sorted distinct hashes seen so far
+        self._counts = np.zeros(0, dtype=np.int64)
 
-    def number(self, hashes: pd.Series) -> pd.Series:
-        before = hashes.map(self._seen).fillna(0).astype("int64")
-        within = hashes.groupby(hashes, sort=False).cumcount().astype("int64")
-        counts = hashes.value_counts()
-        self._seen = self._seen.add(counts, fill_value=0).astype("int64")
+    def number(self, hashes: np.ndarray) -> np.ndarray:
+        """0 for the first copy of a row in the file, 1 for the second, ..."""
+        hashes = np.asarray(hashes, dtype=np.uint64)
+        if hashes.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        before = np.zeros(hashes.size, dtype=np.int64)
+        if self._keys.size:
+            pos = np.minimum(np.searchsorted(self._keys, hashes), self._keys.size - 1)
+            found = self._keys[pos] == hashes
+            before[found] = self._counts[pos[found]]
+        # Rank of each row among equal hashes within the chunk (stable, so file order).
+        order = np.argsort(hashes, kind="stable")
+        sorted_h = hashes[order]
+        starts = np.r_[True, sorted_h[1:] != sorted_h[:-1]]
+        group_start = np.maximum.accumulate(np.where(starts, np.arange(sorted_h.size), 0))
+        within = np.empty_like(order)
+        within[order] = np.arange(sorted_h.size) - group_start
+        uniq, counts = np.unique(hashes, return_counts=True)
+        keys = np.concatenate([self._keys, uniq])
+        allc = np.concatenate([self._counts, counts])
+        self._keys, inverse = np.unique(keys, return_inverse=True)
+        self._counts = np.bincount(inverse, weights=allc, minlength=self._keys.size).astype(np.int64)
         return before + within
 
 
@@ -69,16 +88,16 @@ def canonicalise(
     conv[S.OCCURRED_AT] = occurred
     reasons = row_reasons(conv, study_area=study_area)
 
-    hashes = row_hashes(raw)
     ok = reasons.isna()
     inc = conv.loc[ok].copy()
-    h = hashes[ok]
+    hashes = row_hashes(raw)[ok.to_numpy()]
+    hex_h = pd.Series(hex_digits(hashes), index=inc.index)
     src = inc["source_id"]
-    no_id = src.isna()
-    occ = occurrences.number(h[no_id])
-    generated = "h" + h[no_id] + np.where(occ > 0, "-" + occ.astype(str), "")
+    no_id = src.isna().to_numpy()
+    occ = pd.Series(occurrences.number(hashes[no_id]), index=inc.index[no_id])
+    generated = "h" + hex_h[no_id] + np.where(occ > 0, "-" + occ.astype(str), "")
     inc[S.INCIDENT_ID] = src.where(~no_id, generated).astype(object)
-    inc[S.CONTENT_HASH] = h
+    inc[S.CONTENT_HASH] = hex_h
     inc[S.TZ] = tz
     inc[S.CATEGORY_GROUP] = map_groups(inc[S.CATEGORY], category_groups)
     extra = [c for c in raw.columns if c not in used]

@@ -68,7 +68,6 @@ class Incident(Base):
     __table_args__ = (
         UniqueConstraint("source", "incident_id"),
         Index("ix_incidents_occurred_at", "occurred_at"),
-        Index("ix_incidents_category_group", "category_group"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -40,6 +40,9 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
+    # A 64 MiB page cache keeps the incident indexes hot during bulk ingestion.
+    cur.execute("PRAGMA cache_size=-65536")
+    cur.execute("PRAGMA temp_store=MEMORY")
     cur.close()
 
 

@@ -64,7 +64,6 @@ def upgrade() -> None:
         sa.CheckConstraint("longitude BETWEEN -180 AND 180", name="longitude_range"),
     )
     op.create_index("ix_incidents_occurred_at", "incidents", ["occurred_at"])
-    op.create_index("ix_incidents_category_group", "incidents", ["category_group"])
     op.create_table(
         "quarantined_rows",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -91,7 +90,6 @@ def downgrade() -> None:
     op.drop_table("quarantined_rows")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP INDEX IF EXISTS ix_incidents_geom")
-    op.drop_index("ix_incidents_category_group", table_name="incidents")
     op.drop_index("ix_incidents_occurred_at", table_name="incidents")
     op.drop_table("incidents")
     op.drop_table("ingest_runs")
