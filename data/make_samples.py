@@ -30,10 +30,9 @@ def main() -> None:
                     keep_default_na=False)
         for y in (2022, 2023, 2024)
     )
-    # Person offences have a blank NEIGHBOURHOOD and X=Y=0; keep a share of them so the
-    # sample shows the quarantine path.
-    person = van[van["X"].isin(["0", "0.0"])].iloc[::10]
-    van = pd.concat([van[van["NEIGHBOURHOOD"].isin(keep)], person])
+    # Offences against a person are published at X=Y=0; those of the four neighbourhoods
+    # are kept as they are, so the sample shows the quarantine path.
+    van = van[van["NEIGHBOURHOOD"].isin(keep)]
     _write_gz(van, "vancouver_4_neighbourhoods_2022_2024.csv.gz")
 
     chi = pd.read_csv(SHARED / "chicago" / "chicago_aggravated_assaults.csv.gz", dtype=str, keep_default_na=False)
