@@ -18,8 +18,9 @@ OUT = Path(__file__).resolve().parent / "sample"
 
 def _write_gz(frame: pd.DataFrame, name: str) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
-    with gzip.open(OUT / name, "wt", newline="") as f:
-        frame.to_csv(f, index=False)
+    # mtime=0 keeps the archive bytes identical between rebuilds.
+    with open(OUT / name, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+        gz.write(frame.to_csv(index=False).encode("utf-8"))
     print(name, len(frame))
 
 
@@ -55,7 +56,8 @@ def main() -> None:
     blank = uk[uk["Longitude"] == ""].iloc[:100]
     pd.concat([uk.iloc[:2900], blank]).to_csv(buf, index=False)
     with zipfile.ZipFile(OUT / "policeuk_west_yorkshire_2018-07_sample.zip", "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("2018-07-west-yorkshire-street.csv", buf.getvalue())
+        info = zipfile.ZipInfo("2018-07-west-yorkshire-street.csv", date_time=(2018, 8, 1, 0, 0, 0))
+        z.writestr(info, buf.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
     print("policeuk zip", 3000)
 
 
