@@ -65,3 +65,25 @@ def test_postgres_has_postgis_geometry_with_gist_index(postgres_url):
     engine.dispose()
     assert geom_type == "geometry(Point,4326)"
     assert "USING gist" in index_def
+
+
+@pytest.mark.db
+def test_postgres_geometry_columns_are_generated_from_wkt(postgres_url):
+    migrate.upgrade(postgres_url)
+    engine = make_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "insert into grids (key, kind, created_at) values ('k', 'square', now())"
+        ))
+        conn.execute(text(
+            "insert into cells (grid_id, cell_id, centroid_lon, centroid_lat, area_m2, polygon_wkt) "
+            "values (1, 'c1', 0.5, 0.5, 1.0, 'POLYGON((0 0, 1 0, 1 1, 0 1, 0 0))')"
+        ))
+        area = conn.execute(text("select ST_Area(geom) from cells")).scalar()
+        indexes = set(conn.execute(text(
+            "select indexname from pg_indexes where indexdef like '%USING gist%'"
+        )).scalars())
+    engine.dispose()
+    assert area == pytest.approx(1.0)
+    assert {"ix_cells_geom", "ix_cameras_geom", "ix_cameras_view_geom", "ix_places_geom",
+            "ix_area_values_geom", "ix_incidents_geom"} <= indexes

@@ -101,3 +101,249 @@ class QuarantinedRow(Base):
     reason: Mapped[str] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(Text)
     raw: Mapped[str] = mapped_column(Text)  # JSON object column -> value, or the raw line
+
+
+# ------------------------------------------------------------------ forecasting
+class Grid(Base):
+    """A reproducible cell grid: square cells of ``cell_size`` metres in ``crs`` from an origin, or H3."""
+
+    __tablename__ = "grids"
+    __table_args__ = (UniqueConstraint("key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))  # e.g. "square:EPSG:32610:150:0:0"
+    kind: Mapped[str] = mapped_column(String(16))  # square or h3
+    crs: Mapped[str | None] = mapped_column(String(32))
+    cell_size: Mapped[float | None] = mapped_column(Float)
+    origin_x: Mapped[float | None] = mapped_column(Float)
+    origin_y: Mapped[float | None] = mapped_column(Float)
+    h3_resolution: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Cell(Base):
+    """One cell of a grid, with its WGS84 polygon as WKT (a PostGIS polygon on PostgreSQL)."""
+
+    __tablename__ = "cells"
+    __table_args__ = (UniqueConstraint("grid_id", "cell_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id", ondelete="CASCADE"))
+    cell_id: Mapped[str] = mapped_column(String(64))
+    row: Mapped[int | None] = mapped_column(Integer)
+    col: Mapped[int | None] = mapped_column(Integer)
+    centroid_lon: Mapped[float] = mapped_column(Float)
+    centroid_lat: Mapped[float] = mapped_column(Float)
+    area_m2: Mapped[float] = mapped_column(Float)
+    polygon_wkt: Mapped[str] = mapped_column(Text)
+
+
+class ModelVersion(Base):
+    """A fitted model: what it was trained on, with which settings, and how well it did."""
+
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))  # lgbm, naive, kde, ...
+    category: Mapped[str] = mapped_column(String(200))  # "all" or a category
+    period: Mapped[str] = mapped_column(String(16))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))
+    train_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    train_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    params: Mapped[dict | None] = mapped_column(JSON)
+    features: Mapped[list | None] = mapped_column(JSON)
+    metrics: Mapped[dict | None] = mapped_column(JSON)
+    data_hash: Mapped[str | None] = mapped_column(String(64))
+    artifact_path: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class ForecastRun(Base):
+    """One issued forecast: a model version scoring every cell for one period."""
+
+    __tablename__ = "forecast_runs"
+    __table_args__ = (Index("ix_forecast_runs_period_start", "period_start"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id"))
+    model: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(200))
+    period: Mapped[str] = mapped_column(String(16))  # week, day, shift, hour
+    period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    period_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    data_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Forecast(Base):
+    """The forecast of one cell in one forecast run."""
+
+    __tablename__ = "forecasts"
+    __table_args__ = (UniqueConstraint("run_id", "cell_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("forecast_runs.id", ondelete="CASCADE"))
+    cell_id: Mapped[str] = mapped_column(String(64))
+    expected_count: Mapped[float] = mapped_column(Float)
+    probability: Mapped[float] = mapped_column(Float)
+    score: Mapped[float] = mapped_column(Float)
+    rank: Mapped[int] = mapped_column(Integer)
+    reasons: Mapped[str | None] = mapped_column(Text)  # JSON list of sentences, top cells only
+
+
+class Backtest(Base):
+    """A stored backtest: parameters, metrics table and where its files are."""
+
+    __tablename__ = "backtests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    period: Mapped[str] = mapped_column(String(16))
+    cell_size: Mapped[float | None] = mapped_column(Float)
+    start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    params: Mapped[dict | None] = mapped_column(JSON)
+    metrics: Mapped[dict | None] = mapped_column(JSON)
+    out_dir: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class Task(Base):
+    """A background job (retrain, backtest) with visible progress."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))  # queued, running, succeeded, failed
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    message: Mapped[str | None] = mapped_column(Text)
+    params: Mapped[dict | None] = mapped_column(JSON)
+    result: Mapped[dict | None] = mapped_column(JSON)
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# ------------------------------------------------------- cameras, counts, places
+class Camera(Base):
+    """A camera or counting site. Holds a location and a view polygon, never imagery."""
+
+    __tablename__ = "cameras"
+    __table_args__ = (UniqueConstraint("source", "camera_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    camera_id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str | None] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))  # cctv, footfall_camera, pedestrian_sensor, rail_station
+    longitude: Mapped[float] = mapped_column(Float)
+    latitude: Mapped[float] = mapped_column(Float)
+    heading_deg: Mapped[float | None] = mapped_column(Float)
+    fov_deg: Mapped[float | None] = mapped_column(Float)
+    range_m: Mapped[float | None] = mapped_column(Float)
+    view_wkt: Mapped[str] = mapped_column(Text)  # WGS84 polygon of what the camera sees
+    installed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16))  # active, offline, retired
+    simulated: Mapped[bool] = mapped_column(default=False)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_runs.id"))
+
+
+class ActivityCount(Base):
+    """Aggregate counts per camera and hour (or day). No image, face, plate, device id or person."""
+
+    __tablename__ = "activity_counts"
+    __table_args__ = (
+        UniqueConstraint("camera_pk", "period_start", "resolution"),
+        Index("ix_activity_counts_period_start", "period_start"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    camera_pk: Mapped[int] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"))
+    period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolution: Mapped[str] = mapped_column(String(8))  # hour or day
+    people: Mapped[int | None] = mapped_column(Integer)
+    vehicles: Mapped[int | None] = mapped_column(Integer)
+    cyclists: Mapped[int | None] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(32))
+    run_id: Mapped[int] = mapped_column(ForeignKey("ingest_runs.id"))
+
+
+class CountGap(Base):
+    """A period a camera reported nothing (offline or missing): a missing hour is not a zero."""
+
+    __tablename__ = "count_gaps"
+    __table_args__ = (Index("ix_count_gaps_camera_pk", "camera_pk"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    camera_pk: Mapped[int] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"))
+    gap_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    gap_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str] = mapped_column(String(32))  # missing, offline
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_runs.id"))
+
+
+class Place(Base):
+    """A point of interest by category (risk-terrain input)."""
+
+    __tablename__ = "places"
+    __table_args__ = (UniqueConstraint("source", "place_id"), Index("ix_places_category", "category"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    place_id: Mapped[str] = mapped_column(String(128))
+    category: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str | None] = mapped_column(String(300))
+    longitude: Mapped[float] = mapped_column(Float)
+    latitude: Mapped[float] = mapped_column(Float)
+    simulated: Mapped[bool] = mapped_column(default=False)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_runs.id"))
+
+
+class AreaValue(Base):
+    """A value of an area layer (population, footfall, land use) on one polygon, optionally by hour of week."""
+
+    __tablename__ = "area_values"
+    __table_args__ = (UniqueConstraint("layer", "area_id", "hour_of_week"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    layer: Mapped[str] = mapped_column(String(64))
+    area_id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str | None] = mapped_column(String(300))
+    hour_of_week: Mapped[int | None] = mapped_column(Integer)  # 0 = Monday 00:00, None = all week
+    value: Mapped[float] = mapped_column(Float)
+    polygon_wkt: Mapped[str] = mapped_column(Text)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_runs.id"))
+
+
+# ------------------------------------------------------------------- governance
+class User(Base):
+    """A dashboard account. Passwords are stored as salted hashes only."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("username"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))  # viewer, analyst, admin
+    disabled: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEvent(Base):
+    """Who viewed, exported or retrained what, and when."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    username: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))  # sign_in, view, export, retrain, backtest, ...
+    target: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict | None] = mapped_column(JSON)
