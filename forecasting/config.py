@@ -84,7 +84,8 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=730, description="Days that activity counts and audit rows are kept.")
     chunk_size: int = Field(default=100_000, description="Rows per ingestion chunk (bounds memory).")
     study_area: tuple[float, float, float, float] | None = Field(
-        default=None, description="Optional lon/lat bounding box (west, south, east, north); rows outside are quarantined."
+        default=None,
+        description="Optional lon/lat box (west, south, east, north); rows outside are quarantined.",
     )
     category_groups: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CATEGORY_GROUPS))
 

@@ -12,6 +12,7 @@ from forecasting.cli import app
 from .conftest import REPO, SAMPLE
 
 runner = CliRunner()
+SF_TRAIN = SAMPLE / "sf_kaggle_train_sample.csv.gz"
 
 
 def _invoke(args, env=None):
@@ -77,8 +78,8 @@ def test_ingest_table_and_runs(db_env):
     ("args", "message"),
     [
         (["ingest", "incidents", "missing.csv", "--format", "sf"], "Error: input file 'missing.csv' does not exist"),
-        (["ingest", "incidents", str(SAMPLE / "sf_kaggle_train_sample.csv.gz"), "--format", "nyc"], "Error: format must be one of"),
-        (["ingest", "incidents", str(SAMPLE / "sf_kaggle_train_sample.csv.gz"), "--format", "generic", "--map", "oops"],
+        (["ingest", "incidents", str(SF_TRAIN), "--format", "nyc"], "Error: format must be one of"),
+        (["ingest", "incidents", str(SF_TRAIN), "--format", "generic", "--map", "oops"],
          "Error: --map must look like target=column; got 'oops'"),
     ],
 )
@@ -103,6 +104,10 @@ def test_invalid_setting_is_one_line(tmp_path):
 
 
 def test_db_downgrade_and_current(db_env):
+    from forecasting.store import migrate
+
+    assert f"current: {migrate.head()}" in _invoke(["db", "current"], db_env).output
+    assert _invoke(["db", "downgrade"], db_env).exit_code == 0
     assert "current: 0001" in _invoke(["db", "current"], db_env).output
     assert _invoke(["db", "downgrade", "base"], db_env).exit_code == 0
     assert "current: base" in _invoke(["db", "current"], db_env).output

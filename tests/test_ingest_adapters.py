@@ -151,7 +151,8 @@ def test_generic_with_projected_coordinates(tmp_path):
     [
         ({"mapping": {"latitude": "a", "longitude": "b"}}, "format 'generic' needs --map occurred_at=<column>"),
         ({"mapping": {"occurred_at": "a", "x": "b", "y": "c"}}, "projected coordinates need"),
-        ({"mapping": {"occurred_at": "a", "latitude": "zz", "longitude": "b"}}, "mapped column(s) ['zz'] are not in the file"),
+        ({"mapping": {"occurred_at": "a", "latitude": "zz", "longitude": "b"}},
+         "mapped column(s) ['zz'] are not in the file"),
         ({"mapping": {"when": "a"}}, "--map targets must be among"),
     ],
 )

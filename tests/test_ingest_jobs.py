@@ -70,7 +70,9 @@ def test_overlapping_file_loads_only_what_is_new(factory, settings, tmp_path):
 
 
 def test_same_id_with_different_content_is_quarantined(factory, settings, tmp_path):
-    (tmp_path / "a.csv").write_text(HEADER + "x1,2024-01-01 10:00,51.5,-0.1,Theft\nx2,2024-01-01 11:00,51.5,-0.1,Theft\n")
+    (tmp_path / "a.csv").write_text(
+        HEADER + "x1,2024-01-01 10:00,51.5,-0.1,Theft\nx2,2024-01-01 11:00,51.5,-0.1,Theft\n"
+    )
     (tmp_path / "b.csv").write_text(
         HEADER + "x1,2024-01-01 10:00,51.5,-0.1,Robbery\nx2,2024-01-01 11:00,51.5,-0.1,Theft\n"
         "x3,2024-01-02 11:00,51.5,-0.1,Theft\nx3,2024-01-02 11:00,51.5,-0.1,Theft\n"

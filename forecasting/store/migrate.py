@@ -44,7 +44,8 @@ def _run(fn, url: str, revision: str) -> None:
     except CommandError as exc:
         raise StoreError(f"migration to {revision!r} failed: {exc}") from None
     except SQLAlchemyError as exc:
-        raise StoreError(f"migration to {revision!r} failed: {exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc}") from None
+        detail = getattr(exc, "orig", None) or exc
+        raise StoreError(f"migration to {revision!r} failed: {type(exc).__name__}: {detail}") from None
 
 
 def current(url: str) -> str | None:

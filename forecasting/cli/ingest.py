@@ -1,9 +1,4 @@
-"""The ``crimecast`` command line: the composition root.
-
-Commands parse their arguments, call the library, and print. A
-:class:`~forecasting.errors.ForecastingError` (or a database error) becomes one clear
-line on stderr and exit code 1, never a traceback.
-"""
+"""``crimecast ingest``: load source files into the database."""
 
 from __future__ import annotations
 
@@ -13,120 +8,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from typer.core import TyperGroup
 
-from forecasting.errors import ForecastingError, InputError
+from forecasting.cli._common import factory, settings, sub_app
+from forecasting.errors import InputError
 
-
-class _Group(TyperGroup):
-    """Turns library errors into a one-line message and exit code 1."""
-
-    def invoke(self, ctx):
-        from sqlalchemy.exc import SQLAlchemyError
-
-        try:
-            return super().invoke(ctx)
-        except ForecastingError as exc:
-            _fail(str(exc))
-        except SQLAlchemyError as exc:
-            orig = getattr(exc, "orig", None) or exc
-            text = str(orig).strip()
-            _fail(f"database error: {text.splitlines()[0] if text else type(exc).__name__}")
-        except OSError as exc:
-            _fail(f"{exc.strerror or exc}: {exc.filename or ''}".strip())
+ingest_app = sub_app("Load source files into the database.")
 
 
-def _fail(message: str) -> None:
-    typer.echo(f"Error: {message}", err=True)
-    raise typer.Exit(1)
-
-
-app = typer.Typer(
-    cls=_Group, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-    help="crimecast: forecast where and when crime risk is highest.",
-)
-db_app = typer.Typer(cls=_Group, no_args_is_help=True, help="Create, upgrade or downgrade the database schema.")
-ingest_app = typer.Typer(cls=_Group, no_args_is_help=True, help="Load source files into the database.")
-app.add_typer(db_app, name="db")
-app.add_typer(ingest_app, name="ingest")
-
-
-class _State:
-    settings = None
-
-
-def _settings():
-    from forecasting.config import load_settings
-
-    if _State.settings is None:
-        _State.settings = load_settings()
-    return _State.settings
-
-
-def _factory(check: bool = True):
-    from forecasting.store.session import check_migrated, make_engine, make_session_factory
-
-    engine = make_engine(_settings().resolved_database_url())
-    if check:
-        check_migrated(engine)
-    return make_session_factory(engine)
-
-
-def _err(msg: str) -> None:
-    typer.echo(msg, err=True)
-
-
-@app.callback()
-def _root(
-    config: Annotated[
-        Path | None, typer.Option("--config", help="TOML settings file (default: crimecast.toml if present).")
-    ] = None,
-    database_url: Annotated[str | None, typer.Option("--database-url", help="Override the database URL.")] = None,
-) -> None:
-    """crimecast: forecast where and when crime risk is highest."""
-    from forecasting.config import load_settings
-
-    overrides = {}
-    if database_url:
-        overrides["database_url"] = database_url
-    if config is not None:
-        overrides["_toml_file"] = str(config)
-    _State.settings = load_settings(**overrides)
-
-
-# --------------------------------------------------------------------------- db
-@db_app.command("upgrade")
-def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
-    """Upgrade the database schema (creates the database file when needed)."""
-    from forecasting.store import migrate
-
-    url = _settings().resolved_database_url()
-    migrate.upgrade(url, revision)
-    typer.echo(f"database at revision {migrate.current(url)}")
-
-
-@db_app.command("downgrade")
-def db_downgrade(
-    revision: Annotated[str, typer.Argument(help="Target revision ('base' drops every table).")] = "-1",
-) -> None:
-    """Downgrade the database schema by one revision, or to REVISION."""
-    from forecasting.store import migrate
-
-    url = _settings().resolved_database_url()
-    migrate.downgrade(url, revision)
-    typer.echo(f"database at revision {migrate.current(url) or 'base'}")
-
-
-@db_app.command("current")
-def db_current() -> None:
-    """Print the schema revision of the database and the newest available."""
-    from forecasting.store import migrate
-
-    url = _settings().resolved_database_url()
-    typer.echo(f"current: {migrate.current(url) or 'base'}  head: {migrate.head()}")
-
-
-# ----------------------------------------------------------------------- ingest
 def _parse_map(items: list[str]) -> dict[str, str]:
     out = {}
     for item in items:
@@ -142,7 +30,7 @@ def ingest_incidents_cmd(
     paths: Annotated[list[Path], typer.Argument(help="CSV, CSV.GZ or ZIP files.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="canonical, chicago, sf, vancouver, policeuk or generic.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
-    source: Annotated[str | None, typer.Option(help="Dataset name ids are unique within (default: the format).")] = None,
+    source: Annotated[str | None, typer.Option(help="Dataset that ids are unique within (default: format).")] = None,
     mapping: Annotated[list[str] | None, typer.Option("--map", help="generic: target=column (repeatable).")] = None,
     crs: Annotated[str | None, typer.Option(help="CRS of projected x/y, e.g. EPSG:27700.")] = None,
     date_format: Annotated[str | None, typer.Option(help="strftime format of the date column.")] = None,
@@ -157,18 +45,18 @@ def ingest_incidents_cmd(
         tz=tz, crs=crs, date_format=date_format, mapping=_parse_map(mapping or []),
         default_category=default_category,
     )
-    settings = _settings()
-    factory = _factory()
+    cfg = settings()
+    session_factory = factory()
     summaries = []
     for p in paths:
-        with _progress(p, enabled=not as_json) as advance:
+        with progress(p, enabled=not as_json) as advance:
             summaries.append(
-                jobs.ingest_incidents(factory, settings, p, fmt, options=options, source=source, progress=advance)
+                jobs.ingest_incidents(session_factory, cfg, p, fmt, options=options, source=source, progress=advance)
             )
     if as_json:
         typer.echo(json.dumps(_total(summaries)))
     else:
-        _print_summaries(summaries)
+        print_summaries(summaries)
 
 
 def _total(summaries) -> dict:
@@ -187,7 +75,7 @@ def _total(summaries) -> dict:
     }
 
 
-def _print_summaries(summaries) -> None:
+def print_summaries(summaries) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -211,7 +99,7 @@ def _print_summaries(summaries) -> None:
         console.print(by_reason)
 
 
-class _progress:
+class progress:
     """A rich progress bar on stderr while a file is read (silent when not a terminal)."""
 
     def __init__(self, path: Path, enabled: bool) -> None:
@@ -245,7 +133,7 @@ def ingest_runs(
     from forecasting.store import repository as repo
     from forecasting.store.session import transaction
 
-    with transaction(_factory()) as s:
+    with transaction(factory()) as s:
         repo.fail_interrupted_runs(session=s)
         runs = repo.list_runs(session=s, limit=limit)
         rows = [
@@ -273,6 +161,3 @@ def ingest_runs(
     Console().print(table)
 
 
-def main() -> None:
-    """Console entry point."""
-    app()

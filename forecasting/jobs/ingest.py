@@ -1,4 +1,4 @@
-"""Jobs that join the library to the store: the CLI and the dashboard call these.
+"""Ingestion jobs: stream a source file into the store in one transaction.
 
 A composition module (like ``cli``): it may import anything but ``cli``. Each job takes
 a session factory and owns its transactions.

@@ -1,0 +1,58 @@
+"""The ``crimecast`` command line: the composition root.
+
+Commands parse their arguments, call the library, and print. A
+:class:`~forecasting.errors.ForecastingError` (or a database error) becomes one clear
+line on stderr and exit code 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from forecasting.cli._common import Group, State
+
+app = typer.Typer(
+    cls=Group, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="crimecast: forecast where and when crime risk is highest.",
+)
+
+
+
+@app.callback()
+def _root(
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML settings file (default: crimecast.toml if present).")
+    ] = None,
+    database_url: Annotated[str | None, typer.Option("--database-url", help="Override the database URL.")] = None,
+) -> None:
+    """crimecast: forecast where and when crime risk is highest."""
+    from forecasting.config import load_settings
+
+    overrides = {}
+    if database_url:
+        overrides["database_url"] = database_url
+    if config is not None:
+        overrides["_toml_file"] = str(config)
+    State.settings = load_settings(**overrides)
+
+
+# Command groups: one module each; register new ones here.
+def _register() -> None:
+    from forecasting.cli.db import db_app
+    from forecasting.cli.demo import demo
+    from forecasting.cli.ingest import ingest_app
+
+    app.add_typer(db_app, name="db")
+    app.add_typer(ingest_app, name="ingest")
+    app.command("demo")(demo)
+
+
+_register()
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

@@ -1,0 +1,9 @@
+"""Jobs that join the library to the store; the CLI and the dashboard call these.
+
+A composition layer (like ``cli``): it may import anything but ``cli``. Each job takes a
+session factory and owns its transactions. One module per domain.
+"""
+
+from forecasting.jobs.ingest import IngestSummary, ingest_incidents, ingest_many, prefetch
+
+__all__ = ["IngestSummary", "ingest_incidents", "ingest_many", "prefetch"]
