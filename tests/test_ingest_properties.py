@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from forecasting import jobs
