@@ -195,3 +195,27 @@ def test_ingest_into_postgres(postgres_url, settings):
     engine.dispose()
     assert bad == 0
     assert within == first.loaded  # every loaded SF incident is within 20 km of City Hall
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+@pytest.mark.parametrize(
+    ("parts", "fmt", "reason"),
+    [
+        (("vancouver", "crimedata_csv_AllNeighbourhoods_2024.csv.gz"), "vancouver", "zero_coordinates"),
+        (("policeuk_west_yorkshire", "2016-07-west-yorkshire-street.csv.gz"), "policeuk", "missing_coordinates"),
+        (("chicago", "chicago_aggravated_assaults.csv.gz"), "chicago", None),
+    ],
+)
+def test_full_shared_files_ingest_with_their_adapter(factory, settings, parts, fmt, reason):
+    from .conftest import shared_file
+
+    path = shared_file(*parts)
+    raw_rows = len(pd.read_csv(path, dtype=str, keep_default_na=False))
+    s = jobs.ingest_incidents(factory, settings, path, fmt)
+    _check_invariant(factory, s)
+    assert s.rows_read == raw_rows
+    if reason:
+        assert s.quarantined_by_reason[reason] > 0
+    again = jobs.ingest_incidents(factory, settings, path, fmt)
+    assert again.loaded == 0 and again.duplicates == s.loaded
