@@ -1,0 +1,134 @@
+"""``crimecast train``, ``forecast`` and ``backtest``."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from forecasting.cli._common import factory, settings
+from forecasting.errors import ConfigError
+
+PeriodOpt = Annotated[str, typer.Option("--period", help="week, day, shift or hour.")]
+CategoryOpt = Annotated[list[str] | None, typer.Option("--category", help="A category target (repeatable).")]
+TaskOpt = Annotated[int | None, typer.Option("--task-id", help="Report progress into this task row.")]
+UserOpt = Annotated[str | None, typer.Option("--user", help="Who runs this (audit); default the OS user.")]
+SourceOpt = Annotated[list[str] | None, typer.Option("--source", help="Only incidents of this source (repeatable).")]
+
+
+def _user(user: str | None) -> str:
+    import getpass
+
+    return user or getpass.getuser()
+
+
+def _say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def train(
+    period: PeriodOpt = "week",
+    at: Annotated[str | None, typer.Option(help="Cut-off date; default: after the latest incident.")] = None,
+    category: CategoryOpt = None,
+    cell_size: Annotated[float | None, typer.Option(help="Cell size in metres (default: settings).")] = None,
+    source: SourceOpt = None,
+    task_id: TaskOpt = None,
+    user: UserOpt = None,
+) -> None:
+    """Fit LightGBM risk models on the stored incidents and record the model versions."""
+    from forecasting.jobs import forecasting as fj
+
+    result = fj.train(factory(), settings(), period=period, at=at, categories=category or [],
+                      cell_size=cell_size, sources=source, user=_user(user), task_id=task_id, say=_say)
+    for target, vid in result["model_version_ids"].items():
+        typer.echo(f"model version {vid}: lgbm, {period}, target {target!r}, trained on data before {result['at']}")
+    typer.echo(f"artifacts: {result['artifact']}")
+
+
+def forecast(
+    period: PeriodOpt = "week",
+    at: Annotated[str | None, typer.Option(help="First period to forecast; default: the one after the data.")] = None,
+    count: Annotated[int, typer.Option(help="How many consecutive periods to forecast.")] = 1,
+    category: Annotated[str, typer.Option(help="Target category, or 'all'.")] = "all",
+    top: Annotated[int, typer.Option(help="How many top cells to print.")] = 10,
+    cell_size: Annotated[float | None, typer.Option(help="Cell size in metres (default: settings).")] = None,
+    source: SourceOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    task_id: TaskOpt = None,
+    user: UserOpt = None,
+) -> None:
+    """Forecast every cell for the next period(s), store the scores, print the top cells with reasons."""
+    from forecasting.jobs import forecasting as fj
+
+    if count < 1:
+        raise ConfigError(f"count must be a positive integer; got {count}")
+    runs = fj.issue_forecasts(factory(), settings(), period=period, at=at, count=count, category=category,
+                              cell_size=cell_size, sources=source, top=top, user=_user(user), task_id=task_id,
+                              say=None if as_json else _say)
+    if as_json:
+        typer.echo(json.dumps([
+            {"run_id": r["run_id"], "period_start": r["period_start"],
+             "top": json.loads(r["top"].drop(columns=["reason_text"], errors="ignore").to_json(
+                 orient="records", date_format="iso"))}
+            for r in runs
+        ]))
+        return
+    for r in runs:
+        typer.echo(f"{period} from {r['period_start']} (forecast run {r['run_id']}): top {top} cells")
+        for row in r["top"].itertuples():
+            typer.echo(f"{row.rank:>3}. cell {row.cell_id} at {row.latitude:.5f}, {row.longitude:.5f}: "
+                       f"expected {row.expected:.2f} incidents, P(at least one) {row.probability:.0%}")
+            for reason in row.reasons[:3]:
+                typer.echo(f"       - {reason}")
+
+
+def backtest(
+    start: Annotated[str, typer.Option(help="First day of the backtest (inclusive).")],
+    end: Annotated[str, typer.Option(help="Last day a forecast period may start on (inclusive).")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for cells.geojson, scores.parquet, metrics.json, report.md.")],
+    incidents: Annotated[list[Path] | None, typer.Option("--incidents", help="Incident file(s) (repeatable).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Format of --incidents.")] = "canonical",
+    period: PeriodOpt = "week",
+    cell_size: Annotated[float | None, typer.Option(help="Cell size in metres (default: settings).")] = None,
+    category: CategoryOpt = None,
+    models: Annotated[str, typer.Option(help="Comma-separated models.")] = "lgbm,naive,historical,kde,promap,sepp",
+    refit_every: Annotated[int, typer.Option(help="Refit the learned models every N periods.")] = 4,
+    source: SourceOpt = None,
+    task_id: TaskOpt = None,
+    user: UserOpt = None,
+) -> None:
+    """Backtest every model on rolling origins and write the comparison (PAI, hit rate, PEI*).
+
+    With --incidents, the files are ingested first (into the configured database, or into a
+    throwaway one when no database_url is configured); without, the stored incidents are used.
+    """
+    from forecasting import jobs
+    from forecasting.jobs import forecasting as fj
+    from forecasting.store import migrate
+    from forecasting.store.session import make_engine, make_session_factory
+
+    cfg = settings()
+    model_names = [m.strip() for m in models.split(",") if m.strip()]
+    with tempfile.TemporaryDirectory(prefix="crimecast-backtest-") as tmp:
+        if incidents and not cfg.database_url:
+            cfg = cfg.model_copy(update={"database_url": f"sqlite:///{Path(tmp) / 'backtest.db'}"})
+            migrate.upgrade(cfg.resolved_database_url())
+            session_factory = make_session_factory(make_engine(cfg.resolved_database_url()))
+        else:
+            session_factory = factory()
+        sources = source
+        if incidents:
+            for path in incidents:
+                summary = jobs.ingest_incidents(session_factory, cfg, path, fmt)
+                _say(f"{path.name}: read {summary.rows_read:,}, loaded {summary.loaded:,}, "
+                     f"duplicates {summary.duplicates:,}, quarantined {summary.quarantined:,}")
+            sources = sources or [fmt]
+        run = fj.backtest_stored(session_factory, cfg, start=start, end=end, out_dir=out, period=period,
+                                 categories=category or [], models=model_names, cell_size=cell_size,
+                                 refit_every=refit_every, sources=sources, user=_user(user), task_id=task_id,
+                                 say=_say)
+    typer.echo((out / "report.md").read_text())
+    typer.echo(f"files: {', '.join(str(p) for p in run.files.values())}")

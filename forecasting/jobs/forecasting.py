@@ -1,0 +1,281 @@
+"""Forecasting jobs: train, issue forecasts and backtest from the stored incidents.
+
+Composition: loads incidents from the store, calls :mod:`forecasting.workflows`, stores
+grids, cells, model versions, forecast runs and backtests, and reports progress into a
+``tasks`` row when one is given (the dashboard starts these jobs in the background).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session, sessionmaker
+
+from forecasting import workflows
+from forecasting.config import Settings
+from forecasting.errors import DataError
+from forecasting.grid import Grid
+from forecasting.periods import Periods
+from forecasting.schema import ALL_CATEGORIES, OCCURRED_LOCAL, TZ, events_from_incidents
+from forecasting.store import forecasts as fstore
+from forecasting.store import repository as repo
+from forecasting.store.governance import record_audit
+from forecasting.store.session import transaction
+
+
+@dataclass
+class StoredEvents:
+    """Events loaded from the store, with their time zone and a hash identifying the input."""
+
+    events: pd.DataFrame
+    tz: str
+    data_hash: str
+    last_local: pd.Timestamp
+
+
+def load_events(factory: sessionmaker[Session], *, sources: Sequence[str] | None = None) -> StoredEvents:
+    """All stored incidents of ``sources`` as an events frame (local time of their source)."""
+    with transaction(factory) as s:
+        incidents = repo.load_incidents(session=s, sources=sources)
+    if incidents.empty:
+        raise DataError("no incidents are stored; run `crimecast ingest incidents` first")
+    zones = incidents[TZ].unique()
+    if len(zones) > 1:
+        raise DataError(
+            f"stored incidents span several time zones {sorted(zones)}; choose one city with --source"
+        )
+    events = events_from_incidents(incidents)
+    digest = hashlib.sha256()
+    digest.update(pd.util.hash_pandas_object(incidents[["incident_id", "source"]], index=False).to_numpy().tobytes())
+    return StoredEvents(events, str(zones[0]), digest.hexdigest(), pd.Timestamp(events[OCCURRED_LOCAL].max()))
+
+
+def store_grid(session: Session, grid: Grid) -> int:
+    """Store a grid and its cells (idempotent); returns the grid id."""
+    kind = getattr(grid, "kind", "square")
+    grid_id = fstore.upsert_grid(
+        session=session, key=f"{kind}:{grid.fingerprint()}", kind=kind, crs=grid.crs.to_string(),
+        cell_size=float(grid.cell_size) if getattr(grid, "cell_size", None) else None,
+        origin_x=0.0, origin_y=0.0, h3_resolution=getattr(grid, "resolution", None),
+    )
+    polys = grid.polygons("EPSG:4326")
+    # Centroids are taken in the metric CRS, then projected: a projected square's centre.
+    cx, cy = grid.centroids_xy
+    lon, lat = _to_lonlat(grid, cx, cy)
+    cells = pd.DataFrame({
+        "cell_id": np.asarray(grid.cell_ids).astype(str),
+        "row": getattr(grid, "row", np.full(grid.n_cells, -1)),
+        "col": getattr(grid, "col", np.full(grid.n_cells, -1)),
+        "centroid_lon": lon, "centroid_lat": lat, "area_m2": grid.areas,
+        "polygon_wkt": polys.geometry.to_wkt(rounding_precision=7).to_numpy(),
+    })
+    fstore.save_cells(session=session, grid_id=grid_id, cells=cells)
+    return grid_id
+
+
+def _to_lonlat(grid: Grid, x: np.ndarray, y: np.ndarray):
+    from pyproj import Transformer
+
+    return Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True).transform(x, y)
+
+
+class _Progress:
+    """Reports to a task row (own short transactions) and to an optional callback."""
+
+    def __init__(self, factory, task_id: int | None, say: Callable[[str], None] | None) -> None:
+        self.factory, self.task_id, self.say = factory, task_id, say
+
+    def __call__(self, message: str, fraction: float | None = None) -> None:
+        if self.say:
+            self.say(message)
+        if self.task_id is not None:
+            with transaction(self.factory) as s:
+                fstore.update_task(session=s, task_id=self.task_id, progress=fraction, message=message[:500])
+
+    def start(self) -> None:
+        if self.task_id is not None:
+            with transaction(self.factory) as s:
+                fstore.update_task(session=s, task_id=self.task_id, status="running", progress=0.0)
+
+    def finish(self, result: dict | None = None, error: str | None = None) -> None:
+        if self.task_id is not None:
+            with transaction(self.factory) as s:
+                fstore.update_task(
+                    session=s, task_id=self.task_id, status="failed" if error else "succeeded",
+                    progress=1.0 if not error else None, message=error, result=result,
+                )
+
+
+def _run_as_task(factory, task_id, say, body):
+    progress = _Progress(factory, task_id, say)
+    progress.start()
+    try:
+        result = body(progress)
+    except BaseException as exc:
+        progress.finish(error=str(exc) or type(exc).__name__)
+        raise
+    progress.finish(result=result if isinstance(result, dict) else None)
+    return result
+
+
+def _utc(ts: pd.Timestamp, tz: str) -> datetime:
+    return pd.Timestamp(ts).tz_localize(ZoneInfo(tz), ambiguous=True, nonexistent="shift_forward").tz_convert(
+        "UTC").to_pydatetime()
+
+
+# ------------------------------------------------------------------------ train
+def train(
+    factory: sessionmaker[Session], settings: Settings, *, period: str = "week", at=None,
+    categories: Sequence[str] = (), cell_size: float | None = None, sources: Sequence[str] | None = None,
+    user: str | None = None, task_id: int | None = None, say: Callable[[str], None] | None = None,
+) -> dict:
+    """Fit one LightGBM model per target on all stored history before ``at``; store the versions.
+
+    Returns a dict with ``model_version_ids`` (target -> id), ``artifact`` (directory) and ``at``.
+    """
+
+    def body(progress):
+        stored = load_events(factory, sources=sources)
+        progress(f"training {period} models on {len(stored.events):,} incidents", 0.1)
+        forecaster = workflows.train(
+            stored.events, at=at, period=period, cell_size=cell_size or settings.cell_size,
+            categories=list(categories), random_state=0,
+        )
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        directory = forecaster.save(settings.artifacts_dir() / "models" / f"{period}-{stamp}")
+        progress("storing model versions", 0.9)
+        ids = {}
+        with transaction(factory) as s:
+            grid_id = store_grid(s, forecaster.grid)
+            first = pd.Timestamp(stored.events[OCCURRED_LOCAL].min())
+            for target, meta in forecaster.metadata.items():
+                ids[target] = fstore.add_model_version(
+                    session=s, name="lgbm", category=target, period=period, grid_id=grid_id,
+                    train_start=_utc(first, stored.tz), train_end=_utc(forecaster.at, stored.tz),
+                    params=_jsonable(meta.get("params")), features=_jsonable(meta.get("features")),
+                    metrics=_jsonable(meta.get("metrics")), data_hash=stored.data_hash,
+                    artifact_path=str(directory), created_by=user,
+                )
+            record_audit(session=s, username=user or "cli", action="retrain", target=f"{period} models",
+                         details={"model_version_ids": ids, "at": str(forecaster.at)})
+        return {"model_version_ids": ids, "artifact": str(directory), "at": str(forecaster.at)}
+
+    return _run_as_task(factory, task_id, say, body)
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, default=str)) if value is not None else None
+
+
+# --------------------------------------------------------------------- forecast
+def issue_forecasts(
+    factory: sessionmaker[Session], settings: Settings, *, period: str = "week", at=None, count: int = 1,
+    category: str = ALL_CATEGORIES, cell_size: float | None = None, sources: Sequence[str] | None = None,
+    top: int = 20, user: str | None = None, task_id: int | None = None, say: Callable[[str], None] | None = None,
+) -> list[dict]:
+    """Forecast ``count`` consecutive periods starting at ``at`` (default: the period after the data).
+
+    Each period is forecast only from incidents before it, by one model trained on the history
+    before the first of them; every cell's expected count and probability are stored with
+    the reasons in words. Periods after the data see no incident after the data's end: the
+    first of them is the true forecast, so ``count`` > 1 is meant for periods inside the data
+    (forecast versus observed).
+    """
+
+    def body(progress):
+        stored = load_events(factory, sources=sources)
+        periods = Periods(period)
+        if at is None:
+            first = periods.start([periods.index([stored.last_local])[0] + 1])[0]
+        else:
+            first = periods.floor([pd.Timestamp(at)])[0]
+        targets = [] if category == ALL_CATEGORIES else [category]
+        progress(f"training the {period} model on history before {first}", 0.05)
+        forecaster = workflows.train(
+            stored.events, at=first, period=period, cell_size=cell_size or settings.cell_size,
+            categories=targets, random_state=0,
+        )
+        directory = forecaster.save(
+            settings.artifacts_dir() / "models" / f"{period}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}")
+        with transaction(factory) as s:
+            grid_id = store_grid(s, forecaster.grid)
+            meta = forecaster.metadata[category]
+            version_id = fstore.add_model_version(
+                session=s, name="lgbm", category=category, period=period, grid_id=grid_id,
+                train_start=_utc(stored.events[OCCURRED_LOCAL].min(), stored.tz),
+                train_end=_utc(first, stored.tz), params=_jsonable(meta.get("params")),
+                features=_jsonable(meta.get("features")), metrics=_jsonable(meta.get("metrics")),
+                data_hash=stored.data_hash, artifact_path=str(directory), created_by=user,
+            )
+        out = []
+        n_cells = forecaster.grid.n_cells
+        for i in range(count):
+            start = first + i * periods.length if period != "week" else first + pd.Timedelta(weeks=i)
+            progress(f"forecasting the {period} from {start}", 0.1 + 0.85 * i / max(count, 1))
+            frame = workflows.forecast(stored.events, at=start, period=period, category=category,
+                                       top=n_cells, forecaster=forecaster)
+            rows = pd.DataFrame({
+                "cell_id": frame["cell_id"].astype(str), "expected_count": frame["expected"].astype(float),
+                "probability": frame["probability"].astype(float), "score": frame["expected"].astype(float),
+                "rank": frame["rank"].astype(int),
+                "reasons": [list(r) if k < max(top, 200) else None for k, r in enumerate(frame["reasons"])],
+            })
+            with transaction(factory) as s:
+                run_id = fstore.save_forecast(
+                    session=s, frame=rows, grid_id=grid_id, model="lgbm", category=category, period=period,
+                    period_start=_utc(start, stored.tz), period_end=_utc(start + periods.length, stored.tz),
+                    model_version_id=version_id, data_until=_utc(min(start, stored.last_local), stored.tz),
+                )
+            out.append({"run_id": run_id, "period_start": str(start), "top": frame.head(top)})
+        return out
+
+    return _run_as_task(factory, task_id, say, body)
+
+
+# --------------------------------------------------------------------- backtest
+def backtest_stored(
+    factory: sessionmaker[Session], settings: Settings, *, start, end, out_dir: Path, period: str = "week",
+    categories: Sequence[str] = (), models: Sequence[str] = workflows.DEFAULT_MODELS,
+    cell_size: float | None = None, refit_every: int = 4, sources: Sequence[str] | None = None,
+    user: str | None = None, task_id: int | None = None, say: Callable[[str], None] | None = None,
+) -> workflows.BacktestRun:
+    """Backtest on the stored incidents and record the backtest (metrics and files) in the store."""
+
+    def body(progress):
+        stored = load_events(factory, sources=sources)
+        return run_and_record(factory, stored.events, start=start, end=end, out_dir=out_dir, period=period,
+                              categories=categories, models=models, cell_size=cell_size or settings.cell_size,
+                              refit_every=refit_every, user=user, progress=progress, tz=stored.tz)
+
+    return _run_as_task(factory, task_id, say, body)
+
+
+def run_and_record(factory, events, *, start, end, out_dir, period, categories, models, cell_size, refit_every,
+                   user=None, progress=None, tz="UTC") -> workflows.BacktestRun:
+    """Run :func:`workflows.run_backtest` and record it in the ``backtests`` table."""
+    n = {"i": 0}
+
+    def say(msg: str) -> None:
+        n["i"] += 1
+        if progress:
+            progress(msg, min(0.95, n["i"] / 200))
+
+    run = workflows.run_backtest(events, start=start, end=end, period=period, cell_size=cell_size,
+                                 categories=list(categories), models=list(models), out_dir=out_dir,
+                                 refit_every=refit_every, random_state=0, progress=say)
+    with transaction(factory) as s:
+        fstore.add_backtest(
+            session=s, period=period, cell_size=cell_size, start=_utc(pd.Timestamp(start), tz),
+            end=_utc(pd.Timestamp(end), tz),
+            params={"categories": list(categories), "models": list(models), "refit_every": refit_every},
+            metrics=_jsonable(run.summary), out_dir=str(Path(out_dir).resolve()), created_by=user,
+        )
+    return run
