@@ -1,0 +1,175 @@
+"""``crimecast priority`` (cameras to watch, new camera sites) and ``crimecast export patrol``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from forecasting.cli._common import factory, settings, sub_app
+from forecasting.errors import ConfigError
+
+priority_app = sub_app("Which cameras to watch this shift, and where new cameras would add most.")
+export_app = sub_app("Export plans for patrol schedulers, in-car GPS, calendars and roll call.")
+
+ShiftOpt = Annotated[str | None, typer.Option(
+    "--shift", help="DATE/SHIFT, e.g. 2024-03-04/2 (third shift of that day). Default: the first shift after "
+                    "the latest data.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+WeightOpt = Annotated[list[str] | None, typer.Option(
+    "--weight", help="Severity weight CATEGORY=W (repeatable; unlisted categories weigh 1).")]
+ModelOpt = Annotated[str | None, typer.Option(help="Forecast model to use when several are stored.")]
+ShiftStartOpt = Annotated[int, typer.Option(help="Hour the first shift of the day starts (local time).")]
+ShiftHoursOpt = Annotated[int, typer.Option(help="Shift length in hours (must divide 24).")]
+
+
+def _weights(items: list[str] | None) -> dict[str, float]:
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        try:
+            w = float(value)
+        except ValueError:
+            w = None
+        if not sep or not key.strip() or w is None:
+            raise ConfigError(f"--weight must look like CATEGORY=NUMBER, e.g. violent=3; got {item!r}")
+        out[key.strip()] = w
+    return out
+
+
+def _periods(shift_start: int, shift_hours: int):
+    from forecasting.periods import Periods
+
+    return Periods("shift", shift_start=shift_start, shift_hours=shift_hours)
+
+
+def _echo_json(doc: dict) -> None:
+    typer.echo(json.dumps(doc, default=str))
+
+
+@priority_app.command("cameras")
+def priority_cameras(
+    shift: ShiftOpt = None,
+    k: Annotated[int, typer.Option("--k", help="Operator capacity: feeds that can be watched at once.")] = 4,
+    as_json: JsonOpt = False,
+    weight: WeightOpt = None,
+    rule: Annotated[str, typer.Option(help="Coverage rule: centroid or intersects.")] = "centroid",
+    kind: Annotated[list[str] | None, typer.Option(help="Camera kinds to rank (repeatable; default cctv).")] = None,
+    model: ModelOpt = None,
+    shift_start: ShiftStartOpt = 6,
+    shift_hours: ShiftHoursOpt = 8,
+) -> None:
+    """Rank cameras to watch: greedy by risk not yet seen by higher-ranked cameras, with reasons."""
+    from forecasting.jobs import priority as jp
+
+    res = jp.camera_priority(factory(), settings(), shift=shift, k=k, rule=rule, weights=_weights(weight),
+                             kinds=kind or jp.WATCHABLE_KINDS, model=model,
+                             periods=_periods(shift_start, shift_hours))
+    if as_json:
+        _echo_json(res.to_dict())
+        return
+    doc = res.to_dict()
+    typer.echo(f"shift {doc['shift']} ({doc['period_start']} to {doc['period_end']} {doc['timezone']}), "
+               f"model {doc['model']}: {doc['n_cameras']} cameras in service, k={k}")
+    for line in res.choice["explanation"]:
+        typer.echo(line)
+    share = doc["covered_risk"] / doc["total_risk"] if doc["total_risk"] else 0.0
+    typer.echo(f"together: {doc['covered_risk']:.2f} of {doc['total_risk']:.2f} ({share:.0%}); "
+               f"no {k} cameras can see more than {doc['upper_bound']:.2f}")
+
+
+@priority_app.command("sites")
+def priority_sites(
+    budget: Annotated[int, typer.Option("--budget", help="Number of new or mobile cameras to place.")],
+    radius: Annotated[float, typer.Option("--radius", help="View radius of a new camera, metres.")] = 100.0,
+    shift: ShiftOpt = None,
+    gaps: Annotated[int, typer.Option("--gaps", help="Look for unseen cells among this many top-risk cells.")] = 20,
+    as_json: JsonOpt = False,
+    weight: WeightOpt = None,
+    model: ModelOpt = None,
+    shift_start: ShiftStartOpt = 6,
+    shift_hours: ShiftHoursOpt = 8,
+) -> None:
+    """High-risk cells no camera sees, and sites for new cameras (greedy maximal covering)."""
+    from forecasting.jobs import priority as jp
+
+    res = jp.camera_sites(factory(), settings(), budget=budget, radius_m=radius, shift=shift, top=gaps,
+                          weights=_weights(weight), model=model, periods=_periods(shift_start, shift_hours))
+    doc = res.to_dict()
+    if as_json:
+        _echo_json(doc)
+        return
+    typer.echo(f"shift {doc['shift']}: {len(res.gaps)} of the top {gaps} risk cells are seen by no camera "
+               f"({doc['unseen_top_share']:.0%} of their risk)")
+    for g in res.gaps.head(10).itertuples(index=False):
+        typer.echo(f"  gap {g.cell_id} (risk rank {g.risk_rank}, {g.risk:.2f})"
+                   + (f": {'; '.join(g.reasons[:2])}" if g.reasons else ""))
+    for r in res.siting.sites.itertuples(index=False):
+        typer.echo(f"site {r.rank}: {r.site_id} at {r.latitude:.5f}, {r.longitude:.5f} adds {r.added_risk:.2f} "
+                   f"({r.n_new_cells} cells)")
+    typer.echo(f"added {doc['added_risk']:.2f} of {doc['unseen_risk']:.2f} unseen; at least "
+               f"{doc['guarantee']:.0%} of the best {budget} sites (greedy guarantee 63%)")
+
+
+@priority_app.command("evaluate")
+def priority_evaluate(
+    shift: ShiftOpt = None,
+    k: Annotated[int, typer.Option("--k", help="Operator capacity.")] = 4,
+    lookback_days: Annotated[int, typer.Option(help="Days of activity counts before the shift.")] = 28,
+    as_json: JsonOpt = False,
+    model: ModelOpt = None,
+    shift_start: ShiftStartOpt = 6,
+    shift_hours: ShiftHoursOpt = 8,
+) -> None:
+    """Share of the shift's incidents the chosen cameras would have seen, vs the k busiest cameras."""
+    from forecasting.jobs import priority as jp
+
+    doc = jp.evaluate_camera_choice(factory(), settings(), shift=shift, k=k, lookback_days=lookback_days,
+                                    model=model, periods=_periods(shift_start, shift_hours))
+    if as_json:
+        _echo_json(doc)
+        return
+
+    def fmt(part):
+        return "n/a" if part["share"] is None else f"{part['seen']}/{doc['incidents']} ({part['share']:.0%})"
+
+    typer.echo(f"shift {doc['shift']}, k={k}: priority cameras saw {fmt(doc['priority'])}; "
+               f"busiest cameras saw {fmt(doc['busiest'])}")
+
+
+@export_app.command("patrol")
+def export_patrol(
+    fmt: Annotated[str, typer.Option("--format", "-f", help="csv, geojson, kml, ics or pdf.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="File to write.")],
+    shift: ShiftOpt = None,
+    area: Annotated[str | None, typer.Option("--area", help="Patrol area name (default: every area).")] = None,
+    areas: Annotated[Path | None, typer.Option("--areas", help="Patrol-area polygons (GeoJSON, ...).")] = None,
+    areas_layer: Annotated[str | None, typer.Option(help="Stored area layer to use as patrol areas.")] = None,
+    area_field: Annotated[str, typer.Option(help="Column of --areas naming each area.")] = "name",
+    user: Annotated[str | None, typer.Option("--user", help="Who makes the export (default: the OS user).")] = None,
+    top_cells: Annotated[int, typer.Option(help="Highest-risk cells considered per area.")] = 10,
+    visit_minutes: Annotated[float, typer.Option(help="Minutes per visit (10-16, the Koper curve).")] = 15.0,
+    patrol_minutes: Annotated[float, typer.Option(help="Hotspot patrol minutes per area per shift.")] = 120.0,
+    weight: WeightOpt = None,
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+    shift_start: ShiftStartOpt = 6,
+    shift_hours: ShiftHoursOpt = 8,
+) -> None:
+    """Write the shift's patrol plan (hotspots and visit windows); the export is audit-logged."""
+    from forecasting.jobs import priority as jp
+    from forecasting.patrol import PatrolConfig
+
+    config = PatrolConfig(top_cells=top_cells, visit_minutes=visit_minutes, patrol_minutes=patrol_minutes)
+    f = factory()
+    polygons = jp.load_areas(f, path=areas, layer=areas_layer, name_col=area_field)
+    doc = jp.export_patrol(f, settings(), fmt=fmt, out=out, user=user, shift=shift, area=area, areas=polygons,
+                           config=config, weights=_weights(weight), model=model,
+                           periods=_periods(shift_start, shift_hours))
+    if as_json:
+        _echo_json(doc)
+        return
+    typer.echo(f"wrote {doc['path']}: {doc['hotspots']} hotspots, {doc['visits']} visits for shift {doc['shift']} "
+               f"(model {doc['model']} version {doc['model_version'] or '-'}); audit event {doc['audit_id']}")

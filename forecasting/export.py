@@ -1,0 +1,351 @@
+"""Patrol-plan exports: CSV, GeoJSON, KML, iCalendar and a printable PDF briefing.
+
+Every file carries its provenance — the shift and forecast period, the model and model version,
+who generated it and when — where its readers look for metadata:
+
+========  ==========================================================================
+csv       provenance columns on every row (``shift``, ``period_start``, ``model_version`` ...)
+geojson   a top-level ``crimecast`` member, and the same keys in each feature's properties
+kml       the document's description and every placemark's ExtendedData
+ics       ``X-CRIMECAST-*`` calendar properties and each event's description
+pdf       document info (title, subject, keywords, author) and the briefing's header
+========  ==========================================================================
+
+Writers are pure: they take a :class:`~forecasting.patrol.PatrolPlan` and a path; recording the
+export in the audit log is the caller's job (:mod:`forecasting.jobs.priority`). Outputs describe
+places (hotspots, block-level addresses), never persons.
+
+Layer 4: imports ``errors`` and ``patrol``; simplekml, icalendar, fpdf2 and matplotlib lazily.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forecasting.errors import ConfigError
+from forecasting.patrol import PatrolPlan
+
+#: Formats :func:`write_plan` understands, with their file suffixes.
+EXPORT_FORMATS = {"csv": ".csv", "geojson": ".geojson", "kml": ".kml", "ics": ".ics", "pdf": ".pdf"}
+
+#: Provenance keys carried by every export (missing ones are written empty).
+PROVENANCE_KEYS = ("shift", "period_start", "period_end", "timezone", "model", "model_version",
+                   "forecast_run_ids", "generated_at", "generated_by")
+
+_PRODUCT = "crimecast patrol plan"
+
+
+def provenance(plan: PatrolPlan) -> dict[str, str]:
+    """The provenance of a plan as strings (see :data:`PROVENANCE_KEYS`).
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> p = PatrolPlan(gpd.GeoDataFrame(), pd.DataFrame(), gpd.GeoDataFrame(), {"model": "lgbm"})
+    >>> provenance(p)["model"], provenance(p)["shift"]
+    ('lgbm', '')
+    """
+    meta = plan.meta or {}
+    out = {}
+    for k in PROVENANCE_KEYS:
+        v = meta.get(k)
+        if isinstance(v, list | tuple):
+            v = ",".join(str(x) for x in v)
+        out[k] = "" if v is None else str(v)
+    return out
+
+
+def _windows(plan: PatrolPlan) -> pd.Series:
+    """``"22:07-22:22; 00:47-01:02"`` per hotspot id."""
+    v = plan.visits
+    if v.empty:
+        return pd.Series(dtype=object)
+    txt = v["start"].dt.strftime("%H:%M") + "-" + v["end"].dt.strftime("%H:%M")
+    return txt.groupby(v["hotspot_id"].to_numpy()).agg("; ".join)
+
+
+def hotspot_table(plan: PatrolPlan) -> pd.DataFrame:
+    """Flat table of the plan's hotspots (what CSV, GeoJSON and KML carry), with provenance.
+
+    Columns: ``hotspot_id, area, rank, address, longitude, latitude, expected, risk, n_cells,
+    cell_ids, visits, patrol_minutes, visit_windows, reasons`` then :data:`PROVENANCE_KEYS`.
+    Lists are joined with ``"; "``.
+    """
+    h = pd.DataFrame(plan.hotspots.drop(columns="geometry", errors="ignore"))
+    cols = ["hotspot_id", "area", "rank", "address", "longitude", "latitude", "expected", "risk", "n_cells",
+            "cell_ids", "visits", "patrol_minutes", "visit_windows", "reasons"]
+    if h.empty:
+        return pd.DataFrame(columns=cols + list(PROVENANCE_KEYS))
+    out = pd.DataFrame({
+        "hotspot_id": h["hotspot_id"], "area": h["area"], "rank": h["rank"].astype(int),
+        "address": h["address"].fillna(""), "longitude": h["longitude"].round(6),
+        "latitude": h["latitude"].round(6), "expected": h["expected"].astype(float).round(4),
+        "risk": h["risk"].astype(float).round(4), "n_cells": h["n_cells"].astype(int),
+        "cell_ids": h["cell_ids"].map("; ".join), "visits": h["visits"].astype(int),
+        "patrol_minutes": h["patrol_minutes"].astype(float),
+        "visit_windows": h["hotspot_id"].map(_windows(plan)).fillna(""),
+        "reasons": h["reasons"].map("; ".join),
+    })
+    for k, v in provenance(plan).items():
+        out[k] = v
+    return out
+
+
+# ---------------------------------------------------------------------------- writers
+def write_csv(plan: PatrolPlan, path) -> Path:
+    """One row per hotspot (:func:`hotspot_table`), UTF-8 with a header row."""
+    path = _target(path)
+    hotspot_table(plan).to_csv(path, index=False)
+    return path
+
+
+def write_geojson(plan: PatrolPlan, path) -> Path:
+    """A FeatureCollection of hotspot polygons (EPSG:4326) with a ``crimecast`` provenance member."""
+    import shapely
+
+    path = _target(path)
+    table = hotspot_table(plan)
+    geoms = np.asarray(plan.hotspots.geometry.values, dtype=object) if len(table) else []
+    feats = [{"type": "Feature", "properties": _plain(props),
+              "geometry": json.loads(shapely.to_geojson(g))}
+             for props, g in zip(table.to_dict(orient="records"), geoms, strict=True)]
+    doc = {"type": "FeatureCollection", "name": _title(plan),
+           "crimecast": {"product": _PRODUCT, **provenance(plan)}, "features": feats}
+    path.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
+    return path
+
+
+def write_kml(plan: PatrolPlan, path) -> Path:
+    """KML for in-car GPS and Google Earth.
+
+    Folder ``Hotspots``: one point placemark per hotspot (name = hotspot id and address), with
+    every :func:`hotspot_table` column as ExtendedData. Folder ``Hotspot areas``: the polygons.
+    """
+    import simplekml
+
+    path = _target(path)
+    prov = provenance(plan)
+    kml = simplekml.Kml(name=_title(plan))
+    kml.document.description = "\n".join(f"{k}: {v}" for k, v in prov.items())
+    points = kml.newfolder(name="Hotspots")
+    areas = kml.newfolder(name="Hotspot areas")
+    table = hotspot_table(plan)
+    geoms = np.asarray(plan.hotspots.geometry.values, dtype=object) if len(table) else []
+    for row, geom in zip(table.to_dict(orient="records"), geoms, strict=True):  # one placemark per hotspot
+        label = row["hotspot_id"] + (f" {row['address']}" if row["address"] else "")
+        desc = (f"Expected incidents this shift: {row['expected']:.2f}\nVisits: {row['visits']} "
+                f"({row['visit_windows']})\nWhy: {row['reasons'] or '-'}")
+        pnt = points.newpoint(name=label, description=desc, coords=[(row["longitude"], row["latitude"])])
+        for k, v in row.items():
+            pnt.extendeddata.newdata(name=k, value=str(v))
+        for part in getattr(geom, "geoms", [geom]):
+            pol = areas.newpolygon(name=row["hotspot_id"], description=desc,
+                                   outerboundaryis=list(part.exterior.coords),
+                                   innerboundaryis=[list(r.coords) for r in part.interiors])
+            pol.style.polystyle.color = simplekml.Color.changealphaint(90, simplekml.Color.red)
+            pol.extendeddata.newdata(name="hotspot_id", value=row["hotspot_id"])
+            for k in ("shift", "period_start", "model_version"):
+                pol.extendeddata.newdata(name=k, value=prov[k])
+    kml.save(str(path))
+    return path
+
+
+def write_ics(plan: PatrolPlan, path) -> Path:
+    """An iCalendar file with one event per visit window (times in UTC)."""
+    from icalendar import Calendar, Event
+
+    path = _target(path)
+    prov = provenance(plan)
+    tz = (plan.meta or {}).get("timezone") or "UTC"
+    cal = Calendar()
+    cal.add("prodid", "-//crimecast//patrol plan//EN")
+    cal.add("version", "2.0")
+    cal.add("x-wr-calname", _title(plan))
+    for k, v in prov.items():
+        cal.add(f"x-crimecast-{k.replace('_', '-')}", v)
+    stamp = _generated_at(plan)
+    table = hotspot_table(plan).set_index("hotspot_id") if len(plan.hotspots) else None
+    v = plan.visits
+    if len(v):
+        starts = pd.DatetimeIndex(v["start"]).tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+        ends = pd.DatetimeIndex(v["end"]).tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+        n_visits = v.groupby("hotspot_id")["visit"].transform("max")
+        for i, row in enumerate(v.itertuples(index=False)):  # one event per visit window
+            h = table.loc[row.hotspot_id]
+            where = row.address if isinstance(row.address, str) and row.address else \
+                f"{row.latitude:.5f}, {row.longitude:.5f}"
+            ev = Event()
+            uid = hashlib.sha1(f"{prov['shift']}|{prov['period_start']}|{row.area}|{row.hotspot_id}|"
+                               f"{row.visit}".encode()).hexdigest()[:20]
+            ev.add("uid", f"{uid}@crimecast")
+            ev.add("dtstamp", stamp)
+            start = starts[i] if not pd.isna(starts[i]) else pd.Timestamp(row.start).tz_localize("UTC")
+            end = ends[i] if not pd.isna(ends[i]) else pd.Timestamp(row.end).tz_localize("UTC")
+            ev.add("dtstart", start.tz_convert("UTC").to_pydatetime())
+            ev.add("dtend", end.tz_convert("UTC").to_pydatetime())
+            ev.add("summary", f"Patrol visit {row.hotspot_id} ({row.visit}/{int(n_visits.iloc[i])}): {where}")
+            ev.add("location", where)
+            ev.add("geo", (float(row.latitude), float(row.longitude)))
+            ev.add("categories", ["patrol", str(row.area)])
+            ev.add("description", (
+                f"Hotspot {row.hotspot_id} (area {row.area}); expected incidents this shift "
+                f"{float(h['expected']):.2f}. Why: {h['reasons'] or '-'}. Shift {prov['shift']}; "
+                f"model {prov['model']} version {prov['model_version']}."))
+            cal.add_component(ev)
+    path.write_bytes(cal.to_ical())
+    return path
+
+
+def write_pdf(plan: PatrolPlan, path, *, map_image: bool = True) -> Path:
+    """A printable roll-call briefing: header with provenance, a hotspot map and a table."""
+    from fpdf import FPDF
+
+    path = _target(path)
+    prov = provenance(plan)
+    font_dir = _font_dir()
+    pdf = FPDF(orientation="portrait", unit="mm", format="A4")
+    pdf.set_title(_title(plan))
+    pdf.set_subject(f"Shift {prov['shift']}: {prov['period_start']} to {prov['period_end']} {prov['timezone']}")
+    pdf.set_keywords(f"model={prov['model']} model_version={prov['model_version']} "
+                     f"forecast_runs={prov['forecast_run_ids']}")
+    pdf.set_author(prov["generated_by"] or "crimecast")
+    pdf.set_creator("crimecast")
+    pdf.add_font("DejaVu", "", str(font_dir / "DejaVuSans.ttf"))
+    pdf.add_font("DejaVu", "B", str(font_dir / "DejaVuSans-Bold.ttf"))
+    pdf.set_auto_page_break(True, margin=12)
+    pdf.add_page()
+    pdf.set_font("DejaVu", "B", 15)
+    pdf.cell(0, 8, f"Patrol briefing - shift {prov['shift']}", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("DejaVu", "", 9)
+    lines = [
+        f"Period: {prov['period_start']} to {prov['period_end']} ({prov['timezone']})",
+        f"Forecast: model {prov['model']}, version {prov['model_version']}, run(s) {prov['forecast_run_ids']}",
+        f"Generated {prov['generated_at']} by {prov['generated_by']}",
+        "Places to visit, not persons: short visits of 10-16 minutes spread across the shift.",
+    ]
+    for line in lines:
+        pdf.multi_cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    if map_image and len(plan.hotspots):
+        pdf.image(_map_png(plan), w=pdf.epw)
+        pdf.ln(2)
+    table = hotspot_table(plan)
+    if table.empty:
+        pdf.set_font("DejaVu", "B", 11)
+        pdf.cell(0, 8, "No hotspot: no cell has forecast risk this shift.", new_x="LMARGIN", new_y="NEXT")
+    else:
+        pdf.set_font("DejaVu", "", 7.5)
+        header = ("Hotspot", "Area", "Address / location", "Expected", "Visits", "Visit windows", "Why")
+        with pdf.table(col_widths=(16, 14, 38, 16, 13, 37, 56), text_align="LEFT",
+                       line_height=3.6, first_row_as_headings=True) as t:
+            t.row(header)
+            for r in table.itertuples(index=False):
+                where = r.address or f"{r.latitude:.5f}, {r.longitude:.5f}"
+                t.row((r.hotspot_id, str(r.area), where, f"{r.expected:.2f}", str(r.visits),
+                       r.visit_windows, r.reasons or "-"))
+    pdf.output(str(path))
+    return path
+
+
+def write_plan(plan: PatrolPlan, path, fmt: str | None = None) -> Path:
+    """Write ``plan`` in ``fmt`` (default: from the file suffix); see :data:`EXPORT_FORMATS`.
+
+    Examples
+    --------
+    >>> write_plan(None, "plan.xlsx")
+    Traceback (most recent call last):
+    ...
+    forecasting.errors.ConfigError: format must be one of ['csv', 'geojson', 'kml', 'ics', 'pdf']; got 'xlsx'
+    """
+    path = Path(path)
+    fmt = (fmt or path.suffix.lstrip(".")).lower()
+    fmt = {"json": "geojson", "ical": "ics"}.get(fmt, fmt)
+    writer = {"csv": write_csv, "geojson": write_geojson, "kml": write_kml, "ics": write_ics,
+              "pdf": write_pdf}.get(fmt)
+    if writer is None:
+        raise ConfigError(f"format must be one of {list(EXPORT_FORMATS)}; got {fmt!r}")
+    return writer(plan, path)
+
+
+# ---------------------------------------------------------------------------- helpers
+def _target(path) -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def _title(plan: PatrolPlan) -> str:
+    prov = provenance(plan)
+    return f"{_PRODUCT} {prov['shift']}".strip()
+
+
+def _generated_at(plan: PatrolPlan) -> datetime:
+    raw = (plan.meta or {}).get("generated_at")
+    if raw:
+        ts = pd.Timestamp(raw)
+        return (ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")).to_pydatetime()
+    return datetime.now(UTC)
+
+
+def _plain(d: dict) -> dict:
+    """JSON-safe scalars (numpy numbers to Python)."""
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in d.items()}
+
+
+def _font_dir() -> Path:
+    import matplotlib
+
+    return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+
+
+def _rings(geoms) -> list[np.ndarray]:
+    """Exterior rings of (multi)polygons as coordinate arrays (vectorised with shapely)."""
+    import shapely
+
+    parts = shapely.get_parts(np.asarray(geoms, dtype=object))
+    coords, idx = shapely.get_coordinates(shapely.get_exterior_ring(parts), return_index=True)
+    return np.split(coords, np.flatnonzero(np.diff(idx)) + 1) if len(coords) else []
+
+
+def _map_png(plan: PatrolPlan) -> io.BytesIO:
+    """A map of the selected cells (shaded by expected incidents) and labelled hotspot outlines."""
+    from matplotlib import colormaps
+    from matplotlib.collections import PolyCollection
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure  # a bare Figure renders with Agg; no pyplot, no global backend
+
+    fig = Figure(figsize=(7.5, 5.0), dpi=150)
+    ax = fig.add_subplot()
+    cells = plan.cells
+    if len(cells):
+        values = cells["expected_count"].to_numpy(float)
+        norm = Normalize(vmin=0, vmax=max(float(values.max()), 1e-9))
+        coll = PolyCollection(_rings(cells.geometry.values), array=values, cmap=colormaps["OrRd"], norm=norm,
+                              edgecolors="0.6", linewidths=0.3)
+        ax.add_collection(coll)
+        fig.colorbar(coll, ax=ax, shrink=0.7, label="expected incidents")
+    ax.add_collection(PolyCollection(_rings(plan.hotspots.geometry.values), facecolors="none",
+                                     edgecolors="black", linewidths=1.0))
+    for r in plan.hotspots.itertuples(index=False):  # one label per hotspot
+        ax.annotate(r.hotspot_id, (r.longitude, r.latitude), fontsize=7, ha="center", va="center",
+                    fontweight="bold", bbox={"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.8})
+    ax.autoscale_view()
+    lat = float(np.nanmean(plan.hotspots["latitude"]))
+    ax.set_aspect(1.0 / max(np.cos(np.radians(lat)), 0.1))
+    ax.set_xlabel("longitude")
+    ax.set_ylabel("latitude")
+    ax.tick_params(labelsize=6)
+    ax.ticklabel_format(useOffset=False, style="plain")
+    ax.set_title(f"Hotspots, shift {provenance(plan)['shift']}", fontsize=9)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    buf.seek(0)
+    return buf

@@ -1,0 +1,462 @@
+"""Jobs for camera monitoring priority, camera siting, patrol plans and their exports.
+
+A composition module: loads stored shift forecasts, cameras and incidents through the store,
+calls the pure functions of :mod:`forecasting.priority`, :mod:`forecasting.patrol` and
+:mod:`forecasting.export`, and records every export in the audit log. Each job takes a session
+factory and owns its transactions.
+
+Shift convention: ``ForecastRun.period_start`` is the UTC instant of the shift's local start;
+shifts are read in the data's time zone (the incidents' most frequent ``tz``, else the
+``timezone`` setting).
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy.orm import Session, sessionmaker
+
+from forecasting import export as ex
+from forecasting import patrol as pt
+from forecasting import priority as pr
+from forecasting.config import Settings
+from forecasting.errors import ConfigError, DataError, InputError
+from forecasting.periods import Periods
+from forecasting.schema import ALL_CATEGORIES
+from forecasting.store import forecasts as fc
+from forecasting.store import plans
+from forecasting.store.governance import record_audit
+from forecasting.store.repository import load_incidents
+from forecasting.store.session import transaction
+
+#: Incident attributes holding a block-level address, by source (Vancouver, San Francisco,
+#: police.uk, Chicago, generic). The first one present is used.
+ADDRESS_KEYS = ("HUNDRED_BLOCK", "Address", "Location", "Block", "address", "street")
+
+#: Camera kinds an operator can watch by default.
+WATCHABLE_KINDS = ("cctv",)
+
+NO_FORECAST = "no shift forecast stored; run `crimecast forecast --period shift` first"
+
+
+# ------------------------------------------------------------------------ shift forecast
+@dataclass
+class ShiftForecast:
+    """The stored forecast of one shift, ready for the pure functions.
+
+    Attributes
+    ----------
+    label : str
+        ``DATE/SHIFT``, e.g. ``"2024-03-04/2"``.
+    start, end : Timestamp
+        Naive local start and end.
+    timezone : str
+    cells : GeoDataFrame
+        ``cell_id, row, col, expected_count, reasons, centroid_lon, centroid_lat, risk`` and cell
+        polygons (EPSG:4326). ``expected_count`` is the ``"all"`` forecast (else the sum of the
+        categories).
+    risk : DataFrame
+        :func:`forecasting.priority.cell_risk` frame indexed by ``cell_id``.
+    meta : dict
+        Provenance (shift, period, model, model version, forecast run ids, weights).
+    """
+
+    label: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+    timezone: str
+    cells: object
+    risk: pd.DataFrame
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def start_utc(self) -> pd.Timestamp:
+        return _to_utc(self.start, self.timezone)
+
+    @property
+    def end_utc(self) -> pd.Timestamp:
+        return _to_utc(self.end, self.timezone)
+
+    @property
+    def reasons(self) -> pd.Series:
+        return pd.Series(self.cells["reasons"].to_numpy(), index=self.cells["cell_id"].to_numpy())
+
+
+def _to_utc(local: pd.Timestamp, tz: str) -> pd.Timestamp:
+    return pd.Timestamp(local).tz_localize(tz, ambiguous=True, nonexistent="shift_forward").tz_convert("UTC")
+
+
+def _timezone(s: Session, settings: Settings) -> str:
+    return plans.data_timezone(session=s) or settings.timezone
+
+
+def load_shift_forecast(
+    factory: sessionmaker[Session], settings: Settings, *, shift: str | None = None, model: str | None = None,
+    weights: Mapping[str, float] | None = None, periods: Periods | None = None,
+) -> ShiftForecast:
+    """Load the stored forecast of one shift (default: the first shift after the latest data).
+
+    When no forecast is stored for the default shift, the newest stored shift forecast is used.
+    With several models stored for the shift, ``model`` picks one (default: the most recently
+    issued); one run per category (the latest issued) is combined with severity ``weights``.
+
+    Raises
+    ------
+    DataError
+        When no shift forecast is stored, or none for the requested ``shift``.
+    """
+    periods = periods or Periods("shift")
+    with transaction(factory) as s:
+        runs = fc.forecast_runs(session=s, period="shift")
+        if runs.empty:
+            raise DataError(NO_FORECAST)
+        tz = _timezone(s, settings)
+        runs["local_start"] = runs["period_start"].dt.tz_convert(tz).dt.tz_localize(None)
+        if shift is not None:
+            want = periods.start([pt.parse_shift(shift, periods)])[0]
+        else:
+            latest = plans.latest_data_time(session=s)
+            want = None
+            if latest is not None:
+                local = latest.tz_convert(tz).tz_localize(None)
+                want = periods.start([periods.index([local])[0] + 1])[0]
+            if want is None or not (runs["local_start"] == want).any():
+                want = runs["local_start"].max()
+        match = runs.loc[runs["local_start"] == want]
+        if match.empty:
+            have = ", ".join(pt.shift_label(i, periods) for i in
+                             periods.index(runs["local_start"].drop_duplicates().head(3)))
+            raise DataError(f"no shift forecast stored for shift {shift} (starting {want} {tz}); stored "
+                            f"shifts include {have}; run `crimecast forecast --period shift` for that shift first")
+        if model is not None:
+            if not (match["model"] == model).any():
+                raise ConfigError(f"model must be one of {sorted(match['model'].unique())} for this shift; "
+                                  f"got {model!r}")
+            match = match.loc[match["model"] == model]
+        else:
+            match = match.loc[match["model"] == match.sort_values("issued_at")["model"].iloc[-1]]
+        match = match.sort_values("issued_at").drop_duplicates("category", keep="last")
+        if match["grid_id"].nunique() > 1:
+            raise DataError(f"the shift's forecasts use different grids {sorted(match['grid_id'].unique())}; "
+                            "re-issue them on one grid")
+        frames = []
+        for run in match.itertuples(index=False):  # one run per category (a handful)
+            f = fc.forecast_frame(session=s, run_id=int(run.id), with_cells=True)
+            f["category"] = run.category
+            frames.append(f)
+        mv = plans.model_versions(session=s, ids=match["model_version_id"].dropna().astype(int).tolist())
+    long = pd.concat(frames, ignore_index=True)
+    if long.empty:
+        raise DataError(f"the forecast of shift {pt.shift_label(periods.index([want])[0], periods)} holds no "
+                        "cell; re-issue it")
+    risk = pr.cell_risk(long, weights)
+    cats = list(match["category"])
+    base = ALL_CATEGORIES if ALL_CATEGORIES in cats else cats[0]
+    cells = long.loc[long["category"] == base].drop(columns="category").drop_duplicates("cell_id")
+    if base != ALL_CATEGORIES:
+        cells["expected_count"] = risk[[c for c in cats]].sum(axis=1).reindex(cells["cell_id"]).to_numpy()
+    cells["risk"] = risk["risk"].reindex(cells["cell_id"].astype(str)).fillna(0.0).to_numpy()
+    cells = _geo(cells)
+    index = int(periods.index([want])[0])
+    end = want + periods.length
+    period_end = match["period_end"].iloc[0]
+    if pd.notna(period_end):
+        end = period_end.tz_convert(tz).tz_localize(None)
+    version = ",".join(str(int(v)) for v in match["model_version_id"].dropna().unique()) or None
+    meta = {
+        "shift": pt.shift_label(index, periods), "period": "shift", "period_start": want.isoformat(),
+        "period_end": end.isoformat(), "timezone": tz, "model": str(match["model"].iloc[0]),
+        "model_version": version,
+        "model_version_names": mv["name"].astype(str).tolist() if len(mv) else [],
+        "forecast_run_ids": [int(i) for i in match["id"]], "categories": cats,
+        "issued_at": str(match["issued_at"].max()), "weights": dict(weights or {}),
+    }
+    return ShiftForecast(meta["shift"], want, end, tz, cells, risk, meta)
+
+
+def _geo(frame: pd.DataFrame):
+    import geopandas as gpd
+    import shapely
+
+    geom = shapely.from_wkt(frame["polygon_wkt"].to_numpy(dtype=object))
+    out = gpd.GeoDataFrame(frame.drop(columns="polygon_wkt").reset_index(drop=True), geometry=geom,
+                           crs="EPSG:4326")
+    out["cell_id"] = out["cell_id"].astype(str)
+    return out
+
+
+def _views(cams: pd.DataFrame):
+    import geopandas as gpd
+    import shapely
+
+    geom = shapely.from_wkt(cams["view_wkt"].to_numpy(dtype=object), on_invalid="warn")
+    out = gpd.GeoDataFrame({"camera_id": cams["camera_key"].to_numpy(), "name": cams["name"].to_numpy(),
+                            "kind": cams["kind"].to_numpy(), "pk": cams["pk"].to_numpy(),
+                            "longitude": cams["longitude"].to_numpy(), "latitude": cams["latitude"].to_numpy()},
+                           geometry=geom, crs="EPSG:4326")
+    ok = ~(shapely.is_missing(geom) | shapely.is_empty(geom))
+    return out.loc[ok].reset_index(drop=True)
+
+
+def _cameras(factory, at: pd.Timestamp, kinds: Sequence[str] | None):
+    with transaction(factory) as s:
+        cams = plans.active_cameras(session=s, at=at.to_pydatetime(), kinds=kinds)
+    views = _views(cams)
+    if views.empty:
+        what = f" of kind {list(kinds)}" if kinds else ""
+        raise DataError(f"no active camera{what} with a view polygon at {at}; load a camera registry "
+                        "(`crimecast ingest cameras`) or run `crimecast simulate` first")
+    return views
+
+
+# ---------------------------------------------------------------------------- priority
+@dataclass
+class CameraPriority:
+    """What :func:`camera_priority` returns."""
+
+    forecast: ShiftForecast
+    views: object
+    coverage: pr.Coverage
+    choice: pd.DataFrame
+    cameras: pd.DataFrame
+    k: int
+
+    def to_dict(self) -> dict:
+        ch = self.choice.drop(columns=["new_cell_ids"])
+        return {**_head(self.forecast), "k": self.k, "n_cameras": int(self.coverage.n_sets),
+                "total_risk": float(self.choice.attrs.get("total_risk", 0.0)),
+                "covered_risk": float(self.choice["marginal_risk"].sum()),
+                "upper_bound": float(self.choice.attrs.get("upper_bound", 0.0)),
+                "cameras": _records(ch)}
+
+
+def _head(f: ShiftForecast) -> dict:
+    keys = ("shift", "period_start", "period_end", "timezone", "model", "model_version", "forecast_run_ids",
+            "categories", "weights")
+    return {k: f.meta.get(k) for k in keys}
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    out = frame.astype(object).where(frame.notna(), None)
+    return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
+            for r in out.to_dict(orient="records")]
+
+
+def camera_priority(
+    factory: sessionmaker[Session], settings: Settings, *, shift: str | None = None, k: int = 4,
+    rule: str = "centroid", weights: Mapping[str, float] | None = None, kinds: Sequence[str] | None = WATCHABLE_KINDS,
+    model: str | None = None, top: int = 3, periods: Periods | None = None,
+) -> CameraPriority:
+    """Rank the cameras to watch during one shift (greedy by marginal covered risk, explained)."""
+    k = pr._check_k("k", k)
+    f = load_shift_forecast(factory, settings, shift=shift, model=model, weights=weights, periods=periods)
+    views = _cameras(factory, f.start_utc, kinds)
+    cov = pr.coverage_matrix(f.cells, views, rule=rule)
+    choice = pr.choose_cameras(cov, f.risk, k)
+    choice = pr.explain_choice(choice, cov, f.risk, f.reasons, top=top,
+                               unit="expected incidents" if not weights else "weighted expected incidents")
+    info = views.set_index("camera_id")[["name", "kind"]]
+    choice.insert(2, "name", choice["camera_id"].map(info["name"]))
+    return CameraPriority(f, views, cov, choice, pr.camera_risk(cov, f.risk), k)
+
+
+@dataclass
+class SiteSuggestion:
+    """What :func:`camera_sites` returns."""
+
+    forecast: ShiftForecast
+    gaps: pd.DataFrame
+    siting: pr.Siting
+    budget: int
+    radius_m: float
+
+    def to_dict(self) -> dict:
+        sites = self.siting.sites.drop(columns="geometry")
+        return {**_head(self.forecast), "budget": self.budget, "radius_m": self.radius_m,
+                **self.siting.summary(), "unseen_top_share": float(self.gaps.attrs.get("unseen_share", 0.0)),
+                "gaps": _records(self.gaps), "sites": _records(sites)}
+
+
+def camera_sites(
+    factory: sessionmaker[Session], settings: Settings, *, budget: int, radius_m: float = 100.0,
+    shift: str | None = None, top: int = 20, rule: str = "centroid", weights: Mapping[str, float] | None = None,
+    kinds: Sequence[str] | None = None, model: str | None = None, periods: Periods | None = None,
+) -> SiteSuggestion:
+    """Coverage gaps among the ``top`` risk cells, and up to ``budget`` new camera sites.
+
+    Existing coverage counts every camera in service (any kind unless ``kinds`` is given);
+    when there is none, every cell is a gap.
+    """
+    budget = pr._check_k("budget", budget)
+    f = load_shift_forecast(factory, settings, shift=shift, model=model, weights=weights, periods=periods)
+    with transaction(factory) as s:
+        cams = plans.active_cameras(session=s, at=f.start_utc.to_pydatetime(), kinds=kinds)
+    views = _views(cams)
+    cov = pr.coverage_matrix(f.cells, views, rule=rule)
+    gaps = pr.coverage_gaps(cov, f.risk, top=top, reasons=f.reasons)
+    siting = pr.site_cameras(f.cells, f.risk, budget, radius_m, existing=cov)
+    return SiteSuggestion(f, gaps, siting, budget, float(radius_m))
+
+
+# ------------------------------------------------------------------------------ patrol
+def load_areas(factory: sessionmaker[Session] | None = None, *, path=None, layer: str | None = None,
+               name_col: str = "name"):
+    """Patrol-area polygons from a vector file or a stored area layer (None when neither is given)."""
+    import geopandas as gpd
+    import shapely
+
+    if path is not None:
+        p = Path(path)
+        if not p.exists():
+            raise InputError(f"areas file {str(p)!r} does not exist")
+        areas = gpd.read_file(p)
+        if name_col not in areas.columns:
+            raise InputError(f"areas file must have a {name_col!r} column naming each area; got columns "
+                             f"{[c for c in areas.columns if c != 'geometry']}. Pass --area-field")
+        if areas.crs is None:
+            raise InputError(f"areas file {str(p)!r} has no CRS; expected one (e.g. EPSG:4326)")
+        return areas[[name_col, "geometry"]].rename(columns={name_col: "name"}).to_crs("EPSG:4326")
+    if layer is not None:
+        from forecasting.store.cameras import load_areas as stored
+
+        with transaction(factory) as s:
+            rows = stored(session=s, layers=[layer])
+        rows = rows.loc[rows["hour_of_week"].isna()].drop_duplicates("area_id")
+        if rows.empty:
+            raise DataError(f"no stored area layer {layer!r}; load one with `crimecast ingest areas` first")
+        names = rows["name"].where(rows["name"].notna(), rows["area_id"]).astype(str)
+        return gpd.GeoDataFrame({"name": names.to_numpy()}, geometry=shapely.from_wkt(
+            rows["polygon_wkt"].to_numpy(dtype=object)), crs="EPSG:4326")
+    return None
+
+
+def patrol_plan(
+    factory: sessionmaker[Session], settings: Settings, *, shift: str | None = None, area: str | None = None,
+    areas=None, config: pt.PatrolConfig | None = None, weights: Mapping[str, float] | None = None,
+    model: str | None = None, address_days: int = 365, periods: Periods | None = None,
+) -> pt.PatrolPlan:
+    """Build the patrol plan of one shift (default: the first shift after the latest data).
+
+    Parameters
+    ----------
+    area : str, optional
+        Keep only this patrol area (a name in ``areas``, or ``"all"`` without areas).
+    areas : GeoDataFrame, optional
+        Patrol-area polygons with a ``name`` column (see :func:`load_areas`).
+    address_days : int, default 365
+        Incidents of this many days before the shift label hotspots with their most frequent address.
+    """
+    f = load_shift_forecast(factory, settings, shift=shift, model=model, weights=weights, periods=periods)
+    if area is not None:
+        if areas is None:
+            if area != pt.WHOLE_AREA:
+                raise ConfigError(f"area must be {pt.WHOLE_AREA!r} when no patrol areas are given (pass --areas "
+                                  f"FILE or --areas-layer LAYER); got {area!r}")
+        else:
+            names = areas["name"].astype(str)
+            if area not in set(names):
+                raise ConfigError(f"area must be one of {sorted(set(names))}; got {area!r}")
+            areas = areas.loc[names == area]
+    minx, miny, maxx, maxy = f.cells.total_bounds
+    with transaction(factory) as s:
+        addresses = plans.incident_addresses(
+            session=s, start=(f.start_utc - pd.Timedelta(days=address_days)).to_pydatetime(),
+            end=f.start_utc.to_pydatetime(), keys=ADDRESS_KEYS, bbox=(minx, miny, maxx, maxy))
+    return pt.build_patrol_plan(f.cells, start=f.start, end=f.end, config=config, areas=areas,
+                                addresses=addresses, meta={**f.meta, "area": area or pt.WHOLE_AREA})
+
+
+def export_patrol(
+    factory: sessionmaker[Session], settings: Settings, *, fmt: str, out, user: str | None = None,
+    plan: pt.PatrolPlan | None = None, **plan_options,
+) -> dict:
+    """Write a patrol plan export and record it in the audit log (action ``export``).
+
+    The file is written first; if the audit row cannot be recorded the file is removed, so no
+    export exists without a record of who made it and when.
+
+    Returns
+    -------
+    dict
+        ``path, format, shift, period_start, period_end, model_version, hotspots, visits, audit_id``.
+    """
+    fmt = (fmt or "").lower()
+    if fmt not in ex.EXPORT_FORMATS:
+        raise ConfigError(f"format must be one of {list(ex.EXPORT_FORMATS)}; got {fmt!r}")
+    plan = plan or patrol_plan(factory, settings, **plan_options)
+    user = user or _os_user()
+    now = datetime.now(UTC).replace(microsecond=0)
+    plan.meta = {**plan.meta, "generated_by": user, "generated_at": now.isoformat()}
+    path = ex.write_plan(plan, out, fmt)
+    details = {"format": fmt, "path": str(Path(path).resolve()), "product": "patrol_plan",
+               **{k: plan.meta.get(k) for k in ("shift", "period_start", "period_end", "timezone", "model",
+                                                "model_version", "forecast_run_ids", "area")},
+               "hotspots": int(len(plan.hotspots)), "visits": int(len(plan.visits))}
+    try:
+        with transaction(factory) as s:
+            audit_id = record_audit(session=s, username=user, action="export",
+                                    target=f"patrol plan {plan.meta.get('shift')} ({fmt})", details=details)
+    except BaseException:
+        Path(path).unlink(missing_ok=True)
+        raise
+    return {**details, "audit_id": audit_id, "generated_by": user, "generated_at": now.isoformat()}
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return "unknown"
+
+
+# -------------------------------------------------------------------------- evaluation
+def evaluate_camera_choice(
+    factory: sessionmaker[Session], settings: Settings, *, shift: str | None = None, k: int = 4,
+    lookback_days: int = 28, rule: str = "centroid", weights: Mapping[str, float] | None = None,
+    kinds: Sequence[str] | None = WATCHABLE_KINDS, model: str | None = None, periods: Periods | None = None,
+) -> dict:
+    """Share of the shift's incidents the chosen k cameras would have seen, against the k busiest.
+
+    The priority choice is :func:`camera_priority`'s (forecast risk, greedy, overlaps counted
+    once). The baseline is the k cameras with most people counted (``activity_counts``) in the
+    ``lookback_days`` before the shift — only data available before the shift is used for
+    either choice. An incident is seen when its location lies inside a chosen camera's view.
+
+    Returns
+    -------
+    dict
+        ``shift, k, incidents`` (in the shift), and for ``priority`` and ``busiest``: ``cameras``,
+        ``seen``, ``share`` (None when the shift has no incident); ``lift`` = priority share minus
+        busiest share.
+    """
+    res = camera_priority(factory, settings, shift=shift, k=k, rule=rule, weights=weights, kinds=kinds,
+                          model=model, periods=periods)
+    f = res.forecast
+    start, end = f.start_utc, f.end_utc
+    with transaction(factory) as s:
+        people = plans.camera_people(session=s, start=(start - pd.Timedelta(days=lookback_days)).to_pydatetime(),
+                                     end=start.to_pydatetime(), pks=res.views["pk"].tolist())
+        inc = load_incidents(session=s, start=start.to_pydatetime(), end=end.to_pydatetime())
+    key = res.views.set_index("pk")["camera_id"]
+    activity = pd.DataFrame({"camera_id": people["pk"].map(key), "people": people["people"]}).dropna()
+    busiest = pr.busiest_cameras(activity, k) if len(activity) else []
+    chosen = res.choice["camera_id"].tolist()
+    seen_p, n = pr.share_seen(inc, res.views, chosen)
+    seen_b, _ = pr.share_seen(inc, res.views, busiest)
+
+    def share(x: int) -> float | None:
+        return x / n if n else None
+
+    out = {**_head(f), "k": int(k), "lookback_days": int(lookback_days), "incidents": n,
+           "priority": {"cameras": chosen, "seen": seen_p, "share": share(seen_p)},
+           "busiest": {"cameras": busiest, "seen": seen_b, "share": share(seen_b)}}
+    out["lift"] = None if n == 0 else out["priority"]["share"] - out["busiest"]["share"]
+    if not busiest:
+        out["busiest"]["note"] = f"no activity counts in the {lookback_days} days before the shift"
+    return out
