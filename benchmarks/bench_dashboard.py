@@ -1,0 +1,206 @@
+"""Dashboard map timings in headless Chromium (Debian's chromium/chromedriver; no network).
+
+Part 1 (default) serves the real app (waitress, SQLite seeded through the store functions) and
+measures, for each grid size: the time from pressing "Sign in" until the risk map's cells are
+drawn, and the time from a period change until the map is redrawn (median of repeats).
+
+Part 2 (``--compare``) draws the same synthetic cells with four plotly components in a bare page
+(plotly.js served from the installed plotly package) and reports first draw and a recolour:
+``choroplethmap`` (GeoJSON polygons on a map), ``scattermap`` (circle markers on a map),
+``scattergl`` (square markers on projected axes) and ``heatmap`` (one raster over rows/columns).
+
+Usage::
+
+    uv run python benchmarks/bench_dashboard.py                 # 10k and 50k cells
+    uv run python benchmarks/bench_dashboard.py --cells 10000 --repeats 5
+    uv run python benchmarks/bench_dashboard.py --compare --cells 10000 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+
+def _wait(fn, timeout=120.0, poll=0.01):
+    end = time.perf_counter() + timeout
+    while time.perf_counter() < end:
+        v = fn()
+        if v:
+            return v
+        time.sleep(poll)
+    raise TimeoutError("the map did not draw in time")
+
+
+def bench_app(n_cells: int, repeats: int) -> dict:
+    """Sign-in-to-map and period-change timings of the real app at ``n_cells``."""
+    from selenium.webdriver.common.by import By
+
+    from dashboards import create_app, ids
+    from dashboards.settings import DashboardSettings
+    from dashboards.synthetic import seed_store
+    from dashboards.testing import MAP_STATE_JS, chrome, serve_in_thread
+    from forecasting.config import load_settings
+    from forecasting.store import migrate
+    from forecasting.store.session import make_engine, make_session_factory
+
+    data = Path(tempfile.mkdtemp(prefix="crimecast-bench-"))
+    settings = load_settings(data_dir=str(data), _toml_file=None)
+    migrate.upgrade(settings.resolved_database_url())
+    factory = make_session_factory(make_engine(settings.resolved_database_url()))
+    t0 = time.perf_counter()
+    seed_store(factory, n_cells=n_cells, n_incidents=5_000, users={"ana": ("analyst-password", "analyst")})
+    seed_s = time.perf_counter() - t0
+    app = create_app(settings, dash_settings=DashboardSettings(secret_key="bench-secret-key-0123456789abcdef"))
+    served = serve_in_thread(app.server)
+    driver = chrome()
+    state = lambda: driver.execute_script(MAP_STATE_JS, ids.MAP_GRAPH)  # noqa: E731
+    signin, redraw = [], []
+    try:
+        for _ in range(repeats):
+            driver.delete_all_cookies()
+            driver.get(served.url + "/login")
+            driver.find_element(By.ID, "username").send_keys("ana")
+            driver.find_element(By.ID, "password").send_keys("analyst-password")
+            t = time.perf_counter()
+            driver.find_element(By.ID, "login-submit").click()
+            first = _wait(lambda: (s := state()) and s["n"] == n_cells and s)
+            signin.append(time.perf_counter() - t)
+            for kind in ("shift", "week", "shift"):
+                before = state()["title"]
+                t = time.perf_counter()
+                driver.find_element(By.CSS_SELECTOR, f"#{ids.MAP_PERIOD_KIND} input[value='{kind}']").click()
+                _wait(lambda b=before: (s := state()) and s["title"] != b and s["n"] == n_cells)
+                redraw.append(time.perf_counter() - t)
+            assert first["n"] == n_cells
+    finally:
+        driver.quit()
+        served.close()
+    # The first sign-in after the server starts is cold: Python imports, the first database read and an empty
+    # browser cache (plotly.js is 4.6 MB); later ones are what users of a running deployment see.
+    return {"cells": n_cells, "seed_s": round(seed_s, 1), "signin_to_map_cold_s": round(signin[0], 2),
+            "signin_to_map_warm_s": round(statistics.median(signin[1:] or signin), 2),
+            "period_change_median_s": round(statistics.median(redraw), 2),
+            "period_change_max_s": round(max(redraw), 2), "repeats": repeats}
+
+
+_COMPARE_JS = """
+const [fig, upd, done] = [arguments[0], arguments[1], arguments[arguments.length - 1]];
+const gd = document.getElementById('g');
+function idle() {
+  const m = gd._fullLayout.map && gd._fullLayout.map._subplot && gd._fullLayout.map._subplot.map;
+  if (!m) return new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+  return new Promise(r => { const t = setTimeout(r, 30000); m.once('idle', () => { clearTimeout(t); r(); });
+                            m.triggerRepaint(); });
+}
+const t0 = performance.now();
+Plotly.newPlot(gd, fig.data, fig.layout).then(idle).then(() => {
+  const t1 = performance.now();
+  Plotly.restyle(gd, upd, [0]).then(idle).then(() => done([t1 - t0, performance.now() - t1]));
+}).catch(e => done(String(e)));
+"""
+
+
+def _compare_figures(n: int) -> dict:
+    import numpy as np
+
+    side = int(np.ceil(np.sqrt(n)))
+    r, c = np.divmod(np.arange(n), side)
+    lon0, lat0, d = -123.2, 49.2, 0.0015
+    lon, lat = lon0 + c * d, lat0 + r * d * 0.66
+    z = np.random.default_rng(0).gamma(0.5, 1.0, n)
+    z2 = np.random.default_rng(1).gamma(0.5, 1.0, n)
+    feats = [{"type": "Feature", "id": str(i), "geometry": {"type": "Polygon", "coordinates": [[
+        [lon[i] - d / 2, lat[i] - d / 3], [lon[i] + d / 2, lat[i] - d / 3], [lon[i] + d / 2, lat[i] + d / 3],
+        [lon[i] - d / 2, lat[i] + d / 3], [lon[i] - d / 2, lat[i] - d / 3]]]}} for i in range(n)]
+    mp = {"style": "white-bg", "center": {"lon": float(lon.mean()), "lat": float(lat.mean())}, "zoom": 11}
+    margin = {"l": 0, "r": 0, "t": 0, "b": 0}
+    Z = np.full((int(r.max()) + 1, side), np.nan)
+    Z[r, c] = z
+    Z2 = np.full_like(Z, np.nan)
+    Z2[r, c] = z2
+
+    def nn(a):
+        return np.where(np.isnan(a), None, a).tolist()
+
+    return {
+        "choroplethmap": ({"data": [{"type": "choroplethmap", "geojson": {"type": "FeatureCollection",
+                                                                          "features": feats},
+                                     "locations": [str(i) for i in range(n)], "z": z.tolist(),
+                                     "marker": {"line": {"width": 0}}}], "layout": {"map": mp, "margin": margin}},
+                          {"z": [z2.tolist()]}),
+        "scattermap": ({"data": [{"type": "scattermap", "lon": lon.tolist(), "lat": lat.tolist(), "mode": "markers",
+                                  "marker": {"color": z.tolist(), "size": 4}}],
+                        "layout": {"map": mp, "margin": margin}},
+                       {"marker.color": [z2.tolist()]}),
+        "scattergl": ({"data": [{"type": "scattergl", "x": c.tolist(), "y": r.tolist(), "mode": "markers",
+                                 "marker": {"symbol": "square", "color": z.tolist(), "size": 5}}],
+                       "layout": {"yaxis": {"scaleanchor": "x"}, "margin": margin}}, {"marker.color": [z2.tolist()]}),
+        "heatmap": ({"data": [{"type": "heatmap", "z": nn(Z)}], "layout": {"yaxis": {"scaleanchor": "x"},
+                                                                           "margin": margin}},
+                    {"z": [nn(Z2)]}),
+    }
+
+
+def bench_compare(sizes) -> list[dict]:
+    """First draw and recolour (ms) of each candidate map component."""
+    import functools
+    import http.server
+    import threading
+
+    from plotly.offline import get_plotlyjs
+
+    from dashboards.testing import chrome
+
+    tmp = Path(tempfile.mkdtemp(prefix="crimecast-cmp-"))
+    (tmp / "page.html").write_text("<html><head><script>" + get_plotlyjs() + "</script></head><body>"
+                                   "<div id='g' style='width:1200px;height:800px'></div></body></html>")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp))
+    handler.log_message = lambda *a: None
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    driver = chrome()
+    driver.set_script_timeout(180)
+    out = []
+    try:
+        for n in sizes:
+            for name, (fig, upd) in _compare_figures(n).items():
+                driver.get(f"http://127.0.0.1:{srv.server_port}/page.html")
+                res = driver.execute_async_script(_COMPARE_JS, fig, upd)
+                row = {"cells": n, "component": name, "payload_mb": round(len(json.dumps(fig)) / 1e6, 1)}
+                if isinstance(res, str):
+                    row["error"] = res
+                else:
+                    row.update(first_draw_ms=round(res[0]), recolour_ms=round(res[1]))
+                out.append(row)
+                print(json.dumps(row), flush=True)
+    finally:
+        driver.quit()
+        srv.shutdown()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cells", type=int, nargs="+", default=[10_000, 50_000])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--compare", action="store_true", help="Compare map components instead of timing the app.")
+    args = ap.parse_args()
+    from dashboards.testing import browser_missing
+
+    why = browser_missing()
+    if why:
+        raise SystemExit(f"cannot benchmark: {why}")
+    if args.compare:
+        bench_compare(args.cells)
+        return
+    for n in args.cells:
+        print(json.dumps(bench_app(n, args.repeats)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

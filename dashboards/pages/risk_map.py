@@ -1,0 +1,146 @@
+"""Risk map: cells coloured by forecast risk, a period selector, layers, and a cell panel with reasons."""
+
+from __future__ import annotations
+
+from dash import Input, Output, State, dcc, html, no_update
+
+from dashboards import figures, ids, tables
+from dashboards.auth import current_user
+
+PATH = "/"
+TITLE = "Risk map"
+PERIOD_KINDS = ("week", "day", "shift")
+
+
+def layout(ctx):
+    """Controls on top, the map on the left, the cell panel on the right."""
+    runs = ctx.provider.forecast_runs()
+    kinds = [k for k in PERIOD_KINDS if k in set(runs["period"])] or list(PERIOD_KINDS)
+    cats = sorted(set(runs["category"])) or ["all"]
+    kind = kinds[0]
+    category = "all" if "all" in cats else cats[0]
+    options = tables.period_options(runs, kind, category, ctx.timezone)
+    return html.Div([
+        html.Div([
+            _field("Period", dcc.RadioItems(id=ids.MAP_PERIOD_KIND, options=[{"label": k, "value": k} for k in kinds],
+                                            value=kind, inline=True)),
+            _field("Forecast for", dcc.Dropdown(id=ids.MAP_PERIOD, options=options, clearable=False,
+                                                value=options[0]["value"] if options else None,
+                                                style={"minWidth": "340px"})),
+            _field("Category", dcc.Dropdown(id=ids.MAP_CATEGORY, options=cats, value=category, clearable=False,
+                                            style={"minWidth": "140px"})),
+            _field("Colour by", dcc.RadioItems(id=ids.MAP_MEASURE, inline=True, value="expected_count",
+                                               options=[{"label": "expected count", "value": "expected_count"},
+                                                        {"label": "probability", "value": "probability"}])),
+            _field("Layers", dcc.Checklist(id=ids.MAP_LAYERS, inline=True, value=["cameras", "boundaries"],
+                                           options=list(figures.LAYERS))),
+        ], className="cc-controls"),
+        html.Div(id=ids.MAP_STATUS, className="cc-status"),
+        html.Div([
+            html.Div(dcc.Graph(id=ids.MAP_GRAPH, config={"displaylogo": False, "scrollZoom": True},
+                               style={"height": "640px"}), className="cc-map"),
+            html.Div(id=ids.CELL_PANEL, className="cc-panel",
+                     children=html.P("Click a cell to see its recent history, its forecast and why.")),
+        ], className="cc-row"),
+        dcc.Store(id=ids.MAP_SELECTED_CELL),
+    ])
+
+
+def _field(label, control):
+    return html.Div([html.Label(label, className="cc-label"), control], className="cc-field")
+
+
+def period_choices(ctx, kind: str, category: str, current):
+    """Options of the period dropdown for a period kind and category; keeps the current run when listed."""
+    options = tables.period_options(ctx.provider.forecast_runs(), kind, category, ctx.timezone)
+    values = [o["value"] for o in options]
+    return options, (current if current in values else (values[0] if values else None))
+
+
+def map_figure(ctx, run_id, measure: str, layers, selected_cell=None, user=None):
+    """The map of one forecast run (audited as a view), or a placeholder when there is none."""
+    if run_id is None:
+        return _empty("No forecast stored yet: run `crimecast forecast`."), "No forecast run selected."
+    p = ctx.provider
+    runs = p.forecast_runs()
+    run = runs[runs["id"] == int(run_id)]
+    if run.empty:
+        return _empty(f"Forecast run {run_id} no longer exists."), f"Forecast run {run_id} not found."
+    run = run.iloc[0]
+    fc = p.forecast(int(run_id))
+    layers = list(layers or [])
+    fig = figures.risk_map_figure(
+        fc, measure=measure, crs=p.grid_crs(int(run["grid_id"])),
+        cameras=p.cameras() if "cameras" in layers else None, places=p.places() if "places" in layers else None,
+        boundaries=p.boundaries() if "boundaries" in layers else None, layers=layers, selected_cell=selected_cell,
+        title=tables.period_label(run, ctx.timezone), tile_url=ctx.settings.tile_url, map_style=ctx.settings.map_style)
+    if user is not None:
+        ctx.recorder.audit(user.username, "view", target=f"forecast_run:{int(run_id)}", details={"page": "map"})
+    status = (f"{len(fc):,} cells; highest expected count {fc['expected_count'].max():.2f} "
+              f"(top 1% of cells: {fc['expected_count'].nlargest(max(1, len(fc) // 100)).sum():.1f} expected).")
+    return fig, status
+
+
+def _empty(text: str):
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    fig.update_layout(annotations=[{"text": text, "showarrow": False, "font": {"size": 16}}], height=640,
+                      xaxis={"visible": False}, yaxis={"visible": False}, plot_bgcolor="white")
+    return fig
+
+
+def cell_panel(ctx, run_id, click):
+    """The selected cell and the panel's children for a click on the map."""
+    if run_id is None or not click or not click.get("points"):
+        return no_update, no_update
+    fc = ctx.provider.forecast(int(run_id))
+    raster = figures.is_raster(fc)
+    meta = {"kind": "raster", "col0": int(fc["col"].min()), "row0": int(fc["row"].min())} if raster else {}
+    cell = figures.cell_at(fc, meta, click["points"][0])
+    if cell is None:
+        return no_update, no_update
+    return cell, panel_children(ctx, int(run_id), cell)
+
+
+def panel_children(ctx, run_id: int, cell_id: str):
+    """History chart, forecast figures and the reasons in words, for one cell."""
+    fc = ctx.provider.forecast(run_id)
+    s = tables.cell_summary(fc, cell_id)
+    runs = ctx.provider.forecast_runs()
+    kind = str(runs.loc[runs["id"] == run_id, "period"].iloc[0])
+    history = ctx.provider.cell_history(run_id, cell_id)
+    return [
+        html.H3(f"Cell {cell_id}"),
+        html.P([html.B(f"{s['expected_count']:.2f}"), f" incidents expected this {kind} ",
+                f"(probability of at least one: {s['probability']:.0%}); rank {s['rank']:,} of {s['n_cells']:,}."],
+               id=ids.CELL_FORECAST),
+        html.H4("Why"),
+        html.Ul([html.Li(r) for r in s["reasons"]], id=ids.CELL_REASONS),
+        html.H4(f"Recent {kind}s"),
+        dcc.Graph(id=ids.CELL_HISTORY, figure=figures.history_figure(history, s["expected_count"], kind),
+                  config={"displayModeBar": False}),
+    ]
+
+
+def register(app, ctx) -> None:
+    """Wire the callbacks."""
+
+    @app.callback(Output(ids.MAP_PERIOD, "options"), Output(ids.MAP_PERIOD, "value"),
+                  Input(ids.MAP_PERIOD_KIND, "value"), Input(ids.MAP_CATEGORY, "value"), State(ids.MAP_PERIOD, "value"))
+    def _periods(kind, category, current):
+        return period_choices(ctx, kind, category, current)
+
+    @app.callback(Output(ids.MAP_GRAPH, "figure"), Output(ids.MAP_STATUS, "children"),
+                  Input(ids.MAP_PERIOD, "value"), Input(ids.MAP_MEASURE, "value"), Input(ids.MAP_LAYERS, "value"),
+                  Input(ids.MAP_SELECTED_CELL, "data"))
+    def _map(run_id, measure, layers, cell):
+        return map_figure(ctx, run_id, measure, layers, cell, current_user())
+
+    @app.callback(Output(ids.MAP_SELECTED_CELL, "data"), Output(ids.CELL_PANEL, "children"),
+                  Input(ids.MAP_GRAPH, "clickData"), State(ids.MAP_PERIOD, "value"), prevent_initial_call=True)
+    def _click(click, run_id):
+        return cell_panel(ctx, run_id, click)
+
+
+__all__ = ["PATH", "TITLE", "cell_panel", "layout", "map_figure", "panel_children", "period_choices", "register"]

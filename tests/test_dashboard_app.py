@@ -1,0 +1,219 @@
+"""The Dash app without a browser: route protection, sign-in, roles, callbacks with a fake provider."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask import g
+
+from dashboards import create_app, ids
+from dashboards.pages import cameras, exports, models, risk_map
+from dashboards.provider import FakeProvider
+
+ACCOUNTS = {"ana": ("analyst-password", "analyst"), "vic": ("viewer-password", "viewer"),
+            "adm": ("admin-password!", "admin")}
+
+
+@pytest.fixture(scope="module")
+def fake():
+    return FakeProvider(n_cells=225, seed=1, accounts=ACCOUNTS)
+
+
+@pytest.fixture(scope="module")
+def app(fake, tmp_path_factory):
+    from forecasting.config import load_settings
+
+    return create_app(load_settings(data_dir=str(tmp_path_factory.mktemp("var"))), fake)
+
+
+@pytest.fixture
+def ctx(app):
+    return app.crimecast_context
+
+
+def _sign_in(client, name, password):
+    page = client.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    return client.post("/login", data={"username": name, "password": password, "csrf": token, "next": "/models"})
+
+
+PROTECTED_GET = ["/", "/cameras", "/models", "/exports", "/nowhere", "/_dash-layout", "/_dash-dependencies",
+                 "/_reload-hash"]
+
+
+@pytest.mark.parametrize("path", PROTECTED_GET)
+def test_every_route_needs_a_session(app, path):
+    r = app.server.test_client().get(path)
+    if path.startswith("/_"):
+        assert r.status_code == 401
+    else:
+        assert r.status_code == 302 and r.headers["Location"].startswith("/login?next=")
+
+
+def test_callback_endpoint_needs_a_session(app):
+    body = {"output": f"{ids.PAGE}.children", "inputs": [{"id": ids.URL, "property": "pathname", "value": "/"}],
+            "changedPropIds": [f"{ids.URL}.pathname"], "state": []}
+    r = app.server.test_client().post("/_dash-update-component", json=body)
+    assert r.status_code == 401 and b"page" not in r.data
+
+
+def test_login_page_and_assets_are_public(app):
+    c = app.server.test_client()
+    assert c.get("/login").status_code == 200
+    assert c.get("/assets/style.css").status_code == 200
+
+
+def test_sign_in_sets_a_session_and_is_audited(app, fake):
+    c = app.server.test_client()
+    r = _sign_in(c, "ana", "analyst-password")
+    assert r.status_code == 302 and r.headers["Location"] == "/models"
+    assert c.get("/_dash-layout").status_code == 200
+    assert any(e["action"] == "sign_in" and e["username"] == "ana" for e in fake.audit_log)
+    cookie = r.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_wrong_password_is_refused_and_audited(app, fake):
+    c = app.server.test_client()
+    r = _sign_in(c, "ana", "not-the-password")
+    assert r.status_code == 401 and "wrong password" in r.text
+    assert c.get("/_dash-layout").status_code == 401
+    assert fake.audit_log[-1]["action"] == "sign_in_failed"
+
+
+def test_sign_in_without_the_form_token_fails(app):
+    c = app.server.test_client()
+    r = c.post("/login", data={"username": "ana", "password": "analyst-password", "csrf": "forged"})
+    assert r.status_code == 401 and c.get("/_dash-layout").status_code == 401
+
+
+def test_open_redirect_is_refused(app):
+    c = app.server.test_client()
+    page = c.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    r = c.post("/login", data={"username": "vic", "password": "viewer-password", "csrf": token,
+                               "next": "//evil.example/"})
+    assert r.headers["Location"] == "/"
+
+
+def test_disabled_account_loses_its_session(tmp_path):
+    from forecasting.config import load_settings
+
+    fake = FakeProvider(n_cells=25, accounts={"eve": ("viewer-password", "viewer")})
+    app = create_app(load_settings(data_dir=str(tmp_path)), fake)
+    c = app.server.test_client()
+    _sign_in(c, "eve", "viewer-password")
+    assert c.get("/_dash-layout").status_code == 200
+    fake.disable("eve")
+    assert c.get("/_dash-layout").status_code == 401
+
+
+def test_logout_ends_the_session(app):
+    c = app.server.test_client()
+    _sign_in(c, "vic", "viewer-password")
+    assert c.get("/logout").status_code == 302
+    assert c.get("/_dash-layout").status_code == 401
+
+
+def test_routing_callback_renders_pages_for_a_signed_in_user(app):
+    c = app.server.test_client()
+    _sign_in(c, "vic", "viewer-password")
+    body = {"output": f"..{ids.PAGE}.children...{ids.NAV}.children..",
+            "outputs": [{"id": ids.PAGE, "property": "children"}, {"id": ids.NAV, "property": "children"}],
+            "inputs": [{"id": ids.URL, "property": "pathname", "value": "/cameras"}],
+            "changedPropIds": [f"{ids.URL}.pathname"], "state": []}
+    r = c.post("/_dash-update-component", json=body)
+    assert r.status_code == 200 and ids.CAM_LIST.encode() in r.data
+
+
+# ---------------------------------------------------------------- callbacks
+def _as(app, fake, name):
+    """A request context in which ``name`` is signed in (what the guard sets)."""
+    rc = app.server.test_request_context("/_dash-update-component", method="POST")
+    rc.push()
+    g.account = fake.get_account(name)
+    return rc
+
+
+def test_viewer_is_refused_a_retrain_server_side(app, fake, ctx):
+    rc = _as(app, fake, "vic")
+    try:
+        before = len(fake.started)
+        out = models.start_task(ctx, "train", {"period": "week"})
+    finally:
+        rc.pop()
+    assert "Refused" in str(out.children) and "analyst role" in str(out.children)
+    assert len(fake.started) == before
+    assert fake.audit_log[-1]["action"] == "denied" and fake.audit_log[-1]["username"] == "vic"
+
+
+def test_analyst_starts_a_retrain_and_it_is_audited(app, fake, ctx):
+    rc = _as(app, fake, "ana")
+    try:
+        out = models.start_task(ctx, "train", {"period": "shift"})
+    finally:
+        rc.pop()
+    assert "Started train as task" in str(out.children)
+    assert fake.started[-1] == {"kind": "train", "params": {"period": "shift"}, "username": "ana"}
+    assert fake.audit_log[-1]["action"] == "retrain"
+    assert fake.tasks()["status"].iloc[0] == "queued"
+
+
+def test_period_kind_switches_the_dropdown(ctx):
+    options, value = risk_map.period_choices(ctx, "shift", "all", None)
+    assert len(options) == 3 and value == options[0]["value"]
+    again, kept = risk_map.period_choices(ctx, "shift", "all", options[1]["value"])
+    assert kept == options[1]["value"]
+    week, v = risk_map.period_choices(ctx, "week", "all", options[1]["value"])
+    assert v != options[1]["value"] and v in [o["value"] for o in week]
+
+
+def test_map_callback_draws_the_run_and_audits_the_view(ctx, fake):
+    user = fake.get_account("vic")
+    fig, status = risk_map.map_figure(ctx, 1, "expected_count", ["cameras"], None, user)
+    assert fig.data[0].type == "heatmap" and "225 cells" in status
+    other, _ = risk_map.map_figure(ctx, 2, "expected_count", ["cameras"], None, None)
+    assert (fig.data[0].z != other.data[0].z).any()  # a period change recolours
+    assert fake.audit_log[-1] == {**fake.audit_log[-1], "action": "view", "target": "forecast_run:1"}
+
+
+def test_map_callback_without_runs_says_what_to_do(ctx):
+    fig, status = risk_map.map_figure(ctx, None, "expected_count", [], None, None)
+    assert "crimecast forecast" in fig.layout.annotations[0].text
+
+
+def test_cell_click_opens_the_panel_with_reasons(ctx, fake):
+    fc = fake.forecast(1)
+    top = fc.iloc[0]
+    click = {"points": [{"curveNumber": 0, "x": int(top["col"] - fc["col"].min()),
+                         "y": int(top["row"] - fc["row"].min()), "z": float(top["expected_count"])}]}
+    cell, children = risk_map.cell_panel(ctx, 1, click)
+    assert cell == top["cell_id"]
+    text = str(children)
+    assert top["reasons"][0] in text and "rank 1 of 225" in text
+
+
+def test_camera_ranking_and_highlight(ctx, fake):
+    run = int(fake.forecast_runs().query("period == 'shift'")["id"].iloc[0])
+    options, first, gaps = cameras.ranking(ctx, run, None)
+    assert len(options) == len(fake.cameras()) and first == options[0]["value"]
+    fig, why = cameras.camera_view(ctx, run, options[1]["value"])
+    assert f"selected: {options[1]['value']}" in [t.name for t in fig.data]
+    assert why.children.startswith("#2 ")
+
+
+def test_export_download_is_audited(ctx, fake):
+    run = int(fake.forecast_runs().query("period == 'shift'")["id"].iloc[0])
+    data, msg = exports.download(ctx, run, "districts/West", "csv", fake.get_account("vic"))
+    assert data["filename"].endswith(".csv") and data["base64"]
+    assert "Downloaded" in msg
+    e = fake.audit_log[-1]
+    assert e["action"] == "export" and e["username"] == "vic" and e["details"]["format"] == "csv"
+    assert e["details"]["area"] == "districts/West"
+
+
+def test_backtest_view_side_by_side(ctx):
+    info, table, fig = models.backtest_view(ctx, "all")
+    assert "Backtest 1" in info and len(fig.data) == 4
+    assert "PAI@0.5%" in str(table)

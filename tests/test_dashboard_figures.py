@@ -1,0 +1,166 @@
+"""Figure and table builders of the dashboard, without a browser."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dashboards import figures, tables
+from dashboards.provider import FakeProvider, rank_cameras, synthetic_metrics
+from forecasting.errors import InputError
+
+
+@pytest.fixture(scope="module")
+def fake():
+    return FakeProvider(n_cells=144, seed=3)
+
+
+def test_raster_map_puts_every_cell_value_at_its_row_and_col(fake):
+    fc = fake.forecast(1)
+    fig = figures.risk_map_figure(fc, crs=fake.CRS)
+    z = np.asarray(fig.data[0].z)
+    meta = fig.layout.meta
+    r = fc["row"].to_numpy() - meta["row0"]
+    c = fc["col"].to_numpy() - meta["col0"]
+    np.testing.assert_allclose(z[r, c], fc["expected_count"].to_numpy())
+    assert np.isfinite(z).sum() == len(fc)
+    assert fig.data[0].colorbar.title.text == "Expected incidents"
+    assert fig.layout.meta["kind"] == "raster" and fig.layout.meta["cell_size_m"] == pytest.approx(150, rel=1e-6)
+
+
+def test_probability_measure_changes_values_and_legend(fake):
+    fc = fake.forecast(1)
+    fig = figures.risk_map_figure(fc, measure="probability", crs=fake.CRS)
+    assert fig.data[0].colorbar.title.text.startswith("Probability")
+    assert np.nanmax(np.asarray(fig.data[0].z)) <= 1.0
+
+
+def test_layers_add_overlays_in_the_grid_frame(fake):
+    fc = fake.forecast(1)
+    fig = figures.risk_map_figure(fc, crs=fake.CRS, cameras=fake.cameras(), places=fake.places(),
+                                  boundaries=fake.boundaries(), layers=["cameras", "places", "boundaries"])
+    names = [t.name for t in fig.data]
+    assert {"cameras", "places", "districts"} <= set(names)
+    cams = next(t for t in fig.data if t.name == "cameras")
+    # camera markers sit on cell centroids: they must land on integer raster positions inside the grid
+    x = np.asarray(cams.x, dtype=float)
+    assert np.allclose(x, np.round(x), atol=1e-3)
+    assert (x >= 0).all() and (x < fig.layout.meta["col0"] + 1e9).all()
+
+
+def test_highlighted_camera_gets_its_own_trace(fake):
+    fc = fake.forecast(1)
+    fig = figures.risk_map_figure(fc, crs=fake.CRS, cameras=fake.cameras(), layers=["cameras"],
+                                  highlight_camera="CAM-002")
+    assert "selected: CAM-002" in [t.name for t in fig.data]
+
+
+def test_selected_cell_is_outlined(fake):
+    fc = fake.forecast(1)
+    fig = figures.risk_map_figure(fc, crs=fake.CRS, selected_cell=fc["cell_id"].iloc[5])
+    assert len(fig.layout.shapes) == 1
+
+
+def test_online_style_uses_a_tile_map(fake):
+    fc = fake.forecast(1)
+    fig = figures.risk_map_figure(fc, tile_url="https://tiles.example/{z}/{x}/{y}.png")
+    assert fig.data[0].type == "choroplethmap"
+    assert fig.layout.map.layers[0].source == ("https://tiles.example/{z}/{x}/{y}.png",)
+    assert len(fig.data[0].geojson["features"]) == len(fc)
+
+
+def test_grid_without_rows_falls_back_to_a_tile_map(fake):
+    fc = fake.forecast(1).assign(row=np.nan)
+    assert figures.risk_map_figure(fc).data[0].type == "choroplethmap"
+
+
+def test_bad_measure_and_layer_are_named():
+    fc = FakeProvider(n_cells=9).forecast(1)
+    with pytest.raises(InputError, match=re.escape("measure must be one of ['expected_count', 'probability']; "
+                                                   "got 'risk'")):
+        figures.risk_map_figure(fc, measure="risk")
+    with pytest.raises(InputError, match="layers must be among"):
+        figures.risk_map_figure(fc, layers=["roads"])
+
+
+def test_cell_at_inverts_the_raster(fake):
+    fc = fake.forecast(1)
+    fig = figures.risk_map_figure(fc, crs=fake.CRS)
+    meta = fig.layout.meta
+    for _, row in fc.sample(10, random_state=0).iterrows():
+        point = {"curveNumber": 0, "x": int(row["col"]) - meta["col0"], "y": int(row["row"]) - meta["row0"]}
+        assert figures.cell_at(fc, meta, point) == row["cell_id"]
+    assert figures.cell_at(fc, meta, {"curveNumber": 2, "x": 0, "y": 0}) is None
+    assert figures.cell_at(fc, {}, {"curveNumber": 0, "location": "abc"}) == "abc"
+
+
+def test_history_figure_adds_the_forecast_bar():
+    h = pd.DataFrame({"period_start": pd.date_range("2024-01-01", periods=4, freq="W-MON"), "count": [1, 0, 3, 2]})
+    fig = figures.history_figure(h, 2.5, "week")
+    assert list(fig.data[0].y) == [1, 0, 3, 2]
+    assert fig.data[1].y == (2.5,) and fig.data[1].x[0] == pd.Timestamp("2024-01-29")
+
+
+def test_capture_curves_one_line_per_model():
+    fig = figures.capture_curve_figure(synthetic_metrics())
+    assert [t.name for t in fig.data] == ["lgbm", "kde", "naive", "hindsight (hindsight)"]
+    lgbm = np.asarray(fig.data[0].y)
+    assert np.all(np.diff(lgbm) > 0)
+    with pytest.raises(InputError, match="target must be one of"):
+        figures.capture_curve_figure(synthetic_metrics(), "burglary")
+
+
+def test_backtest_table_side_by_side():
+    t = tables.backtest_table(synthetic_metrics())
+    assert t["Model"].tolist()[0] == "lgbm" and t["Model"].tolist()[-1].startswith("hindsight (hindsight")
+    for k in ("0.5%", "1%", "2%", "5%"):
+        assert {f"PAI@{k}", f"Hit@{k}", f"PEI*@{k}"} <= set(t.columns)
+    pai = t.set_index("Model")["PAI@1%"].astype(float)
+    assert pai["lgbm"] > pai["naive"]
+
+
+def test_period_options_soonest_first_and_filtered(fake):
+    opts = tables.period_options(fake.forecast_runs(), "shift", "all", "America/Vancouver")
+    assert [o["label"][:19] for o in opts] == ["Shift Mon 03 Jun 06", "Shift Mon 03 Jun 14", "Shift Mon 03 Jun 22"]
+    assert opts[0]["label"].startswith("Shift Mon 03 Jun 06:00-14:00")
+    assert tables.period_options(fake.forecast_runs(), "day") == []
+
+
+def test_cell_summary_and_missing_reasons():
+    fc = FakeProvider(n_cells=300).forecast(1)  # reasons are stored for the top 200 cells only
+    top = tables.cell_summary(fc, fc["cell_id"].iloc[0])
+    assert top["rank"] == 1 and "incidents in this cell" in top["reasons"][0]
+    last = tables.cell_summary(fc, fc["cell_id"].iloc[-1])
+    assert last["reasons"][0].startswith("No explanation stored")
+    with pytest.raises(InputError, match="is not in this forecast"):
+        tables.cell_summary(fc, "nope")
+
+
+def test_rank_cameras_counts_overlap_once_and_finds_gaps(fake):
+    fc = fake.forecast(4)
+    priority, gaps = rank_cameras(fc, fake.cameras())
+    assert priority["rank"].tolist() == list(range(1, len(priority) + 1))
+    assert (priority["marginal"] <= priority["expected_in_view"] + 1e-9).all()
+    assert priority["why"].str.startswith("#1 ").iloc[0]
+    import shapely
+
+    assert len(gaps) > 0 and (gaps["risk_rank"] <= 20).all()
+    views = shapely.union_all(shapely.from_wkt(fake.cameras()["view_wkt"].to_numpy()))
+    polys = shapely.from_wkt(fc.set_index("cell_id").loc[gaps["cell_id"], "polygon_wkt"].to_numpy())
+    assert not shapely.intersects(polys, views).any()  # a gap is a top cell that no camera sees
+    seen = fc[fc["rank"] <= 20].set_index("cell_id")
+    seen = seen.drop(index=gaps["cell_id"])
+    assert shapely.intersects(shapely.from_wkt(seen["polygon_wkt"].to_numpy()), views).all()
+    t = tables.priority_table(priority)
+    assert list(t.columns) == ["Rank", "Camera", "Expected in view", "Not seen by higher ranks", "Why"]
+
+
+def test_tasks_and_versions_tables(fake):
+    v = tables.versions_table(fake.model_versions())
+    assert v["Trained on"].iloc[0] == "2022-01-03 to 2024-05-27"
+    tasks = pd.DataFrame({"id": [1], "kind": ["train"], "status": ["running"], "progress": [0.42],
+                          "message": [None], "created_by": ["ana"], "created_at": [pd.Timestamp("2024-01-01")]})
+    assert tables.tasks_table(tasks)["Progress"].iloc[0] == "42%"
