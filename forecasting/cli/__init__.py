@@ -44,10 +44,33 @@ def _register() -> None:
     from forecasting.cli.db import db_app
     from forecasting.cli.demo import demo
     from forecasting.cli.ingest import ingest_app
+    from forecasting.cli.serve import serve
+    from forecasting.cli.users import users_app
 
     app.add_typer(db_app, name="db")
     app.add_typer(ingest_app, name="ingest")
     app.command("demo")(demo)
+    app.add_typer(users_app, name="users")
+    app.command("serve")(serve)
+
+    from forecasting.cli import forecast as fc
+
+    app.command("train")(fc.train)
+    app.command("forecast")(fc.forecast)
+    app.command("backtest")(fc.backtest)
+
+    from forecasting.cli import context as ctx
+
+    ingest_app.command("cameras")(ctx.ingest_cameras_cmd)
+    ingest_app.command("counts")(ctx.ingest_counts_cmd)
+    ingest_app.command("places")(ctx.ingest_places_cmd)
+    ingest_app.command("areas")(ctx.ingest_areas_cmd)
+    app.command("simulate")(ctx.simulate_cmd)
+
+    from forecasting.cli.priority import export_app, priority_app
+
+    app.add_typer(priority_app, name="priority")
+    app.add_typer(export_app, name="export")
 
 
 _register()
