@@ -1,0 +1,194 @@
+"""Backtest benchmark on the shared real data: accuracy, runtime and peak memory.
+
+Run: ``uv run python benchmarks/bench_backtest.py [vancouver|chicago|all] [--out DIR]``.
+
+The loaders below are TEMPORARY: they build the events frame directly from the raw files until
+``forecasting.ingest`` adapters exist; swap ``_load_vancouver``/``_load_chicago`` for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pyproj import Transformer
+
+from forecasting.workflows import run_backtest
+
+DATA = Path("/work/shared/data")
+
+
+def _load_vancouver() -> pd.DataFrame:
+    """TEMPORARY loader (replace with forecasting.ingest): VPD CSVs -> events frame."""
+    files = sorted(glob.glob(str(DATA / "vancouver" / "crimedata_csv_AllNeighbourhoods_20*.csv.gz")))
+    raw = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    raw = raw[(raw.X > 0) & (raw.Y > 0)]  # person offences are published at X=Y=0
+    lon, lat = Transformer.from_crs("EPSG:32610", "EPSG:4326", always_xy=True).transform(
+        raw.X.to_numpy(), raw.Y.to_numpy())
+    when = pd.to_datetime(dict(year=raw.YEAR, month=raw.MONTH, day=raw.DAY, hour=raw.HOUR,
+                               minute=raw.MINUTE))
+    return pd.DataFrame({"occurred_local": when.to_numpy(), "longitude": lon, "latitude": lat,
+                         "category": raw.TYPE.to_numpy(), "category_group": raw.TYPE.to_numpy(),
+                         "time_resolution": "minute"})
+
+
+def _load_chicago() -> pd.DataFrame:
+    """TEMPORARY loader (replace with forecasting.ingest): Chicago assaults -> events frame."""
+    raw = pd.read_csv(DATA / "chicago" / "chicago_aggravated_assaults.csv.gz")
+    raw = raw.dropna(subset=["longitude", "latitude"])
+    return pd.DataFrame({"occurred_local": pd.to_datetime(raw.date, format="%Y-%m-%d %H:%M"),
+                         "longitude": raw.longitude.to_numpy(float),
+                         "latitude": raw.latitude.to_numpy(float),
+                         "category": "aggravated assault", "category_group": "assault",
+                         "time_resolution": "minute"})
+
+
+CASES = {
+    "vancouver": dict(load=_load_vancouver, start="2024-01-01", end="2025-12-31", history="2020-01-01",
+                      n_categories=4),
+    "chicago": dict(load=_load_chicago, start="2018-01-01", end="2019-12-31", history="2010-01-01",
+                    n_categories=0),
+}
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run(case: str, out: Path, models=None, **kw) -> dict:
+    spec = CASES[case]
+    t0 = time.perf_counter()
+    events = spec["load"]()
+    events = events[events.occurred_local >= pd.Timestamp(spec["history"])]
+    cats = list(events.category.value_counts().index[: spec["n_categories"]])
+    t_load = time.perf_counter() - t0
+    print(f"[{case}] {len(events)} events, categories {cats}; load {t_load:.1f}s", flush=True)
+    run_ = run_backtest(events, start=spec["start"], end=spec["end"], period="week",
+                        cell_size=kw.pop("cell_size", 150), categories=cats,
+                        out_dir=out / case, progress=lambda m: print(f"[{case}] {m}", flush=True),
+                        **({"models": models} if models else {}), **kw)
+    s = run_.summary
+    print(f"\n[{case}] runtime {run_.timings['total_s']:.1f}s (backtest "
+          f"{run_.timings['backtest_s']:.1f}s); peak RSS {_peak_mb():.0f} MB")
+    for target, entry in s["targets"].items():
+        print(f"\n### {case} / {target}")
+        for model, m in entry["models"].items():
+            print(f"  {model:16s} PAI@1% {m['pai@1%']:6.2f}  PAI@5% {m['pai@5%']:5.2f}  "
+                  f"PEI*@1% {m['pei_star@1%']:.2f}  dev {m['poisson_deviance']:.4f}")
+        for key, b in entry["bootstrap"].items():
+            print(f"  bootstrap PAI@{key}: lgbm - {b['baseline']} = {b['diff']:+.3f} "
+                  f"[{b['ci_low']:+.3f}, {b['ci_high']:+.3f}] p={b['p_value']:.3f}")
+    return {"timings": run_.timings, "peak_rss_mb": _peak_mb(), "summary": s}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("case", nargs="?", default="all", choices=["all", *CASES])
+    ap.add_argument("--out", default="/tmp/crimecast_bench")
+    ap.add_argument("--models", default=None)
+    ap.add_argument("--lgbm", default=None, help="JSON of LGBMRiskModel settings")
+    ap.add_argument("--compare-shared", action="store_true",
+                    help="measure per-category models against one shared model instead")
+    a = ap.parse_args(argv)
+    if a.compare_shared:
+        res = compare_shared("vancouver", lgbm_params=json.loads(a.lgbm) if a.lgbm else None)
+        Path(a.out).mkdir(parents=True, exist_ok=True)
+        (Path(a.out) / "shared_vs_per_category.json").write_text(json.dumps(res, indent=2))
+        return 0
+    out = Path(a.out)
+    kw = {}
+    if a.lgbm:
+        kw["lgbm_params"] = json.loads(a.lgbm)
+    models = a.models.split(",") if a.models else None
+    for case in CASES if a.case == "all" else [a.case]:
+        res = run(case, out, models, **kw)
+        (out / case / "bench.json").write_text(json.dumps(
+            {"timings": res["timings"], "peak_rss_mb": res["peak_rss_mb"]}, indent=2))
+    return 0
+
+
+
+def compare_shared(case: str = "vancouver", refit_every: int = 13, lgbm_params=None) -> dict:
+    """Measure one model per category against one shared model with the category as a feature.
+
+    Both use the same settings, training rows and evaluation periods; the shared model is
+    trained on the stacked rows of every category (plus a ``category_code`` feature).
+    """
+    import lightgbm as lgb
+
+    from forecasting.evaluate import RollingOrigin, captured
+    from forecasting.model import LGBMRiskModel
+    from forecasting.workflows import panel_for
+
+    spec = CASES[case]
+    events = spec["load"]()
+    cats = list(events.category.value_counts().index[: spec["n_categories"]])
+    pan = panel_for(events, start=spec["start"], end=spec["end"], categories=cats)
+    cols = RollingOrigin(spec["start"], spec["end"], "week", refit_every).origins(pan)
+    params = dict(lgbm_params or {})
+    sh = np.array([0.01, 0.05])
+    per = {c: [] for c in cats}
+    shared = {c: [] for c in cats}
+    t_per = t_sh = 0.0
+    for k in range(0, len(cols), refit_every):  # refits of the backtest
+        origin, block = int(cols[k]), cols[k:k + refit_every]
+        t0 = time.perf_counter()
+        ms = {c: LGBMRiskModel(**params).fit(pan.for_target(c), origin) for c in cats}
+        for c in cats:
+            per[c] += [ms[c].predict_risk(pan.for_target(c), int(o)) for o in block]
+        t1 = time.perf_counter()
+        # Shared model: stack every category's rows with a code feature.
+        m0 = LGBMRiskModel(**params)
+        n_train, n_val = pan.periods.from_days(m0.training_days), pan.periods.from_days(m0.validation_days)
+        h = pan.periods.from_days(m0.target_days)
+        lo = max(origin - n_train, 1)
+        rng = np.random.default_rng(0)
+        parts_t, parts_v = [], []
+        for code, c in enumerate(cats):  # loop over categories
+            pt = pan.for_target(c)
+            for cols_, parts in ((np.arange(lo, origin - n_val - h + 1), parts_t),
+                                 (np.arange(origin - n_val - h + 1, origin - h + 1), parts_v)):
+                X, y, w, names = m0._rows(pt, cols_, rng, h)
+                parts.append((np.column_stack([X, np.full(len(y), code, np.float32)]), y, w))
+        names = names + ["category_code"]
+        dt = lgb.Dataset(np.vstack([p[0] for p in parts_t]), np.concatenate([p[1] for p in parts_t]),
+                         weight=np.concatenate([p[2] for p in parts_t]), feature_name=names,
+                         categorical_feature=["category_code"])
+        dv = lgb.Dataset(np.vstack([p[0] for p in parts_v]), np.concatenate([p[1] for p in parts_v]),
+                         weight=np.concatenate([p[2] for p in parts_v]), reference=dt)
+        b = lgb.train(m0._lgb_params() | {"metric": "poisson"}, dt, m0.n_estimators,
+                      valid_sets=[dv], callbacks=[lgb.early_stopping(m0.early_stopping_rounds,
+                                                                     verbose=False)])
+        for code, c in enumerate(cats):
+            pt = pan.for_target(c)
+            for o in block:
+                X = m0._builder().cached_transform(pt, np.array([o]))[0][:, :, 0].T
+                mu = b.predict(np.column_stack([X, np.full(len(X), code, np.float32)]),
+                               num_iteration=b.best_iteration)
+                rate = X[:, names.index("rate_all")]
+                shared[c].append((1 - m0.blend) * mu + m0.blend * rate)
+        t_per += t1 - t0
+        t_sh += time.perf_counter() - t1
+    out = {"fit_seconds": {"per_category": t_per, "shared": t_sh}, "targets": {}}
+    for c in cats:
+        obs = pan.counts[c][:, cols].T
+        tot = obs.sum()
+        res = {}
+        for name, sc in (("per_category", per[c]), ("shared", shared[c])):
+            res[name] = (captured(np.array(sc), obs, pan.grid.areas, sh).sum(0) / tot / sh).round(2).tolist()
+        out["targets"][c] = res
+        print(f"[shared-vs-per] {c}: PAI@1%,5% per-category {res['per_category']} "
+              f"shared {res['shared']}", flush=True)
+    print(f"[shared-vs-per] fit+predict seconds: {out['fit_seconds']}")
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,259 @@
+"""Reference forecasts on the same grid and protocol as the model.
+
+Every class has ``fit(panel, origin)`` returning ``self`` and ``predict_risk(panel, origin)``
+returning a score per cell for the period at column ``origin``, computed from columns before it.
+Scores are expected counts per period where the method defines one (naive, historical, KDE,
+SEPP); ProMap's scores are rescaled to the recent mean count so deviance and Brier scores are
+comparable. :class:`HindsightMap` is *not* a forecast: it reads the period's own counts and
+bounds what any map could achieve.
+
+Layer 3: imports layers 0-2, numpy and scipy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from forecasting.errors import ConfigError, DataError
+from forecasting.features import Panel
+
+
+class _Baseline:
+    """Shared estimator plumbing (parameters are the ``__init__`` keyword arguments)."""
+
+    _PARAMS: tuple[str, ...] = ()
+    is_forecast = True
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {k: getattr(self, k) for k in self._PARAMS}
+
+    def set_params(self, **params):
+        for k, v in params.items():
+            if k not in self._PARAMS:
+                raise ConfigError(f"unknown parameter {k!r}; expected one of {list(self._PARAMS)}")
+            setattr(self, k, v)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._PARAMS)
+        return f"{type(self).__name__}({args})"
+
+    def fit(self, panel: Panel, origin: int):
+        """Nothing to learn beyond checking the origin; returns ``self``."""
+        panel.check_origin(origin)
+        self.fitted_ = True
+        return self
+
+
+class NaiveBaseline(_Baseline):
+    """The previous period's count.
+
+    Examples
+    --------
+    >>> from forecasting.grid import Grid
+    >>> from forecasting.periods import Periods
+    >>> g = Grid(crs="EPSG:32610", cell_size=100, col=np.array([0, 1]), row=np.array([0, 0]))
+    >>> pan = Panel(g, Periods("week"), 0, {"all": np.array([[1., 2., 5.], [0., 3., 0.]], "f4")})
+    >>> NaiveBaseline().fit(pan, 2).predict_risk(pan, 2).tolist()
+    [2.0, 3.0]
+    """
+
+    def predict_risk(self, panel: Panel, origin: int) -> np.ndarray:
+        origin = panel.check_origin(origin)
+        return panel.y[:, origin - 1].astype(np.float64)
+
+
+class HistoricalCounts(_Baseline):
+    """Mean count per period over the last ``window_days`` (``None``: the whole history).
+
+    Workflow names: ``historical_13``, ``historical_52``, ``historical_104`` (weeks: 91, 364
+    and 728 days) and ``historical_all``.
+
+    Examples
+    --------
+    >>> from forecasting.grid import Grid
+    >>> from forecasting.periods import Periods
+    >>> g = Grid(crs="EPSG:32610", cell_size=100, col=np.array([0]), row=np.array([0]))
+    >>> pan = Panel(g, Periods("week"), 0, {"all": np.array([[4., 2., 0., 9.]], "f4")})
+    >>> HistoricalCounts(window_days=14).predict_risk(pan, 3).tolist()
+    [1.0]
+    """
+
+    _PARAMS = ("window_days",)
+
+    def __init__(self, *, window_days: int | None = 364) -> None:
+        self.window_days = window_days
+
+    def predict_risk(self, panel: Panel, origin: int) -> np.ndarray:
+        origin = panel.check_origin(origin)
+        w = origin if self.window_days is None else min(
+            panel.periods.from_days(self.window_days), origin)
+        return panel.y[:, origin - w:origin].sum(axis=1, dtype=np.float64) / w
+
+
+class KDEBaseline(_Baseline):
+    """Gaussian kernel density over cell centroids of past counts.
+
+    Parameters
+    ----------
+    bandwidth : float, default 200
+        Gaussian standard deviation, metres.
+    window_days : int or None, default 364
+        History used (``None``: all).
+    """
+
+    _PARAMS = ("bandwidth", "window_days")
+
+    def __init__(self, *, bandwidth: float = 200.0, window_days: int | None = 364) -> None:
+        self.bandwidth = bandwidth
+        self.window_days = window_days
+
+    def predict_risk(self, panel: Panel, origin: int) -> np.ndarray:
+        origin = panel.check_origin(origin)
+        if not self.bandwidth > 0:
+            raise ConfigError(f"bandwidth must be a positive number of metres; got {self.bandwidth!r}")
+        w = origin if self.window_days is None else min(
+            panel.periods.from_days(self.window_days), origin)
+        mean = panel.y[:, origin - w:origin].sum(axis=1, dtype=np.float64) / w
+        h = float(self.bandwidth)
+        # Kernel weights sum to ~1 over the plane, so the smoothed field is still a rate.
+        area = panel.grid.cell_size**2
+        return panel.grid.kernel_smooth(
+            mean, lambda d: area / (2 * np.pi * h * h) * np.exp(-0.5 * (d / h) ** 2), 3 * h)
+
+
+class ProMap(_Baseline):
+    """Prospective hot-spotting (Bowers, Johnson & Pease 2004).
+
+    Score = sum over past incidents within ``bandwidth`` metres and ``window_days`` of
+    ``1/(1+d) * 1/(1+t)``, ``d`` the distance in cells and ``t`` the age in weeks (an incident
+    in the period just before the origin has ``t = 0``). Scores are rescaled so that their sum
+    is the mean total count per period over the window.
+    """
+
+    _PARAMS = ("bandwidth", "window_days")
+
+    def __init__(self, *, bandwidth: float = 400.0, window_days: int = 56) -> None:
+        self.bandwidth = bandwidth
+        self.window_days = window_days
+
+    def predict_risk(self, panel: Panel, origin: int) -> np.ndarray:
+        origin = panel.check_origin(origin)
+        p, g = panel.periods, panel.grid
+        w = min(p.from_days(self.window_days), origin)
+        recent = panel.y[:, origin - w:origin].astype(np.float64)[:, ::-1]  # age 0 first
+        age_weeks = np.floor(np.arange(w) * p.days / 7.0)
+        temporal = recent @ (1.0 / (1.0 + age_weeks))
+        score = g.kernel_smooth(temporal, lambda d: 1.0 / (1.0 + d / g.cell_size), self.bandwidth)
+        total = recent.sum() / w
+        s = score.sum()
+        return score * (total / s) if s > 0 else score
+
+
+class SEPPGrid(_Baseline):
+    """Grid self-exciting point process (Mohler et al. 2015), fitted by EM.
+
+    Intensity in cell ``n`` at time ``t`` (in periods):
+    ``lambda_n(t) = mu_n + sum_{t_i < t} theta * omega * exp(-omega * (t - t_i))``.
+    On period counts the kernel is integrated over each period of lag ``k >= 1``:
+    ``theta * (1 - q) * q**(k - 1)`` with ``q = exp(-omega)``. The E-step sums over past
+    periods are causal recursions along time, vectorised across cells.
+
+    Parameters
+    ----------
+    window_days : int, default 728
+        Training window.
+    n_iter : int, default 40
+        Maximum EM iterations (stops earlier when theta and q move less than ``tol``).
+    theta0, omega0 : float
+        Starting values (``omega`` per period); a refit starts from the previous solution.
+    """
+
+    _PARAMS = ("window_days", "n_iter", "theta0", "omega0", "tol")
+
+    def __init__(self, *, window_days: int = 728, n_iter: int = 40, theta0: float = 0.1,
+                 omega0: float = 0.5, tol: float = 1e-4) -> None:
+        self.window_days = window_days
+        self.tol = tol
+        self.n_iter = n_iter
+        self.theta0 = theta0
+        self.omega0 = omega0
+
+    @staticmethod
+    def _lagged(x: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray]:
+        """A[:, t] = sum_{s<t} q**(t-1-s) x_s and B = the same weighted by lag t-s."""
+        from scipy.signal import lfilter
+
+        z = lfilter([1.0], [1.0, -q], x, axis=1)  # sum_{s<=t} q**(t-s) x_s
+        a = np.zeros_like(x)
+        a[:, 1:] = z[:, :-1]
+        # B[t] = sum_{s<t} (t-s) q**(t-1-s) x_s obeys B[t] = q*B[t-1] + A[t] + ... ; an IIR
+        # with a double pole gives it directly: sum_{s<=t}(t-s+1) q**(t-s) x_s.
+        zz = lfilter([1.0], [1.0, -2 * q, q * q], x, axis=1)
+        b = np.zeros_like(x)
+        b[:, 1:] = zz[:, :-1]
+        return a, b
+
+    def fit(self, panel: Panel, origin: int) -> SEPPGrid:
+        origin = panel.check_origin(origin)
+        w = min(panel.periods.from_days(self.window_days), origin)
+        x = panel.y[:, origin - w:origin].astype(np.float64)
+        if x.sum() == 0:
+            raise DataError("SEPP needs at least one incident in its training window")
+        n_t = x.shape[1]
+        theta, q = float(self.theta0), float(np.exp(-self.omega0))
+        mu = x.mean(axis=1) * 0.5 + 1e-6
+        n_iter = int(self.n_iter)
+        if getattr(self, "mu_", None) is not None and self.mu_.shape == mu.shape:
+            # Refit on a window shifted by a few periods: start from the last solution.
+            mu, theta, q = self.mu_.copy(), self.theta_, float(np.exp(-self.omega_))
+        total = x.sum()
+        for _ in range(n_iter):
+            old = (theta, q)
+            a, b = self._lagged(x, q)
+            trig = theta * (1 - q) * a
+            lam = mu[:, None] + trig
+            with np.errstate(invalid="ignore", divide="ignore"):
+                r = np.where(x > 0, x / lam, 0.0)
+            p_bg = (mu[:, None] * r).sum(axis=1)
+            n_trig = (trig * r).sum()
+            lag_w = (theta * (1 - q) * b * r).sum()
+            mu = np.maximum(p_bg / n_t, 1e-9)
+            theta = float(np.clip(n_trig / total, 1e-6, 0.99))
+            mean_lag = lag_w / max(n_trig, 1e-12)
+            q = float(np.clip(1 - 1 / max(mean_lag, 1.0 + 1e-9), 1e-6, 0.999))
+            if abs(theta - old[0]) < self.tol and abs(q - old[1]) < self.tol:
+                break
+        self.mu_, self.theta_, self.omega_ = mu, theta, -np.log(q)
+        self.window_ = (origin - w, origin)
+        return self
+
+    def predict_risk(self, panel: Panel, origin: int) -> np.ndarray:
+        origin = panel.check_origin(origin)
+        if not hasattr(self, "mu_"):
+            raise DataError("this SEPPGrid is not fitted yet; call fit(panel, origin) first")
+        q = np.exp(-self.omega_)
+        # Triggering from every past incident in the fitted window up to the origin.
+        lo = self.window_[0]
+        x = panel.y[:, lo:origin].astype(np.float64)
+        ages = (origin - 1 - np.arange(lo, origin)).astype(np.float64)
+        return self.mu_ + self.theta_ * (1 - q) * (x @ q**ages)
+
+
+class HindsightMap(_Baseline):
+    """NOT A FORECAST: the evaluation period's own counts (best fixed map in hindsight).
+
+    It is the upper bound a map could reach and the reference for PEI*. Labelled
+    ``hindsight (not a forecast)`` in reports; never written to ``scores.parquet``.
+    """
+
+    is_forecast = False
+
+    def predict_risk(self, panel: Panel, origin: int) -> np.ndarray:
+        origin = int(origin)
+        if not 0 <= origin < panel.n_periods:
+            raise DataError(f"hindsight needs the period's counts; origin {origin} is outside "
+                            f"the panel's 0..{panel.n_periods - 1}")
+        # Densest cells first (equal-area grids: the counts themselves).
+        areas = panel.grid.areas
+        return panel.y[:, origin].astype(np.float64) * (areas.mean() / areas)

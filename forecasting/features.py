@@ -1,0 +1,507 @@
+"""Grid panel and features: the one place where the leakage guard lives.
+
+A :class:`Panel` holds dense incident counts, cells x periods, for every target (``"all"`` and
+each named category). :class:`FeatureBuilder` turns a panel into features for a set of
+*origin* columns: the feature vector of cell ``i`` at origin ``t`` is computed from
+``counts[:, :t]`` only (incidents strictly before the period being forecast). Everything is
+built from cumulative sums along time, so any window count is one subtraction and features for
+every origin come out of a handful of whole-array operations.
+
+Memory: the counts of one target take ``4 * cells * periods`` bytes (float32); building
+features for ``n`` origins holds the float64 cumulative sums (``3 x 8 * cells * periods``,
+own + 3x3 + 5x5) and returns ``4 * n_features * cells * n`` bytes.
+
+Layer 2: imports layers 0-1 plus numpy, pandas and scipy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.signal import lfilter
+
+from forecasting.errors import ConfigError, DataError, InputError
+from forecasting.grid import Grid
+from forecasting.periods import Periods
+from forecasting.schema import (
+    ALL_CATEGORIES,
+    CATEGORY,
+    CATEGORY_GROUP,
+    EVENT_COLUMNS,
+    LATITUDE,
+    LONGITUDE,
+    OCCURRED_LOCAL,
+    TIME_RESOLUTION,
+    require_columns,
+)
+
+#: Time resolutions precise enough to place an incident in a period of each kind.
+USABLE_RESOLUTIONS = {
+    "week": ("minute", "hour", "day"),
+    "day": ("minute", "hour", "day"),
+    "shift": ("minute", "hour"),
+    "hour": ("minute", "hour"),
+}
+
+
+def usable_events(events: pd.DataFrame, period: str) -> pd.DataFrame:
+    """Drop events whose ``time_resolution`` is too coarse for ``period``, with a warning.
+
+    Month-resolution rows cannot be placed in a week, day, shift or hour; day-resolution rows
+    cannot be placed in a shift or hour. The frame follows the events contract (``schema``).
+    """
+    if TIME_RESOLUTION not in events.columns:
+        return events
+    ok = events[TIME_RESOLUTION].isin(USABLE_RESOLUTIONS[period]).to_numpy()
+    if not ok.all():
+        dropped = events.loc[~ok, TIME_RESOLUTION].value_counts().to_dict()
+        warnings.warn(
+            f"dropped {int((~ok).sum())} incident(s) whose time_resolution is too coarse for "
+            f"period={period!r} ({dropped}); only {list(USABLE_RESOLUTIONS[period])} can be used",
+            stacklevel=2,
+        )
+        if not ok.any():
+            raise DataError(f"no incident has a time_resolution usable for period={period!r}; "
+                            f"got {dropped}")
+        return events.loc[ok]
+    return events
+
+
+def target_mask(events: pd.DataFrame, target: str) -> np.ndarray:
+    """Boolean mask of the events counted by ``target``.
+
+    ``"all"`` matches every event; another name matches ``category`` when any event has that
+    category, else ``category_group``.
+    """
+    if target == ALL_CATEGORIES:
+        return np.ones(len(events), dtype=bool)
+    m = (events[CATEGORY] == target).to_numpy()
+    if not m.any() and CATEGORY_GROUP in events.columns:
+        m = (events[CATEGORY_GROUP] == target).to_numpy()
+    if not m.any():
+        known = sorted(set(events[CATEGORY].astype(str)) | set(events[CATEGORY_GROUP].astype(str)))
+        raise DataError(f"category {target!r} matches no incident's category or category_group; "
+                        f"known values include {known[:12]}")
+    return m
+
+
+@dataclass(eq=False)
+class Panel:
+    """Dense incident counts per target, cells x periods, on one grid.
+
+    Attributes
+    ----------
+    grid : Grid
+    periods : Periods
+    first : int
+        Period index of column 0.
+    counts : dict of str to ndarray (n_cells, n_periods), float32
+        Always holds ``"all"``.
+    target : str
+        The target models fit and predict (see :meth:`for_target`).
+    data_hash : str
+        Hash of the counts, recorded in model metadata.
+    n_outside : int
+        Incidents that fell outside the study area (not counted).
+    context : ContextFeatures, optional
+        Extra feature blocks (camera activity, places, areas) from :mod:`forecasting.context`;
+        models that opt in (``LGBMRiskModel(use_context=True)``) append them to their features.
+    """
+
+    grid: Grid
+    periods: Periods
+    first: int
+    counts: dict[str, np.ndarray]
+    target: str = ALL_CATEGORIES
+    data_hash: str = ""
+    n_outside: int = 0
+    _cache: dict = field(default_factory=dict, repr=False)
+    context: object | None = field(default=None, repr=False)
+
+    @property
+    def n_cells(self) -> int:
+        return self.grid.n_cells
+
+    @property
+    def n_periods(self) -> int:
+        return next(iter(self.counts.values())).shape[1]
+
+    @property
+    def y(self) -> np.ndarray:
+        """Counts of the current target."""
+        return self.counts[self.target]
+
+    @property
+    def targets(self) -> list[str]:
+        return list(self.counts)
+
+    @property
+    def period_starts(self) -> pd.DatetimeIndex:
+        """Local start of every column's period."""
+        return self.periods.start(self.first + np.arange(self.n_periods))
+
+    def for_target(self, target: str) -> Panel:
+        """The same panel (shared arrays and cache) with another current target."""
+        if target not in self.counts:
+            raise ConfigError(f"target must be one of {self.targets}; got {target!r}")
+        return Panel(self.grid, self.periods, self.first, self.counts, target, self.data_hash,
+                     self.n_outside, self._cache, self.context)
+
+    def column(self, when) -> int:
+        """Column of the period containing local timestamp ``when`` (may be out of range)."""
+        return int(self.periods.index([pd.Timestamp(when)])[0] - self.first)
+
+    def check_origin(self, origin: int) -> int:
+        """Return ``origin`` if it is a valid forecast column (1..n_periods), else raise."""
+        origin = int(origin)
+        if not 1 <= origin <= self.n_periods:
+            raise DataError(f"origin must be a panel column in 1..{self.n_periods} (there must be "
+                            f"history before it); got {origin}")
+        return origin
+
+
+def build_panel(events: pd.DataFrame, grid: Grid, periods: Periods, *,
+                targets: tuple[str, ...] | list[str] = (), start=None, end=None) -> Panel:
+    """Count events per cell and period for ``"all"`` and each named target.
+
+    Parameters
+    ----------
+    events : DataFrame
+        Events frame (``schema.EVENT_COLUMNS``: ``occurred_local`` naive local datetime,
+        ``longitude``/``latitude`` WGS84, ``category``, ``category_group``; optional
+        ``time_resolution``, rows too coarse for the period are dropped with a warning).
+    grid : Grid
+    periods : Periods
+    targets : sequence of str
+        Categories to count besides ``"all"`` (``category``, falling back to ``category_group``).
+    start, end : timestamp-like, optional
+        First and last local times covered (default: the events' range). Events outside are
+        ignored, so the panel's shape does not depend on events beyond ``end``.
+
+    Returns
+    -------
+    Panel
+
+    Examples
+    --------
+    >>> ev = pd.DataFrame({"occurred_local": pd.to_datetime(["2024-01-01", "2024-01-09"]),
+    ...     "longitude": [-123.1, -123.1], "latitude": [49.28, 49.28],
+    ...     "category": ["Mischief", "Mischief"], "category_group": ["p", "p"]})
+    >>> from forecasting.grid import build_grid
+    >>> p = build_panel(ev, build_grid(ev.longitude, ev.latitude), Periods("week"))
+    >>> p.counts["all"].tolist()
+    [[1.0, 1.0]]
+    """
+    require_columns(events, EVENT_COLUMNS, "events")
+    events = usable_events(events, periods.kind)
+    ts = pd.to_datetime(events[OCCURRED_LOCAL])
+    if getattr(ts.dt, "tz", None) is not None:
+        raise InputError(f"events.occurred_local must be naive local time; got tz={ts.dt.tz}")
+    valid = ts.notna().to_numpy()
+    if not valid.any():
+        raise DataError("events frame holds no incident with a time")
+    pidx = np.full(len(events), np.iinfo(np.int64).min)
+    pidx[valid] = periods.index(ts[valid].to_numpy())
+    first = int(periods.index([pd.Timestamp(start)])[0]) if start is not None \
+        else int(pidx[valid].min())
+    last = int(periods.index([pd.Timestamp(end)])[0]) if end is not None else int(pidx[valid].max())
+    if last < first:
+        raise ConfigError(f"end must not precede start; got start={start}, end={end}")
+    n_t = last - first + 1
+    pos = grid.locate(events[LONGITUDE].to_numpy(float), events[LATITUDE].to_numpy(float))
+    in_time = valid & (pidx >= first) & (pidx <= last)
+    keep = in_time & (pos >= 0)
+    flat = pos[keep] * n_t + (pidx[keep] - first)
+    counts: dict[str, np.ndarray] = {}
+    names = [ALL_CATEGORIES] + [t for t in dict.fromkeys(targets) if t != ALL_CATEGORIES]
+    h = hashlib.sha256()
+    for name in names:
+        m = target_mask(events, name)[keep]
+        c = np.bincount(flat[m], minlength=grid.n_cells * n_t).reshape(grid.n_cells, n_t)
+        counts[name] = c.astype(np.float32)
+        h.update(name.encode())
+        h.update(counts[name].tobytes())
+    return Panel(grid, periods, first, counts, ALL_CATEGORIES, h.hexdigest()[:16],
+                 int((in_time & (pos < 0)).sum()))
+
+
+def _slug(days: int, periods: Periods) -> str:
+    return f"{periods.from_days(days)}p"
+
+
+@dataclass(frozen=True)
+class FeatureBuilder:
+    """Feature recipe; :meth:`transform` computes it for many origins at once.
+
+    Parameters
+    ----------
+    windows_days : tuple of int
+        Lag windows (converted to whole periods, at least one); the whole history is always
+        added as ``count_all``.
+    neighbour_windows_days : tuple of int
+        Windows for 3x3 and 5x5 neighbourhood counts (``n3_*``, ``n5_*``, ring sums excluding
+        the cell itself).
+    half_lives_days : tuple of float
+        Half-lives of exponentially decaying near-repeat intensities (``nr_*``, own cell and
+        the 3x3 ring).
+    cross_windows_days : tuple of int
+        Windows for counts of the *other* categories (``all`` minus the target).
+    holidays_country, holidays_subdiv : str, optional
+        Public holidays per period (``holiday_days``) from the ``holidays`` package.
+    include_xy : bool, default False
+        Add the cell centre (km) as features (lets the model learn fixed spatial effects).
+
+    Examples
+    --------
+    >>> fb = FeatureBuilder(windows_days=(7,), neighbour_windows_days=(), half_lives_days=(),
+    ...                     cross_windows_days=())
+    >>> y = np.array([[1., 0., 2., 0.]], dtype=np.float32)
+    >>> from forecasting.grid import Grid
+    >>> g = Grid(crs="EPSG:32610", cell_size=100, col=np.array([0]), row=np.array([0]))
+    >>> pan = Panel(g, Periods("week"), 0, {"all": y})
+    >>> X, names = fb.transform(pan, np.array([1, 3]))
+    >>> feats = {n: float(v) for n, v in zip(names, X[:, 0, 1])}
+    >>> feats["count_1p"], feats["count_all"]
+    (2.0, 3.0)
+    """
+
+    windows_days: tuple[int, ...] = (7, 14, 28, 56, 91, 182, 364, 728, 1092)
+    neighbour_windows_days: tuple[int, ...] = (7, 28, 91, 364, 1092)
+    half_lives_days: tuple[float, ...] = (7, 28, 91)
+    cross_windows_days: tuple[int, ...] = (28, 364)
+    holidays_country: str | None = None
+    holidays_subdiv: str | None = None
+    include_xy: bool = False
+
+    def to_dict(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FeatureBuilder:
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
+
+    def _windows(self, days, periods: Periods) -> list[int]:
+        return sorted({periods.from_days(d) for d in days})
+
+    def feature_names(self, panel: Panel) -> list[str]:
+        """Names of the features, in the order :meth:`transform` returns them."""
+        p = panel.periods
+        names = [f"count_{w}p" for w in self._windows(self.windows_days, p)] + ["count_all"]
+        for k in (3, 5):
+            names += [f"n{k}_{w}p" for w in self._windows(self.neighbour_windows_days, p)]
+            names += [f"n{k}_all"]
+        for h in self.half_lives_days:
+            names += [f"nr_{_hl(h)}", f"nr3_{_hl(h)}"]
+        names += ["since_last", "n3_since_last", "rate_all", "ratio_recent", "trend_year",
+                  "same_season_last_year", "history_periods"]
+        if self.cross_windows_days:
+            names += [f"other_{w}p" for w in self._windows(self.cross_windows_days, p)]
+            names += ["other_all", "other_n3_all"]
+        names += list(p.calendar(np.array([0])))
+        if self.holidays_country:
+            names += ["holiday_days"]
+        if self.include_xy:
+            names += ["x_km", "y_km"]
+        return names
+
+    def transform(self, panel: Panel, origins: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """Features at each origin column, from counts strictly before it.
+
+        Parameters
+        ----------
+        panel : Panel
+            Its current target is the one the features describe.
+        origins : array of int
+            Panel columns (1..n_periods); the feature at origin ``t`` reads columns ``< t``.
+
+        Returns
+        -------
+        X : ndarray, shape (n_features, n_cells, n_origins), float32
+        names : list of str
+        """
+        t = np.asarray(origins, dtype=np.int64)
+        if t.size and (t.min() < 0 or t.max() > panel.n_periods):
+            raise DataError(f"origins must be panel columns in 0..{panel.n_periods}; got "
+                            f"{int(t.min())}..{int(t.max())}")
+        p, g = panel.periods, panel.grid
+        # float32 is exact for counts below 2**24 and halves memory traffic.
+        y = panel.y.astype(np.float32, copy=False)
+        n, n_o = y.shape[0], t.size
+        names = self.feature_names(panel)
+        out = np.empty((len(names), n, n_o), dtype=np.float32)
+        k = 0
+
+        def put(v):
+            nonlocal k
+            if v is not out[k] and not (isinstance(v, np.ndarray) and v.base is out):
+                out[k] = v
+            k += 1
+
+        # Cumulative sums with a leading zero column: counts before column t = C[:, t]. P more
+        # zero columns in front make C[:, max(t - w, 0)] a plain slice for contiguous origins.
+        yr = p.from_days(364)
+        P = max([2 * yr + 3] + self._windows(self.windows_days, p)
+                + self._windows(self.cross_windows_days, p))
+        Cp = np.zeros((n, P + y.shape[1] + 1), dtype=np.float32)
+        np.cumsum(y, axis=1, out=Cp[:, P + 1:])
+        C = Cp[:, P:]
+        contiguous = n_o > 0 and bool(np.all(np.diff(t) == 1))
+
+        def at(cum_p, shift):
+            """cum[:, max(t - shift, 0)] (a view when origins are contiguous)."""
+            if contiguous:
+                a = P + int(t[0]) - shift
+                return cum_p[:, a:a + n_o]
+            return cum_p[:, P + t - shift]
+
+        def win(cum_p, w):
+            return np.subtract(at(cum_p, 0), at(cum_p, w), out=out[k])
+
+        for w in self._windows(self.windows_days, p):
+            put(win(Cp, w))
+        put(at(Cp, 0))
+        # Neighbourhood sums commute with the time differences: convolve the few columns
+        # needed once (ring = block minus the cell itself).
+        need = np.unique(np.concatenate(
+            [t] + [np.maximum(t - w, 0) for w in self._windows(self.neighbour_windows_days, p)]))
+        pos = np.searchsorted(need, t)
+        Csub = C[:, need]
+        for r in (1, 2):
+            ring = g.neighbour_sum(Csub, r) - Csub
+            for w in self._windows(self.neighbour_windows_days, p):
+                put(ring[:, pos] - ring[:, np.searchsorted(need, np.maximum(t - w, 0))])
+            put(ring[:, pos])
+        # Near-repeat: E[:, t] = sum_{s<t} y[:, s] * q**(t-1-s), a causal IIR filter.
+        for h in self.half_lives_days:
+            q = 0.5 ** (1.0 / max(h / p.days, 1e-9))
+            z = lfilter(np.array([1.0], np.float32), np.array([1.0, -q], np.float32), y, axis=1)
+            E = np.concatenate([np.zeros((n, 1), np.float32), z], axis=1)[:, t]
+            put(E)
+            put(g.neighbour_sum(E, 1) - E)
+        # Periods since the last incident (history length + 1 when none).
+        ar = np.arange(y.shape[1])
+        last = np.maximum.accumulate(np.where(y > 0, ar, -1), axis=1)
+        last = np.concatenate([np.full((n, 1), -1), last], axis=1)[:, t]
+        put(np.where(last >= 0, t - last, t + 1))
+        y3 = g.neighbour_sum(y, 1)
+        last3 = np.maximum.accumulate(np.where(y3 > 0, ar, -1), axis=1)
+        last3 = np.concatenate([np.full((n, 1), -1), last3], axis=1)[:, t]
+        put(np.where(last3 >= 0, t - last3, t + 1))
+        hist = np.maximum(t, 1).astype(np.float32)
+        rate = np.divide(at(Cp, 0), hist, out=out[k])
+        put(rate)
+        w13 = p.from_days(91)
+        recent = (at(Cp, 0) - at(Cp, w13)) / np.minimum(w13, hist)
+        put((recent + 0.1 / hist) / (rate + 0.1 / hist))
+        put(at(Cp, 0) - 2 * at(Cp, yr) + at(Cp, 2 * yr))
+        # Same season last year: the 5 periods centred on t - 1 year (all before t).
+        put(at(Cp, yr - 3) - at(Cp, yr + 2) if yr >= 3 else
+            C[:, np.minimum(np.maximum(t - yr + 3, 0), t)] - C[:, np.minimum(np.maximum(t - yr - 2, 0), t)])
+        put(np.broadcast_to(hist, (n, n_o)))
+        if self.cross_windows_days:
+            # Cross-category signal: incidents of every other category (none for "all").
+            other = (panel.counts[ALL_CATEGORIES] - y if panel.target != ALL_CATEGORIES
+                     else np.zeros_like(y))
+            Cop = np.zeros_like(Cp)
+            np.cumsum(other, axis=1, out=Cop[:, P + 1:])
+            for w in self._windows(self.cross_windows_days, p):
+                put(win(Cop, w))
+            put(at(Cop, 0))
+            co_t = np.array(at(Cop, 0))
+            put(g.neighbour_sum(co_t, 1) - co_t)
+        cal = p.calendar(panel.first + t)
+        for v in cal.values():
+            put(np.broadcast_to(v, (n, n_o)))
+        if self.holidays_country:
+            put(np.broadcast_to(p.holiday_days(panel.first + t, self.holidays_country,
+                                               self.holidays_subdiv), (n, n_o)))
+        if self.include_xy:
+            cx, cy = g.centroids_xy
+            put(np.broadcast_to((cx / 1000.0)[:, None], (n, n_o)))
+            put(np.broadcast_to((cy / 1000.0)[:, None], (n, n_o)))
+        assert k == len(names), (k, len(names))
+        return out, names
+
+    def cached_transform(self, panel: Panel, origins: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """:meth:`transform` for columns ``origins``, cached on the panel per target.
+
+        The first call computes every column from ``min(origins)`` to the panel's end; later
+        calls slice. Values are identical to :meth:`transform` (a feature at column ``t``
+        reads only columns ``< t``), so caching cannot leak.
+        """
+        t = np.asarray(origins, dtype=np.int64)
+        key = ("features", panel.target, repr(self))
+        hit = panel._cache.get(key)
+        if hit is None or t.min() < hit[0]:
+            lo = int(t.min())
+            X, names = self.transform(panel, np.arange(lo, panel.n_periods + 1))
+            hit = (lo, X, names)
+            panel._cache[key] = hit
+        lo, X, names = hit
+        return X[:, :, t - lo], names
+
+
+def _hl(days: float) -> str:
+    return f"{float(days):g}d"
+
+
+def describe_feature(name: str, value: float, *, periods: Periods, cell_size: float) -> str:
+    """A planner-readable phrase for one feature value.
+
+    Examples
+    --------
+    >>> describe_feature("n3_4p", 14, periods=Periods("week"), cell_size=150)
+    '14 incidents in the surrounding cells (within ~225 m) in the last 4 weeks'
+    """
+    unit = {"week": "week", "day": "day", "shift": "shift", "hour": "hour"}[periods.kind]
+
+    def span(w: int) -> str:
+        return f"the last {unit}" if w == 1 else f"the last {w} {unit}s"
+
+    m = re.fullmatch(r"count_(\d+)p", name)
+    if m:
+        return f"{value:.0f} incidents in this cell in {span(int(m.group(1)))}"
+    if name == "count_all":
+        return f"{value:.0f} incidents in this cell over the whole history"
+    m = re.fullmatch(r"n([35])_(\d+p|all)", name)
+    if m:
+        reach = (int(m.group(1)) // 2 + 0.5) * cell_size
+        when = "over the whole history" if m.group(2) == "all" else f"in {span(int(m.group(2)[:-1]))}"
+        return f"{value:.0f} incidents in the surrounding cells (within ~{reach:.0f} m) {when}"
+    m = re.fullmatch(r"nr(3?)_(.+)d", name)
+    if m:
+        where = "in the surrounding cells" if m.group(1) else "in this cell"
+        return (f"recent incidents {where} (near-repeat intensity {value:.1f}, "
+                f"half-life {m.group(2)} days)")
+    if name == "since_last":
+        return f"{value:.0f} {unit}(s) since the last incident in this cell"
+    if name == "n3_since_last":
+        return f"{value:.0f} {unit}(s) since the last incident in or around this cell"
+    if name == "rate_all":
+        return f"long-run rate of {value:.2f} incidents per {unit}"
+    if name == "ratio_recent":
+        return f"recent rate is {value:.1f}x the cell's usual rate"
+    if name == "trend_year":
+        return f"{value:+.0f} incidents over the last year compared with the year before"
+    if name == "same_season_last_year":
+        return f"{value:.0f} incidents at this time last year"
+    m = re.fullmatch(r"other_(\d+)p", name)
+    if m:
+        return f"{value:.0f} incidents of other categories in {span(int(m.group(1)))}"
+    if name == "other_all":
+        return f"{value:.0f} incidents of other categories in this cell over the whole history"
+    if name == "other_n3_all":
+        return (f"{value:.0f} incidents of other categories in the surrounding cells over the "
+                "whole history")
+    if name == "holiday_days":
+        return f"{value:.0f} public holiday day(s) in the {unit}"
+    if name in ("week_of_year", "month", "day_of_week", "shift", "hour"):
+        return f"time of year/day ({name.replace('_', ' ')} {value:.0f})"
+    if name == "history_periods":
+        return f"{value:.0f} {unit}s of history"
+    return f"{name} = {value:.3g}"

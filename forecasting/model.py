@@ -1,0 +1,379 @@
+"""LightGBM risk model: expected incident counts per cell and period.
+
+:class:`LGBMRiskModel` follows the scikit-learn estimator contract and the backtest protocol
+``fit(panel, origin)`` / ``predict_risk(panel, origin)``: ``origin`` is the panel column being
+forecast; training rows are (cell, period) pairs of earlier columns whose features come from
+:class:`~forecasting.features.FeatureBuilder` (so nothing at or after a row's period is read).
+
+Layer 3: imports layers 0-2, numpy, pandas and lightgbm.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from forecasting import __version__
+from forecasting.errors import ConfigError, DataError, InputError
+from forecasting.features import FeatureBuilder, Panel, describe_feature
+
+ARTIFACT_FORMAT = "crimecast-lgbm/1"
+
+
+class LGBMRiskModel:
+    """Gradient-boosted Poisson model of the count per cell and period.
+
+    Parameters
+    ----------
+    objective : str, default "poisson"
+        LightGBM objective ("poisson", "tweedie", "regression", ...).
+    n_estimators, learning_rate, num_leaves, min_child_samples, subsample, colsample_bytree,
+    reg_lambda : LightGBM settings.
+    training_days : int, default 728
+        Length of the training window before the origin (rows are cell-periods).
+    validation_days : int, default 91
+        Time-ordered tail of the training window used for early stopping.
+    early_stopping_rounds : int, default 20
+    negative_rate : float, default 0.1
+        Share of zero-count rows kept; kept zeros are weighted ``1 / negative_rate`` so the
+        Poisson mean stays calibrated.
+    blend : float, default 0.3
+        Weight of the cell's long-run rate blended into the prediction (shrinks noise).
+    target_days : int, default 7
+        Training target: the mean count per period over this many days from the row's period
+        (one period by default). A longer target averages out weekly noise in the quantity the
+        ranking depends on, the cell's underlying rate; only rows whose whole target span lies
+        before the origin are used.
+    features : FeatureBuilder or dict, optional
+    random_state : int, default 0
+    n_jobs : int, default 2
+    use_context : bool, default False
+        Append the panel's context features (camera activity, places, areas; see
+        :mod:`forecasting.context`) to the history features.
+
+    Attributes
+    ----------
+    booster_ : lightgbm.Booster
+    feature_names_ : list of str
+    best_iteration_ : int
+    metadata_ : dict
+
+    Examples
+    --------
+    >>> m = LGBMRiskModel(n_estimators=50)
+    >>> m.get_params()["n_estimators"]
+    50
+    """
+
+    def __init__(self, *, objective: str = "poisson", n_estimators: int = 150,
+                 learning_rate: float = 0.1, num_leaves: int = 15, min_child_samples: int = 200,
+                 subsample: float = 0.8, colsample_bytree: float = 0.8, reg_lambda: float = 1.0,
+                 training_days: int = 728, validation_days: int = 91,
+                 early_stopping_rounds: int = 20, negative_rate: float = 0.1, blend: float = 0.3,
+                 target_days: int = 7, features: FeatureBuilder | dict | None = None,
+                 random_state: int = 0, n_jobs: int = 2, use_context: bool = False) -> None:
+        self.objective = objective
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.reg_lambda = reg_lambda
+        self.training_days = training_days
+        self.validation_days = validation_days
+        self.early_stopping_rounds = early_stopping_rounds
+        self.negative_rate = negative_rate
+        self.blend = blend
+        self.target_days = target_days
+        self.features = features
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.use_context = use_context
+
+    # -- sklearn plumbing -------------------------------------------------------------------
+    _PARAMS = ("objective", "n_estimators", "learning_rate", "num_leaves", "min_child_samples",
+               "subsample", "colsample_bytree", "reg_lambda", "training_days", "validation_days",
+               "early_stopping_rounds", "negative_rate", "blend", "target_days", "features",
+               "random_state",
+               "n_jobs", "use_context")
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {k: getattr(self, k) for k in self._PARAMS}
+
+    def set_params(self, **params) -> LGBMRiskModel:
+        for k, v in params.items():
+            if k not in self._PARAMS:
+                raise ConfigError(f"unknown parameter {k!r}; expected one of {list(self._PARAMS)}")
+            setattr(self, k, v)
+        return self
+
+    def __repr__(self) -> str:
+        return f"LGBMRiskModel(objective={self.objective!r}, n_estimators={self.n_estimators})"
+
+    def _builder(self) -> FeatureBuilder:
+        f = self.features
+        if f is None:
+            return FeatureBuilder()
+        return FeatureBuilder.from_dict(f) if isinstance(f, dict) else f
+
+    # -- context features (cameras, places, areas): an opt-in extension point -----------------
+    def _with_context(self, panel: Panel, X: np.ndarray, names: list[str], cols: np.ndarray):
+        """Append ``panel.context`` (a :class:`forecasting.context.ContextFeatures`) when ``use_context``."""
+        if not self.use_context:
+            return X, names
+        ctx = getattr(panel, "context", None)
+        if ctx is None:
+            raise DataError("use_context=True needs a panel with context features (panel.context); got None. "
+                            "Pass context= to run_backtest, or set panel.context")
+        extra = ctx.at(panel.first + np.asarray(cols, dtype=np.int64))
+        return np.concatenate([X, extra], axis=0), list(names) + list(ctx.names)
+
+    def _check_params(self) -> None:
+        if not 0 < self.negative_rate <= 1:
+            raise ConfigError(f"negative_rate must be in (0, 1]; got {self.negative_rate!r}")
+        if not 0 <= self.blend <= 1:
+            raise ConfigError(f"blend must be in [0, 1]; got {self.blend!r}")
+        if self.validation_days >= self.training_days:
+            raise ConfigError(f"validation_days must be shorter than training_days; got "
+                              f"{self.validation_days} >= {self.training_days}")
+
+    def _lgb_params(self) -> dict:
+        return {"objective": self.objective, "learning_rate": self.learning_rate,
+                "num_leaves": self.num_leaves, "min_data_in_leaf": self.min_child_samples,
+                "bagging_fraction": self.subsample, "bagging_freq": 1 if self.subsample < 1 else 0,
+                "feature_fraction": self.colsample_bytree, "lambda_l2": self.reg_lambda,
+                "seed": self.random_state, "num_threads": self.n_jobs, "verbosity": -1,
+                "max_bin": 63, "force_row_wise": True}
+
+    # -- training -----------------------------------------------------------------------------
+    def _rows(self, panel: Panel, cols: np.ndarray, rng: np.random.Generator | None, h: int = 1):
+        X, names = self._builder().cached_transform(panel, cols)
+        X, names = self._with_context(panel, X, names, cols)
+        if h == 1:
+            y = panel.y[:, cols]
+        else:
+            cum = np.zeros((panel.n_cells, panel.n_periods + 1))
+            np.cumsum(panel.y, axis=1, out=cum[:, 1:])
+            y = (cum[:, cols + h] - cum[:, cols]) / h
+        # Rows are cell-major within each origin; flatten with features last for LightGBM.
+        Xr = X.reshape(X.shape[0], -1).T
+        yr = y.reshape(-1).astype(np.float64)
+        w = np.ones_like(yr)
+        if rng is not None and self.negative_rate < 1:
+            keep = (yr > 0) | (rng.random(yr.size) < self.negative_rate)
+            w = np.where(yr > 0, 1.0, 1.0 / self.negative_rate)[keep]
+            Xr, yr = Xr[keep], yr[keep]
+        return Xr, yr, w, names
+
+    def fit(self, panel: Panel, origin: int) -> LGBMRiskModel:
+        """Fit on cell-periods before ``origin`` for the panel's current target.
+
+        Parameters
+        ----------
+        panel : Panel
+        origin : int
+            First panel column *not* used as a training target (the period to forecast).
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        origin = panel.check_origin(origin)
+        p = panel.periods
+        n_train = p.from_days(self.training_days)
+        n_val = p.from_days(self.validation_days)
+        # Rows need a year of history so that long-window features mean the same thing in
+        # training as at forecast time.
+        warm = min(p.from_days(364), max(origin - n_train, 0))
+        lo = max(origin - n_train, warm, 1)
+        if origin - lo < n_val + p.from_days(self.target_days) + 2:
+            raise DataError(f"too little history before origin column {origin} to train "
+                            f"(need more than {n_val + p.from_days(self.target_days) + 2} periods; got "
+                            f"{origin - lo})")
+        rng = np.random.default_rng(self.random_state)
+        h = p.from_days(self.target_days)
+        # Each row's target spans h periods, all of which must precede the origin.
+        tr_cols = np.arange(lo, origin - n_val - h + 1)
+        va_cols = np.arange(origin - n_val - h + 1, origin - h + 1)
+        Xt, yt, wt, names = self._rows(panel, tr_cols, rng, h)
+        Xv, yv, wv, _ = self._rows(panel, va_cols, rng, h)
+        params = self._lgb_params()
+        dtrain = lgb.Dataset(Xt, yt, weight=wt, feature_name=names, free_raw_data=True,
+                             params={"max_bin": 63, "verbosity": -1})
+        dvalid = lgb.Dataset(Xv, yv, weight=wv, reference=dtrain)
+        evals: dict = {}
+        metric = {"poisson": "poisson", "tweedie": "tweedie"}.get(self.objective, "l2")
+        booster = lgb.train({**params, "metric": metric}, dtrain, self.n_estimators,
+                            valid_sets=[dvalid], valid_names=["valid"],
+                            callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False),
+                                       lgb.record_evaluation(evals)])
+        self.booster_ = booster
+        self.feature_names_ = names
+        self.best_iteration_ = int(booster.best_iteration or self.n_estimators)
+        self.target_ = panel.target
+        starts = panel.period_starts
+        curve = evals.get("valid", {}).get(metric, [float("nan")])
+        self.metadata_ = {
+            "format": ARTIFACT_FORMAT,
+            "crimecast_version": __version__,
+            "lightgbm_version": lgb.__version__,
+            "target": panel.target,
+            "params": {k: v for k, v in self.get_params().items() if k != "features"},
+            "features": self._builder().to_dict(),
+            "feature_names": names,
+            "training_window": [str(starts[lo].date()), str(starts[origin - 1].date())],
+            "validation_window": [str(starts[origin - n_val].date()),
+                                  str(starts[origin - 1].date())],
+            "origin_period_start": str(panel.periods.start([panel.first + origin])[0]),
+            "best_iteration": self.best_iteration_,
+            "metrics": {f"valid_{metric}": float(curve[self.best_iteration_ - 1])},
+            "n_train_rows": int(yt.size),
+            "data_hash": panel.data_hash,
+            "grid": {"kind": panel.grid.kind, "crs": panel.grid.crs.to_string(),
+                     "cell_size": panel.grid.cell_size, "n_cells": panel.n_cells,
+                     "fingerprint": panel.grid.fingerprint()},
+            "periods": panel.periods.to_dict(),
+        }
+        return self
+
+    @property
+    def metadata(self) -> dict:
+        """JSON-serialisable description of the fitted model (for the store's model versions)."""
+        self._check_fitted()
+        return self.metadata_
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "booster_"):
+            raise DataError("this LGBMRiskModel is not fitted yet; call fit(panel, origin) first")
+
+    def _features_at(self, panel: Panel, origin: int) -> np.ndarray:
+        self._check_fitted()
+        X, names = self._builder().cached_transform(panel, np.array([origin]))
+        X, names = self._with_context(panel, X, names, np.array([origin]))
+        if names != self.feature_names_:
+            raise InputError(f"feature names differ from training: expected "
+                             f"{self.feature_names_[:5]}..., got {names[:5]}...")
+        g = self.metadata_["grid"]
+        if (g["cell_size"] != panel.grid.cell_size or g["crs"] != panel.grid.crs.to_string()):
+            from forecasting.errors import CRSError
+
+            raise CRSError(f"panel grid ({panel.grid.crs.to_string()}, {panel.grid.cell_size:g} m) "
+                           f"differs from the model's ({g['crs']}, {g['cell_size']:g} m)")
+        return X[:, :, 0].T
+
+    def predict_risk(self, panel: Panel, origin: int) -> np.ndarray:
+        """Expected count per cell for the period at column ``origin`` (history before it).
+
+        Returns
+        -------
+        ndarray, shape (n_cells,)
+        """
+        origin = panel.check_origin(origin)
+        X = self._features_at(panel, origin)
+        return self._blend(X, self.booster_.predict(X, num_iteration=self.best_iteration_))
+
+    def _blend(self, X: np.ndarray, mu: np.ndarray) -> np.ndarray:
+        """Shrink towards the cell's long-run rate (``blend``); see the class docstring."""
+        if not self.blend:
+            return mu
+        rate = X[:, self.feature_names_.index("rate_all")]
+        return (1 - self.blend) * mu + self.blend * rate
+
+    def predict_proba(self, panel: Panel, origin: int) -> np.ndarray:
+        """Probability of at least one incident per cell, ``1 - exp(-mu)`` (Poisson)."""
+        return -np.expm1(-self.predict_risk(panel, origin))
+
+    def explain(self, panel: Panel, origin: int, cells: np.ndarray | None = None,
+                top: int = 3) -> pd.DataFrame:
+        """Top contributing features per cell, phrased for a planner.
+
+        Contributions are LightGBM ``pred_contrib`` values (log-rate scale); the ``top``
+        largest positive ones are described with their values.
+
+        Returns
+        -------
+        DataFrame
+            ``cell_id``, ``expected``, ``probability``, ``reasons`` (list of str),
+            ``reason_text`` (joined with "; ").
+        """
+        origin = panel.check_origin(origin)
+        X = self._features_at(panel, origin)
+        cells = np.arange(panel.n_cells) if cells is None else np.asarray(cells, dtype=np.int64)
+        Xc = X[cells]
+        contrib = self.booster_.predict(Xc, num_iteration=self.best_iteration_, pred_contrib=True)
+        contrib = contrib[:, :-1]  # last column is the bias
+        mu = self._blend(Xc, self.booster_.predict(Xc, num_iteration=self.best_iteration_))
+        order = np.argsort(-contrib, axis=1)[:, :top]
+        reasons = []
+        ratio_i = self.feature_names_.index("ratio_recent")
+        for i in range(len(cells)):  # a handful of top cells; phrasing is per-cell text
+            rs = [describe_feature(self.feature_names_[j], float(Xc[i, j]), periods=panel.periods,
+                                   cell_size=panel.grid.cell_size)
+                  for j in order[i] if contrib[i, j] > 0]
+            if Xc[i, ratio_i] >= 1.5 and ratio_i not in order[i]:
+                rs.append(f"{Xc[i, ratio_i]:.1f}x the cell's usual rate")
+            reasons.append(rs)
+        return pd.DataFrame({"cell_id": panel.grid.cell_ids[cells], "expected": mu,
+                             "probability": -np.expm1(-mu), "reasons": reasons,
+                             "reason_text": ["; ".join(r) for r in reasons]})
+
+    # -- persistence --------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write one JSON artifact: metadata plus the LightGBM model text."""
+        self._check_fitted()
+        path = Path(path)
+        doc = {"metadata": self.metadata_, "params": self.get_params() | {
+            "features": self._builder().to_dict()},
+            "model": self.booster_.model_to_string(num_iteration=self.best_iteration_)}
+        path.write_text(json.dumps(doc))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> LGBMRiskModel:
+        """Read an artifact written by :meth:`save`."""
+        path = Path(path)
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"cannot read model artifact {str(path)!r}: {exc}") from exc
+        fmt = doc.get("metadata", {}).get("format")
+        if fmt != ARTIFACT_FORMAT:
+            raise InputError(f"model artifact format must be {ARTIFACT_FORMAT!r}; got {fmt!r}")
+        m = cls(**doc["params"])
+        m.booster_ = lgb.Booster(model_str=doc["model"])
+        m.metadata_ = doc["metadata"]
+        m.feature_names_ = m.metadata_["feature_names"]
+        m.best_iteration_ = m.booster_.current_iteration()
+        m.target_ = m.metadata_["target"]
+        return m
+
+
+def select_params(panel: Panel, origin: int, candidates: list[dict[str, Any]],
+                  base: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[float]]:
+    """Choose hyper-settings by time-ordered validation strictly before ``origin``.
+
+    Each candidate is fitted with ``origin`` as the cut-off; its early-stopping validation
+    score (the last ``validation_days`` before ``origin``) ranks it. Call it with the first
+    evaluation column so evaluation periods never influence the choice.
+
+    Returns
+    -------
+    best : dict
+        ``base`` updated with the best candidate.
+    scores : list of float
+        Validation loss per candidate (lower is better).
+    """
+    base = dict(base or {})
+    scores = []
+    for cand in candidates:
+        m = LGBMRiskModel(**(base | cand)).fit(panel, origin)
+        scores.append(next(iter(m.metadata_["metrics"].values())))
+    best = candidates[int(np.nanargmin(scores))]
+    return base | best, scores

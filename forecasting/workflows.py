@@ -1,0 +1,410 @@
+"""Composition of the forecasting core: backtests, training and forecasts from an events frame.
+
+This module maps model names to estimators and writes the backtest output contract that other
+tools score independently:
+
+``cells.geojson``
+    One polygon per cell, property ``cell_id``, EPSG:4326.
+``scores.parquet``
+    ``model`` (str), ``category`` (``"all"`` or the category), ``cell_id`` (str),
+    ``period_start`` (date of the period's first day), ``score`` (float, higher = more risk),
+    for every cell and period. Shift and hour backtests add ``period_start_local`` (timestamp),
+    since several periods share a date. The hindsight reference is not written.
+``metrics.json``, ``report.md``, ``capture_*.png``
+    See :mod:`forecasting.evaluate`.
+
+Model names: ``lgbm``, ``naive``, ``historical`` (expands to ``historical_13``,
+``historical_52``, ``historical_104``, ``historical_all``: mean count over the last 13, 52,
+104 weeks and the whole history), ``kde``, ``promap``, ``sepp``; ``hindsight`` is always added
+to metrics and the report as a labelled non-forecast.
+
+Composition module: imports every compute layer, never ``forecasting.store`` or ``forecasting.cli``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecasting.baselines import (
+    HindsightMap,
+    HistoricalCounts,
+    KDEBaseline,
+    NaiveBaseline,
+    ProMap,
+    SEPPGrid,
+)
+from forecasting.errors import ConfigError, DataError, InputError
+from forecasting.evaluate import BacktestResult, RollingOrigin, backtest, summarise, write_report
+from forecasting.features import FeatureBuilder, Panel, build_panel, usable_events
+from forecasting.grid import Grid, build_grid, grid_from_dict
+from forecasting.model import LGBMRiskModel, select_params
+from forecasting.periods import Periods
+from forecasting.schema import (
+    ALL_CATEGORIES,
+    EVENT_COLUMNS,
+    LATITUDE,
+    LONGITUDE,
+    OCCURRED_LOCAL,
+    SCORE_COLUMNS,
+    require_columns,
+)
+
+DEFAULT_MODELS = ("lgbm", "naive", "historical", "kde", "promap", "sepp")
+KNOWN_MODELS = DEFAULT_MODELS + ("hindsight",)
+
+
+def make_models(names: Sequence[str], *, random_state: int = 0,
+                lgbm_params: dict | None = None, features: FeatureBuilder | None = None) -> dict:
+    """Estimators for the given model names (``historical`` expands to four windows).
+
+    Examples
+    --------
+    >>> list(make_models(["naive", "historical"]))
+    ['naive', 'historical_13', 'historical_52', 'historical_104', 'historical_all']
+    """
+    out: dict[str, Any] = {}
+    for name in names:
+        if name == "lgbm":
+            out[name] = LGBMRiskModel(random_state=random_state, features=features,
+                                      **(lgbm_params or {}))
+        elif name == "naive":
+            out[name] = NaiveBaseline()
+        elif name == "historical":
+            for weeks in (13, 52, 104):
+                out[f"historical_{weeks}"] = HistoricalCounts(window_days=weeks * 7)
+            out["historical_all"] = HistoricalCounts(window_days=None)
+        elif name.startswith("historical_"):
+            w = name.split("_", 1)[1]
+            out[name] = HistoricalCounts(window_days=None if w == "all" else int(w) * 7)
+        elif name == "kde":
+            out[name] = KDEBaseline()
+        elif name == "promap":
+            out[name] = ProMap()
+        elif name == "sepp":
+            out[name] = SEPPGrid()
+        elif name == "hindsight":
+            out[name] = HindsightMap()
+        else:
+            raise ConfigError(f"models must be names from {list(KNOWN_MODELS)}; got {name!r}")
+    return out
+
+
+def _prepare(events: pd.DataFrame, period: str) -> pd.DataFrame:
+    require_columns(events, EVENT_COLUMNS, "events")
+    events = usable_events(events, period)
+    ok = events[OCCURRED_LOCAL].notna() & events[LONGITUDE].notna() & events[LATITUDE].notna()
+    return events.loc[ok]
+
+
+def _history_grid(events: pd.DataFrame, before: pd.Timestamp, *, cell_size: float, crs: Any,
+                  boundary: Any, h3_resolution: int | None = None) -> Grid:
+    hist = events.loc[pd.to_datetime(events[OCCURRED_LOCAL]) < before]
+    if hist.empty and boundary is None:
+        raise DataError(f"no incident before {before.date()} to define the study area; give a "
+                        "boundary or an earlier history")
+    return build_grid(hist[LONGITUDE].to_numpy(float), hist[LATITUDE].to_numpy(float),
+                      cell_size=cell_size, crs=crs, boundary=boundary, h3_resolution=h3_resolution)
+
+
+@dataclass
+class BacktestRun:
+    """What :func:`run_backtest` returns: the result, the summary and the written files."""
+
+    result: BacktestResult
+    summary: dict
+    files: dict[str, Path]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def scores_frame(result: BacktestResult) -> pd.DataFrame:
+    """The ``scores.parquet`` contract as a DataFrame (references excluded)."""
+    grid = result.panel.grid
+    ids = grid.cell_ids
+    n_p, n_c = len(result.period_starts), grid.n_cells
+    dates = np.repeat(result.period_starts.normalize().values.astype("datetime64[D]"), n_c)
+    cells = np.tile(np.arange(n_c), n_p)
+    keys = [k for k in result.scores if k[0] not in result.reference]
+    if not keys:
+        raise DataError("the backtest holds no forecast model to write")
+    models = list(dict.fromkeys(m for m, _ in keys))
+    targets = list(dict.fromkeys(t for _, t in keys))
+    per = n_p * n_c
+    # One frame built from integer codes: categorical strings stay compact for millions of rows.
+    df = pd.DataFrame({
+        "model": pd.Categorical.from_codes(
+            np.repeat([models.index(m) for m, _ in keys], per), categories=models),
+        "category": pd.Categorical.from_codes(
+            np.repeat([targets.index(t) for _, t in keys], per), categories=targets),
+        "cell_id": pd.Categorical.from_codes(np.tile(cells, len(keys)),
+                                             categories=pd.Index(ids.astype(str))),
+        "period_start": np.tile(dates, len(keys)),
+        "score": np.concatenate([result.scores[k].reshape(-1) for k in keys]).astype(np.float64),
+    })
+    if result.panel.periods.kind in ("shift", "hour"):
+        df["period_start_local"] = np.tile(np.repeat(np.asarray(result.period_starts), n_c),
+                                           len(keys))
+    return df
+
+
+def _write_scores(result: BacktestResult, path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    df = scores_frame(result)
+    # Strings as dictionary-encoded utf8 and period_start as date32, the published types.
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    fields = []
+    for f in table.schema:
+        if f.name in ("model", "category", "cell_id"):
+            fields.append(pa.field(f.name, pa.dictionary(pa.int32(), pa.string())))
+        elif f.name == "period_start":
+            fields.append(pa.field(f.name, pa.date32()))
+        else:
+            fields.append(f)
+    table = table.cast(pa.schema(fields))
+    assert tuple(table.column_names[:5]) == SCORE_COLUMNS
+    pq.write_table(table, path)
+
+
+def run_backtest(events: pd.DataFrame, *, start, end, period: str = "week",
+                 cell_size: float = 150, categories: Sequence[str] = (),
+                 models: Sequence[str] = DEFAULT_MODELS, out_dir, crs: Any = None,
+                 boundary: Any = None, refit_every: int = 4, random_state: int = 0,
+                 progress: Callable[[str], None] | None = None,
+                 lgbm_params: dict | None = None, features: FeatureBuilder | None = None,
+                 tune_candidates: Sequence[dict] | None = None, n_boot: int = 1000, plots: bool = True,
+                 context: Callable[..., Any] | None = None) -> BacktestRun:
+    """Backtest models from an events frame and write the output contract to ``out_dir``.
+
+    Parameters
+    ----------
+    events : DataFrame
+        Events frame (``schema.EVENT_COLUMNS``: ``occurred_local`` naive local datetime,
+        ``longitude``/``latitude`` WGS84, ``category``, ``category_group``; optional
+        ``time_resolution``: rows too coarse for ``period`` are dropped with a warning).
+    start, end : date-like
+        Every period whose first day lies in ``[start, end]`` is forecast from incidents
+        before it.
+    period : {"week", "day", "shift", "hour"}
+    cell_size : float, default 150
+        Square cell edge, metres.
+    categories : sequence of str
+        Targets besides ``"all"`` (matched on ``category``, else ``category_group``).
+    models : sequence of str
+        See the module docstring; ``hindsight`` is always added as a reference.
+    out_dir : path
+    crs, boundary
+        See :func:`forecasting.grid.build_grid`. Without a boundary, the study area is the
+        cells with an incident before ``start``.
+    refit_every : int, default 4
+    random_state : int, default 0
+    progress : callable, optional
+        Receives short progress messages.
+    tune_candidates : sequence of dict, optional
+        LightGBM settings to choose from by :func:`forecasting.model.select_params` on the
+        validation tail before ``start`` (never on evaluation periods).
+    lgbm_params : dict, optional
+        Extra :class:`~forecasting.model.LGBMRiskModel` settings.
+    context : callable, optional
+        ``context(grid, periods, first, n_periods)`` returning a
+        :class:`~forecasting.context.ContextFeatures` for the panel (e.g. a
+        ``functools.partial`` of :func:`forecasting.context.build_context`); used by models
+        with ``use_context=True`` (``lgbm_params={"use_context": True}``).
+
+    Returns
+    -------
+    BacktestRun
+
+    Examples
+    --------
+    >>> run = run_backtest(events, start="2024-01-01", end="2024-12-31",
+    ...                    categories=["Mischief"], out_dir="out")  # doctest: +SKIP
+    """
+    t0 = time.perf_counter()
+    say = progress or (lambda msg: None)
+    split = RollingOrigin(start, end, period, refit_every)
+    periods = split.periods
+    events = _prepare(events, period)
+    starts = split.period_starts()
+    grid = _history_grid(events, starts[0], cell_size=cell_size, crs=crs, boundary=boundary)
+    last_end = starts[-1] + periods.length - pd.Timedelta(1, "ns")
+    first = pd.to_datetime(events[OCCURRED_LOCAL]).min()
+    if first >= starts[0]:
+        raise DataError(f"no incident before start={pd.Timestamp(start).date()}; a backtest needs "
+                        "history before the first forecast period")
+    panel = build_panel(events, grid, periods, targets=list(categories), start=first,
+                        end=last_end)
+    if context is not None:
+        # Extra feature blocks (forecasting.context) for models built with use_context=True.
+        panel.context = context(grid, periods, panel.first, panel.n_periods)
+    say(f"panel: {panel.n_cells} cells x {panel.n_periods} {period}s, "
+        f"{len(panel.targets)} target(s); {panel.n_outside} incidents outside the study area")
+    if tune_candidates and "lgbm" in models:
+        # Hyper-settings are chosen on the validation tail before the first forecast period
+        # (target "all"), so evaluation periods never influence them.
+        origin0 = int(split.origins(panel)[0])
+        base = {"random_state": random_state, "features": features, **(lgbm_params or {})}
+        best, losses = select_params(panel, origin0, list(tune_candidates), base)
+        lgbm_params = {k: v for k, v in best.items() if k not in ("random_state", "features")}
+        say(f"tuning: validation losses {[round(x, 5) for x in losses]}; chose {lgbm_params}")
+    estimators = make_models(list(models) + ["hindsight"], random_state=random_state,
+                             lgbm_params=lgbm_params, features=features)
+    t1 = time.perf_counter()
+    result = backtest(estimators, panel, split, progress=say)
+    t2 = time.perf_counter()
+    summary = summarise(result, n_boot=n_boot, random_state=random_state,
+                        challenger="lgbm" if "lgbm" in estimators else None)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"cells": out / "cells.geojson", "scores": out / "scores.parquet",
+             "metrics": out / "metrics.json", "report": out / "report.md"}
+    grid.polygons("EPSG:4326")[["cell_id", "geometry"]].to_file(files["cells"], driver="GeoJSON")
+    _write_scores(result, files["scores"])
+    write_report(result, summary, out, plots=plots)
+    t3 = time.perf_counter()
+    timings = {"prepare_s": t1 - t0, "backtest_s": t2 - t1, "write_s": t3 - t2,
+               "total_s": t3 - t0}
+    say(f"done in {timings['total_s']:.1f}s")
+    return BacktestRun(result, summary, files, timings)
+
+
+# -- train / forecast --------------------------------------------------------------------------
+@dataclass
+class Forecaster:
+    """Fitted models per target on one grid, as :func:`train` returns them.
+
+    ``models[target]`` is an :class:`~forecasting.model.LGBMRiskModel`; its ``metadata`` dict
+    is what the store records as a model version.
+    """
+
+    grid: Grid
+    periods: Periods
+    at: pd.Timestamp
+    models: dict[str, LGBMRiskModel]
+
+    @property
+    def metadata(self) -> dict:
+        return {t: m.metadata for t, m in self.models.items()}
+
+    def save(self, directory) -> Path:
+        """Write ``forecaster.json`` (grid, periods, cut-off) and ``model_<i>.json`` per target."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        files = {}
+        for i, (target, m) in enumerate(self.models.items()):
+            files[target] = m.save(d / f"model_{i}.json").name
+        (d / "forecaster.json").write_text(json.dumps({
+            "grid": self.grid.to_dict(), "periods": self.periods.to_dict(),
+            "at": str(self.at), "models": files}))
+        return d
+
+    @classmethod
+    def load(cls, directory) -> Forecaster:
+        d = Path(directory)
+        try:
+            doc = json.loads((d / "forecaster.json").read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"cannot read forecaster in {str(d)!r}: {exc}") from exc
+        p = doc["periods"]
+        return cls(grid_from_dict(doc["grid"]),
+                   Periods(p["kind"], shift_start=p["shift_start"], shift_hours=p["shift_hours"]),
+                   pd.Timestamp(doc["at"]),
+                   {t: LGBMRiskModel.load(d / f) for t, f in doc["models"].items()})
+
+
+def train(events: pd.DataFrame, *, at=None, period: str = "week", cell_size: float = 150,
+          categories: Sequence[str] = (), crs: Any = None, boundary: Any = None,
+          random_state: int = 0, lgbm_params: dict | None = None,
+          features: FeatureBuilder | None = None) -> Forecaster:
+    """Fit one LightGBM model per target on every period before ``at``.
+
+    Parameters
+    ----------
+    events : DataFrame
+        Events frame (see :func:`run_backtest`).
+    at : date-like, optional
+        Cut-off; the model forecasts the period starting at (or containing) ``at``.
+        Default: the period after the last incident.
+
+    Returns
+    -------
+    Forecaster
+    """
+    events = _prepare(events, period)
+    periods = Periods(period)
+    ts = pd.to_datetime(events[OCCURRED_LOCAL])
+    at = periods.floor([pd.Timestamp(at)])[0] if at is not None else \
+        periods.start([periods.index([ts.max()])[0] + 1])[0]
+    grid = _history_grid(events, at, cell_size=cell_size, crs=crs, boundary=boundary)
+    panel = build_panel(events.loc[ts < at], grid, periods, targets=list(categories),
+                        start=ts.min(), end=at)
+    origin = panel.column(at)
+    models = {}
+    for target in panel.targets:
+        models[target] = LGBMRiskModel(random_state=random_state, features=features,
+                                       **(lgbm_params or {})).fit(panel.for_target(target), origin)
+    return Forecaster(grid, periods, at, models)
+
+
+def forecast(events: pd.DataFrame, *, at, period: str = "week", category: str = ALL_CATEGORIES,
+             top: int = 20, forecaster: Forecaster | None = None, cell_size: float = 150,
+             crs: Any = None, boundary: Any = None, random_state: int = 0) -> pd.DataFrame:
+    """Score every cell for the period at ``at`` and return the top cells with reasons.
+
+    Fits on all history before ``at`` unless a fitted ``forecaster`` is given (then only its
+    grid is used and incidents before ``at`` feed the features).
+
+    Returns
+    -------
+    DataFrame
+        ``rank``, ``cell_id``, ``longitude``, ``latitude`` (cell centre), ``expected``,
+        ``probability``, ``reasons`` (list of str), ``reason_text``, ``period_start``.
+    """
+    periods = Periods(period)
+    at = periods.floor([pd.Timestamp(at)])[0]
+    if forecaster is None:
+        forecaster = train(events, at=at, period=period, cell_size=cell_size,
+                           categories=[] if category == ALL_CATEGORIES else [category], crs=crs,
+                           boundary=boundary, random_state=random_state)
+    if category not in forecaster.models:
+        raise ConfigError(f"category must be one of {list(forecaster.models)}; got {category!r}")
+    events = _prepare(events, period)
+    ts = pd.to_datetime(events[OCCURRED_LOCAL])
+    hist = events.loc[ts < at]
+    if hist.empty:
+        raise DataError(f"no incident before at={at}; cannot forecast")
+    targets = [] if category == ALL_CATEGORIES else [category]
+    panel = build_panel(hist, forecaster.grid, forecaster.periods, targets=targets,
+                        start=pd.to_datetime(hist[OCCURRED_LOCAL]).min(), end=at)
+    pt = panel.for_target(category)
+    origin = panel.column(at)
+    model = forecaster.models[category]
+    mu = model.predict_risk(pt, origin)
+    best = np.argsort(-mu, kind="stable")[:top]
+    ex = model.explain(pt, origin, cells=best)
+    cx, cy = forecaster.grid.centroids_xy
+    lon, lat = forecaster.grid._to_lonlat.transform(cx[best], cy[best])
+    ex.insert(0, "rank", np.arange(1, len(best) + 1))
+    ex.insert(2, "longitude", lon)
+    ex.insert(3, "latitude", lat)
+    ex["period_start"] = at.date()
+    return ex
+
+
+def panel_for(events: pd.DataFrame, *, start, end, period: str = "week", cell_size: float = 150,
+              categories: Sequence[str] = (), crs: Any = None, boundary: Any = None) -> Panel:
+    """The panel :func:`run_backtest` would build (study area from incidents before ``start``)."""
+    periods = Periods(period)
+    events = _prepare(events, period)
+    s = periods.floor([pd.Timestamp(start)])[0]
+    grid = _history_grid(events, s, cell_size=cell_size, crs=crs, boundary=boundary)
+    return build_panel(events, grid, periods, targets=list(categories),
+                       start=pd.to_datetime(events[OCCURRED_LOCAL]).min(), end=end)

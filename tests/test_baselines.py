@@ -1,0 +1,90 @@
+"""Tests of forecasting.baselines."""
+
+import numpy as np
+import pytest
+
+from forecasting.baselines import (
+    HindsightMap,
+    HistoricalCounts,
+    KDEBaseline,
+    NaiveBaseline,
+    ProMap,
+    SEPPGrid,
+)
+from forecasting.errors import DataError
+from forecasting.features import Panel
+from forecasting.grid import Grid
+from forecasting.periods import Periods
+
+
+def _panel(y, cols=None):
+    y = np.asarray(y, dtype=np.float32)
+    n = y.shape[0]
+    cols = np.arange(n) if cols is None else cols
+    g = Grid(crs="EPSG:32610", cell_size=100, col=np.asarray(cols), row=np.zeros(n, int))
+    return Panel(g, Periods("week"), 0, {"all": y})
+
+
+def test_naive_and_historical_known_values():
+    pan = _panel([[1, 2, 3, 4], [0, 0, 0, 8]])
+    assert NaiveBaseline().fit(pan, 3).predict_risk(pan, 3).tolist() == [3, 0]
+    assert HistoricalCounts(window_days=14).predict_risk(pan, 3).tolist() == [2.5, 0]
+    assert HistoricalCounts(window_days=None).predict_risk(pan, 4).tolist() == [2.5, 2]
+    # Window longer than the history: the mean over what exists.
+    assert HistoricalCounts(window_days=700).predict_risk(pan, 2).tolist() == [1.5, 0]
+
+
+def test_hindsight_reads_the_period_itself_and_is_flagged():
+    pan = _panel([[1, 2, 3, 4], [0, 0, 0, 8]])
+    h = HindsightMap()
+    assert h.predict_risk(pan, 3).tolist() == [4, 8]
+    assert h.is_forecast is False and NaiveBaseline.is_forecast is True
+
+
+def test_kde_preserves_mass_and_spreads_to_neighbours():
+    cc, rr = np.meshgrid(np.arange(21), np.arange(21))
+    g = Grid(crs="EPSG:32610", cell_size=100, col=cc.ravel(), row=rr.ravel())
+    y = np.zeros((g.n_cells, 10), np.float32)
+    centre = int(np.flatnonzero((g.col == 10) & (g.row == 10))[0])
+    y[centre, :] = 1
+    pan = Panel(g, Periods("week"), 0, {"all": y})
+    s = KDEBaseline(bandwidth=150, window_days=None).predict_risk(pan, 10)
+    assert s.sum() == pytest.approx(1.0, rel=0.02)
+    right, far = centre + 1, centre + 2
+    assert s[centre] > s[right] > s[far] > 0 and s[right] == pytest.approx(s[centre - 1])
+
+
+def test_promap_weights_recent_and_near_incidents_more():
+    y = np.zeros((12, 10), np.float32)
+    y[2, 9] = 1  # last week, cell 2
+    y[9, 3] = 1  # six weeks before, cell 9 (700 m away: beyond the 400 m bandwidth)
+    pan = _panel(y)
+    s = ProMap(bandwidth=400, window_days=56).predict_risk(pan, 10)
+    assert s[2] > s[9] > 0
+    assert s[2] / s[3] == pytest.approx(2.0)  # 1/(1+0) vs 1/(1+1) at one cell away
+    assert s[9] / s[8] == pytest.approx(2.0)
+    assert s.sum() == pytest.approx(2 / 8)  # rescaled to the mean count per week
+
+
+def test_sepp_recovers_triggering_on_simulated_data():
+    rng = np.random.default_rng(3)
+    n, t, mu, theta, q = 200, 300, 0.05, 0.4, np.exp(-1.0)
+    x = np.zeros((n, t))
+    for s in range(t):  # simulation loop over periods
+        trig = theta * (1 - q) * (x[:, :s] @ q ** (s - 1 - np.arange(s))) if s else 0
+        x[:, s] = rng.poisson(mu + trig)
+    pan = _panel(x)
+    m = SEPPGrid(window_days=7 * 300, n_iter=200).fit(pan, 300)
+    assert m.theta_ == pytest.approx(theta, abs=0.1)
+    assert m.omega_ == pytest.approx(1.0, abs=0.4)
+    assert np.mean(m.mu_) == pytest.approx(mu, rel=0.25)
+    r = m.predict_risk(pan, 300)
+    assert r.shape == (n,) and np.all(r >= m.mu_)
+
+
+def test_sepp_needs_fit_and_data():
+    pan = _panel(np.zeros((3, 5)))
+    with pytest.raises(DataError, match="not fitted"):
+        SEPPGrid().predict_risk(pan, 3)
+    with pytest.raises(DataError, match="at least one incident"):
+        SEPPGrid().fit(pan, 3)

@@ -1,0 +1,102 @@
+"""Tests of forecasting.model on a small synthetic panel."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from forecasting.errors import ConfigError, DataError, InputError
+from forecasting.features import FeatureBuilder, Panel
+from forecasting.grid import Grid
+from forecasting.model import LGBMRiskModel, select_params
+from forecasting.periods import Periods
+
+SMALL = dict(n_estimators=40, learning_rate=0.2, num_leaves=7, min_child_samples=20,
+             training_days=7 * 100, validation_days=7 * 13, early_stopping_rounds=10, n_jobs=1,
+             features=FeatureBuilder(windows_days=(7, 28, 364), neighbour_windows_days=(28,),
+                                     half_lives_days=(14,), cross_windows_days=(28,)))
+
+
+@pytest.fixture(scope="module")
+def panel():
+    rng = np.random.default_rng(7)
+    cc, rr = np.meshgrid(np.arange(20), np.arange(15))
+    g = Grid(crs="EPSG:32610", cell_size=150, col=cc.ravel(), row=rr.ravel())
+    rate = rng.gamma(0.3, 0.5, g.n_cells)
+    y = rng.poisson(rate[:, None], (g.n_cells, 160)).astype(np.float32)
+    other = rng.poisson(rate[:, None], (g.n_cells, 160)).astype(np.float32)
+    p = Periods("week")
+    return Panel(g, p, int(p.index(["2021-01-04"])[0]), {"all": y + other, "theft": y}), rate
+
+
+def test_estimator_contract(panel):
+    m = LGBMRiskModel(**SMALL, random_state=3)
+    assert not hasattr(m, "booster_")
+    c = clone(m)
+    assert c.get_params()["random_state"] == 3 and LGBMRiskModel().n_jobs == 2
+    with pytest.raises(ConfigError, match=re.escape("unknown parameter 'alpha'")):
+        m.set_params(alpha=1)
+
+
+def test_fit_predict_ranks_true_rate(panel):
+    pan, rate = panel
+    pt = pan.for_target("theft")
+    m = LGBMRiskModel(**SMALL).fit(pt, 150)
+    assert m.fit(pt, 150) is m
+    mu = m.predict_risk(pt, 150)
+    assert mu.shape == (pan.n_cells,) and np.all(mu >= 0)
+    assert np.corrcoef(mu, rate)[0, 1] > 0.6
+    p = m.predict_proba(pt, 150)
+    np.testing.assert_allclose(p, 1 - np.exp(-mu))
+    md = m.metadata
+    assert md["target"] == "theft" and md["feature_names"] == m.feature_names_
+    assert md["training_window"][1] < md["origin_period_start"]
+    assert md["data_hash"] == pan.data_hash
+    json.dumps(md)
+
+
+def test_seeded_fits_are_reproducible(panel):
+    pan, _ = panel
+    a = LGBMRiskModel(**SMALL, random_state=1).fit(pan, 150).predict_risk(pan, 150)
+    b = LGBMRiskModel(**SMALL, random_state=1).fit(pan, 150).predict_risk(pan, 150)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_save_load_round_trip(panel, tmp_path):
+    pan, _ = panel
+    m = LGBMRiskModel(**SMALL).fit(pan, 150)
+    path = m.save(tmp_path / "m.json")
+    m2 = LGBMRiskModel.load(path)
+    np.testing.assert_allclose(m2.predict_risk(pan, 150), m.predict_risk(pan, 150), rtol=1e-6)
+    assert m2.metadata == m.metadata
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(InputError, match="model artifact format must be"):
+        LGBMRiskModel.load(tmp_path / "bad.json")
+
+
+def test_explain_phrases_top_features(panel):
+    pan, _ = panel
+    m = LGBMRiskModel(**SMALL).fit(pan, 150)
+    ex = m.explain(pan, 150, cells=np.array([0, 5]), top=3)
+    assert list(ex.columns) == ["cell_id", "expected", "probability", "reasons", "reason_text"]
+    assert all(1 <= len(r) <= 4 for r in ex.reasons)
+    assert any("incident" in t for t in ex.reason_text)
+
+
+def test_errors_are_clear(panel):
+    pan, _ = panel
+    with pytest.raises(DataError, match="not fitted yet"):
+        LGBMRiskModel().predict_risk(pan, 150)
+    with pytest.raises(DataError, match="too little history"):
+        LGBMRiskModel(**SMALL).fit(pan, 10)
+    with pytest.raises(ConfigError, match=re.escape("negative_rate must be in (0, 1]; got 0")):
+        LGBMRiskModel(**(SMALL | {"negative_rate": 0})).fit(pan, 150)
+
+
+def test_select_params_uses_validation_before_origin(panel):
+    pan, _ = panel
+    best, scores = select_params(pan, 150, [{"num_leaves": 3}, {"num_leaves": 7}], SMALL)
+    assert len(scores) == 2 and best["num_leaves"] in (3, 7)
+    assert best["num_leaves"] == [3, 7][int(np.argmin(scores))]

@@ -1,0 +1,124 @@
+"""Tests of forecasting.workflows: the backtest output contract, train and forecast."""
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from forecasting.errors import ConfigError, DataError
+from forecasting.features import FeatureBuilder
+from forecasting.workflows import Forecaster, forecast, make_models, run_backtest, train
+
+FAST = dict(n_estimators=30, learning_rate=0.2, num_leaves=7, min_child_samples=20, n_jobs=1,
+            training_days=7 * 60, validation_days=7 * 8, early_stopping_rounds=5)
+FEATS = FeatureBuilder(windows_days=(7, 28, 364), neighbour_windows_days=(28,), half_lives_days=(14,))
+
+
+def make_events(seed=0, n=4000):
+    rng = np.random.default_rng(seed)
+    hot = rng.integers(0, 6, n)
+    return pd.DataFrame({
+        "occurred_local": pd.Timestamp("2022-01-03") + pd.to_timedelta(rng.uniform(0, 2 * 365, n), unit="D"),
+        "longitude": -123.1 + 0.006 * hot + rng.normal(0, 0.003, n),
+        "latitude": 49.27 + 0.004 * (hot % 2) + rng.normal(0, 0.003, n),
+        "category": rng.choice(["Mischief", "Theft"], n),
+        "category_group": rng.choice(["property"], n),
+        "time_resolution": np.where(np.arange(n) % 500 == 0, "month", "minute"),
+    })
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bt")
+    ev = make_events()
+    msgs = []
+    with pytest.warns(UserWarning, match="time_resolution is too coarse"):
+        r = run_backtest(ev, start="2023-11-01", end="2023-12-31", cell_size=300,
+                         categories=["Mischief"], models=("lgbm", "naive", "historical", "kde",
+                                                          "promap", "sepp"),
+                         out_dir=out, refit_every=4, lgbm_params=FAST, features=FEATS, n_boot=50,
+                         tune_candidates=[{"num_leaves": 3}, {"num_leaves": 7}],
+                         progress=msgs.append)
+    return r, out, ev, msgs
+
+
+def test_output_files_follow_the_contract(run):
+    r, out, ev, _ = run
+    assert sorted(p.name for p in out.iterdir() if p.suffix != ".png") == [
+        "cells.geojson", "metrics.json", "report.md", "scores.parquet"]
+    cells = json.loads((out / "cells.geojson").read_text())
+    ids = [f["properties"]["cell_id"] for f in cells["features"]]
+    assert len(ids) == r.result.panel.n_cells == len(set(ids))
+    crs = json.dumps(cells.get("crs", {"name": "EPSG:4326"}))
+    assert "4326" in crs or "CRS84" in crs  # GeoJSON's default, lon/lat WGS84
+    lon, lat = np.array(cells["features"][0]["geometry"]["coordinates"][0]).T
+    assert -124 < lon.min() < -123 and 49 < lat.min() < 50
+    t = pq.read_table(out / "scores.parquet")
+    assert t.column_names == ["model", "category", "cell_id", "period_start", "score"]
+    assert str(t.schema.field("period_start").type) == "date32[day]"
+    df = t.to_pandas()
+    assert set(df.category.astype(str)) == {"all", "Mischief"}
+    expected_models = {"lgbm", "naive", "historical_13", "historical_52", "historical_104",
+                       "historical_all", "kde", "promap", "sepp"}
+    assert set(df.model.astype(str)) == expected_models  # no hindsight in the scores
+    starts = sorted(set(df.period_start))
+    assert str(starts[0]) == "2023-11-06" and str(starts[-1]) == "2023-12-25" and len(starts) == 8
+    # Every cell, every period, every model and category exactly once.
+    assert len(df) == len(expected_models) * 2 * 8 * len(ids)
+    assert not df.duplicated(["model", "category", "cell_id", "period_start"]).any()
+    assert set(df.cell_id.astype(str)) == set(ids)
+    assert np.isfinite(df.score).all()
+
+
+def test_metrics_and_report(run):
+    r, out, _, msgs = run
+    assert any(m.startswith("tuning: validation losses") for m in msgs)
+    m = json.loads((out / "metrics.json").read_text())
+    assert set(m["targets"]) == {"all", "Mischief"}
+    assert "hindsight" in m["targets"]["all"]["models"] and m["references"] == ["hindsight"]
+    assert "1%" in m["targets"]["all"]["bootstrap"]
+    text = (out / "report.md").read_text()
+    assert "hindsight (not a forecast)" in text and "PAI rises as cells shrink" in text
+
+
+def test_scores_use_only_past_incidents(run, tmp_path):
+    r, _, ev, _ = run
+    # Adding incidents after the backtest changes no score.
+    extra = make_events(seed=9, n=500).assign(
+        occurred_local=lambda d: pd.Timestamp("2024-01-01") + (d.occurred_local - d.occurred_local.min()))
+    with pytest.warns(UserWarning):
+        r2 = run_backtest(pd.concat([ev, extra]), start="2023-11-01", end="2023-12-31",
+                          cell_size=300, categories=["Mischief"], models=("naive", "sepp"),
+                          out_dir=tmp_path, plots=False, n_boot=10)
+    for key in [("naive", "all"), ("sepp", "Mischief")]:
+        np.testing.assert_array_equal(r.result.scores[key], r2.result.scores[key])
+
+
+def test_unknown_model_named():
+    with pytest.raises(ConfigError, match=re.escape("models must be names from")):
+        make_models(["magic"])
+
+
+def test_no_history_before_start(tmp_path):
+    ev = make_events(n=200)
+    with pytest.raises(DataError, match="no incident before"), pytest.warns(UserWarning):
+        run_backtest(ev, start="2020-01-01", end="2020-02-01", out_dir=tmp_path, models=("naive",))
+
+
+def test_train_save_load_and_forecast(tmp_path):
+    ev = make_events(seed=1)
+    with pytest.warns(UserWarning):
+        fc = train(ev, at="2023-12-04", cell_size=300, categories=["Theft"], lgbm_params=FAST,
+                   features=FEATS)
+    assert set(fc.models) == {"all", "Theft"}
+    assert fc.metadata["Theft"]["training_window"][1] < "2023-12-04"
+    fc2 = Forecaster.load(fc.save(tmp_path / "fc"))
+    with pytest.warns(UserWarning):
+        top = forecast(ev, at="2023-12-06", category="Theft", top=5, forecaster=fc2)
+    assert list(top["rank"]) == [1, 2, 3, 4, 5]
+    assert top.expected.is_monotonic_decreasing
+    assert str(top.period_start.iloc[0]) == "2023-12-04"
+    assert all(isinstance(r, str) and r for r in top.reason_text)
