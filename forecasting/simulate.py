@@ -27,7 +27,7 @@ UTM zone. Time: ``days`` days of hours from ``start`` (UTC), with local-time cyc
    its category, after ``Exp(repeat_days)`` days, ``N(0, repeat_m)`` metres away; offspring
    trigger their own (a Hawkes cascade, ``alpha < 1``). Incidents after the end are dropped.
 6. **Cameras**: ``n_cameras`` cameras, 75% placed where footfall is high, 25% anywhere; random
-   heading, 60-120 degree field of view, 40-100 m range. Each counts people
+   heading, 60-120 degree field of view, 80-180 m range (street CCTV). Each counts people
    ``Poisson(people_scale F(x_cam, h))`` and vehicles (a commute profile) every hour.
    **Outages**: ``Poisson(outages_per_year)`` outages per camera-year lasting ``Exp(3 days)``
    (at least 2 hours), and two cameras installed a third of the way in: their hours are
@@ -303,7 +303,7 @@ def simulate_city(config: SimulationConfig | None = None) -> SimulatedCity:
     n_c = camx.size
     heading = rng.uniform(0, 360, n_c).round(0)
     fov = rng.uniform(60, 120, n_c).round(0)
-    rng_m = rng.uniform(40, 100, n_c).round(0)
+    rng_m = rng.uniform(80, 180, n_c).round(0)
     near = _gauss(camx, camy, cx, cy, csd) * cw[None, :] * K  # (cams, K)
     station = 0.3 * _gauss(camx, camy, tx, ty, np.full(tx.size, 150.0)).sum(axis=1)
     level = near @ mult  # (cams, days)

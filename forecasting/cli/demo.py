@@ -34,6 +34,38 @@ def _done(t0: float) -> None:
     typer.echo(f"   ({time.perf_counter() - t0:.1f} s)")
 
 
+def _real_backtest(cfg, main_factory) -> None:
+    """Backtest on the real Vancouver sample in a throwaway database; record it in the main one.
+
+    Kept out of the main database so that forecasts, cameras and patrol plans describe one city.
+    """
+    import tempfile
+
+    from forecasting import jobs
+    from forecasting.jobs import forecasting as fj
+    from forecasting.store import migrate
+    from forecasting.store.session import make_engine, make_session_factory
+
+    name, fmt = DEMO_INCIDENTS
+    path = SAMPLE_DIR / name
+    if not path.exists():
+        raise InputError(f"bundled sample {path} is missing; is this a full checkout?")
+    with tempfile.TemporaryDirectory(prefix="crimecast-demo-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'vancouver.db'}"
+        migrate.upgrade(url)
+        engine = make_engine(url)
+        scratch = make_session_factory(engine)
+        print_summaries([jobs.ingest_incidents(scratch, cfg, path, fmt)])
+        stored = fj.load_events(scratch)
+        engine.dispose()
+    out = Path(cfg.data_dir) / "backtests" / "vancouver-sample-2024H2"
+    run = fj.run_and_record(main_factory, stored.events, start="2024-07-01", end="2024-12-30", out_dir=out,
+                            period="week", categories=[], models=list(fj.workflows.DEFAULT_MODELS),
+                            cell_size=cfg.cell_size, refit_every=4, user="demo", tz=stored.tz)
+    typer.echo((out / "report.md").read_text().split("![")[0])
+    typer.echo(f"   report: {run.files['report']}")
+
+
 def demo(
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the dashboard at the end.")] = True,
     host: Annotated[str, typer.Option(help="Address to serve on.")] = "127.0.0.1",
@@ -45,7 +77,8 @@ def demo(
     from forecasting.ingest import AdapterOptions
     from forecasting.jobs import cameras as cj
     from forecasting.jobs import forecasting as fj
-    from forecasting.jobs import priority as pj
+    from forecasting.patrol import shift_label
+    from forecasting.periods import Periods
     from forecasting.simulate import SimulationConfig, simulate_city, write_city
     from forecasting.store import migrate
 
@@ -56,20 +89,8 @@ def demo(
     session_factory = factory()
     _done(t)
 
-    name, fmt = DEMO_INCIDENTS
-    path = SAMPLE_DIR / name
-    if not path.exists():
-        raise InputError(f"bundled sample {path} is missing; is this a full checkout?")
-    t = _step("real incidents: Vancouver sample (2022-2024, four neighbourhoods)")
-    print_summaries([jobs.ingest_incidents(session_factory, cfg, path, fmt)])
-    _done(t)
-
-    t = _step("backtest on real data: weekly forecasts for the second half of 2024, every model")
-    out = Path(cfg.data_dir) / "backtests" / "vancouver-sample-2024H2"
-    run = fj.backtest_stored(session_factory, cfg, start="2024-07-01", end="2024-12-30", out_dir=out,
-                             period="week", sources=["vancouver"], user="demo")
-    typer.echo((out / "report.md").read_text().split("\n## ")[0])
-    typer.echo(f"   report: {run.files['report']}")
+    t = _step("backtest on real data: Vancouver sample, weekly forecasts for the second half of 2024, every model")
+    _real_backtest(cfg, session_factory)
     _done(t)
 
     t = _step(f"simulated city (labelled simulated): {days} days of incidents, cameras, counts and places")
@@ -84,31 +105,32 @@ def demo(
     print_summaries(summaries)
     _done(t)
 
-    t = _step("forecasts for the simulated city: the last 3 weeks and the next, the last 5 shifts and the next")
+    t = _step("forecasts: the last 3 weeks and the next one, the last 5 shifts and the next one")
+    stored = fj.load_events(session_factory, sources=["simulated"])
     for period, count in (("week", 4), ("shift", 6)):
-        stored = fj.load_events(session_factory, sources=["simulated"])
-        from forecasting.periods import Periods
-
         periods = Periods(period)
         next_start = periods.start([periods.index([stored.last_local])[0] + 1])[0]
-        first = next_start - (count - 1) * periods.length
-        runs = fj.issue_forecasts(session_factory, cfg, period=period, at=first, count=count,
-                                  sources=["simulated"], user="demo")
+        runs = fj.issue_forecasts(session_factory, cfg, period=period, at=next_start - (count - 1) * periods.length,
+                                  count=count, sources=["simulated"], user="demo")
         top = runs[-1]["top"].iloc[0]
-        typer.echo(f"   {period}: {count} forecast runs; next {period} from {runs[-1]['period_start']}, top cell "
-                   f"{top['cell_id']} expects {top['expected']:.2f} incidents: {'; '.join(top['reasons'][:2])}")
+        typer.echo(f"   {period}: {count} forecast runs; for the {period} from {runs[-1]['period_start']} the top "
+                   f"cell {top['cell_id']} expects {top['expected']:.2f}: {'; '.join(top['reasons'][:2])}")
     _done(t)
 
-    t = _step("camera priority and patrol plan for the next shift")
-    priority = pj.camera_priority(session_factory, cfg, k=4)
-    typer.echo(priority.as_text() if hasattr(priority, "as_text") else str(priority))
-    try:
-        check = pj.evaluate_camera_choice(session_factory, cfg, k=4)
-        typer.echo(f"   share of the shift's incidents seen: {check}")
-    except Exception as exc:  # noqa: BLE001 - the last shift may not be observed yet
-        typer.echo(f"   (evaluation skipped: {exc})")
-    plan = pj.patrol_plan(session_factory, cfg)
-    typer.echo(f"   patrol plan: {len(plan.hotspots)} hotspots, {len(plan.visits)} visits")
+    from forecasting.cli import priority as pc
+
+    t = _step("cameras to watch in the next shift, and the check on the last observed shift")
+    pc.priority_cameras(k=4)
+    last_shift = Periods("shift").index([stored.last_local])[0]
+    label = shift_label(last_shift, Periods("shift"))
+    pc.priority_evaluate(shift=label, k=4)
+    _done(t)
+
+    t = _step("patrol plan for the next shift")
+    export_dir = Path(cfg.data_dir) / "exports"
+    export_dir.mkdir(parents=True, exist_ok=True)
+    for fmt in ("csv", "pdf"):
+        pc.export_patrol(fmt=fmt, out=export_dir / f"patrol_next_shift.{fmt}", user="demo")
     _done(t)
 
     import dashboards
