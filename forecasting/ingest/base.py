@@ -21,6 +21,26 @@ class AdapterOptions:
     default_category: str | None = None
 
 
+def match_layout(header: list[str], layouts, *, what: str, formats) -> int:
+    """Index of the first layout whose columns are all in ``header``; InputError naming them otherwise.
+
+    Examples
+    --------
+    >>> match_layout(["a", "b", "c"], (("x",), ("a", "b")), what="format 'demo'", formats=["demo"])
+    1
+    """
+    present = set(header)
+    for i, cols in enumerate(layouts):
+        if set(cols) <= present:
+            return i
+    wanted = " or ".join(str(list(c)) for c in layouts)
+    shown = header if len(header) <= 12 else [*header[:12], "..."]
+    raise InputError(
+        f"{what} needs columns {wanted}; the file has {shown}. "
+        f"Check --format (formats: {', '.join(sorted(formats))})"
+    )
+
+
 class IncidentAdapter:
     """Turns raw text rows of one source format into canonical incident columns.
 
@@ -42,15 +62,8 @@ class IncidentAdapter:
 
     def layout(self, header: list[str]) -> int:
         """Index of the first layout whose columns are all in ``header``, else InputError."""
-        present = set(header)
-        for i, cols in enumerate(self.layouts):
-            if set(cols) <= present:
-                return i
-        wanted = " or ".join(str(list(c)) for c in self.layouts)
-        raise InputError(
-            f"format {self.name!r} needs columns {wanted}; the file has {header}. "
-            f"Check --format (formats: canonical, chicago, sf, vancouver, policeuk, generic)"
-        )
+        return match_layout(header, self.layouts, what=f"format {self.name!r}",
+                            formats=("canonical", "chicago", "sf", "vancouver", "policeuk", "generic"))
 
     def timezone(self) -> str | None:
         return self.options.tz or self.tz

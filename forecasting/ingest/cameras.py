@@ -44,6 +44,7 @@ import pandas as pd
 import shapely
 
 from forecasting.errors import ConfigError, InputError
+from forecasting.ingest.base import match_layout
 from forecasting.ingest.common import clean_text, localize, parse_datetimes, to_float
 from forecasting.ingest.pipeline import QUARANTINE_COLUMNS, json_rows
 from forecasting.ingest.reader import iter_raw_chunks
@@ -91,15 +92,7 @@ class CameraAdapter:
 
     def layout(self, header: list[str]) -> int:
         """Index of the first layout whose columns are all in ``header``, else InputError."""
-        present = set(header)
-        for i, cols in enumerate(self.layouts):
-            if set(cols) <= present:
-                return i
-        wanted = " or ".join(str(list(c)) for c in self.layouts)
-        raise InputError(
-            f"camera format {self.name!r} needs columns {wanted}; the file has {header}. "
-            f"Check --format (formats: {', '.join(sorted(CAMERA_FORMATS))})"
-        )
+        return match_layout(header, self.layouts, what=f"camera format {self.name!r}", formats=CAMERA_FORMATS)
 
     def convert(self, raw: pd.DataFrame, layout: int) -> pd.DataFrame:
         raise NotImplementedError

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.errors import ConfigError, InputError
+from forecasting.ingest.base import match_layout
 from forecasting.ingest.common import clean_text, hex_digits, parse_datetimes, row_hashes, to_float
 from forecasting.ingest.pipeline import QUARANTINE_COLUMNS, json_rows
 from forecasting.ingest.reader import RawChunk, iter_raw_chunks
@@ -83,15 +84,8 @@ class CountAdapter:
     wide: ClassVar[bool] = False
 
     def layout(self, header: list[str]) -> int:
-        present = set(header)
-        for i, cols in enumerate(self.layouts):
-            if set(cols) <= present:
-                return i
-        wanted = " or ".join(str(list(c)) for c in self.layouts)
-        raise InputError(
-            f"counts format {self.name!r} needs columns {wanted}; the file has {header[:12]}. "
-            f"Check --format (formats: {', '.join(sorted(COUNT_FORMATS))})"
-        )
+        """Index of the first layout whose columns are all in ``header``, else InputError."""
+        return match_layout(header, self.layouts, what=f"counts format {self.name!r}", formats=COUNT_FORMATS)
 
     def convert(self, raw: pd.DataFrame, layout: int) -> pd.DataFrame:
         raise NotImplementedError

@@ -18,15 +18,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from forecasting.config import Settings
 from forecasting.errors import InputError
-from forecasting.ingest import file_sha256, json_rows
+from forecasting.ingest import json_rows
 from forecasting.ingest.cameras import DEFAULT_RANGE_M, camera_adapter, read_cameras
 from forecasting.ingest.counts import count_adapter, read_counts
 from forecasting.ingest.pipeline import QUARANTINE_COLUMNS
 from forecasting.ingest.places import read_areas, read_places, slug
-from forecasting.jobs.ingest import IngestSummary, ProgressFn, _counts, _describe, prefetch
+from forecasting.jobs.ingest import IngestSummary, ProgressFn, atomic_run, prefetch
 from forecasting.store import cameras as crepo
 from forecasting.store import repository as repo
-from forecasting.store.session import transaction
 
 
 @dataclass
@@ -62,25 +61,9 @@ def _check_file(path) -> Path:
 
 def _atomic_run(factory: sessionmaker[Session], *, kind: str, path, fmt: str, source: str, options: dict,
                 body: Callable[[Session, ContextSummary], None]) -> ContextSummary:
-    """Run ``body(session, summary)`` as one ingest run (the pattern of ``jobs.ingest``)."""
-    p = _check_file(path)
-    with transaction(factory) as s:
-        repo.fail_interrupted_runs(session=s)
-        run_id = repo.create_run(session=s, kind=kind, source_path=str(p), format=fmt, source=source,
-                                 sha256=file_sha256(p), options=options)
-    summary = ContextSummary(path=str(p), run_id=run_id)
-    try:
-        with transaction(factory) as s:
-            body(s, summary)
-            summary.status = "succeeded"
-            repo.finish_run(session=s, run_id=run_id, status="succeeded", **_counts(summary))
-    except BaseException as exc:
-        summary.status, summary.error = "failed", _describe(exc)
-        with transaction(factory) as s:
-            repo.finish_run(session=s, run_id=run_id, status="failed", error=summary.error,
-                            rows_read=summary.rows_read)
-        raise
-    return summary
+    """One ingest run with the summary extras of cameras and counts (see :func:`atomic_run`)."""
+    return atomic_run(factory, kind=kind, path=_check_file(path), fmt=fmt, source=source, options=options,
+                      body=body, summary_type=ContextSummary)
 
 
 def _extra_quarantine(rows: pd.DataFrame, reason: str, detail: pd.Series, raw: list[str]) -> pd.DataFrame:

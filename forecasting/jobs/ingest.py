@@ -62,49 +62,24 @@ ProgressFn = Callable[[int], None]
 T = TypeVar("T")
 
 
-def ingest_incidents(
-    factory: sessionmaker[Session], settings: Settings, path: str | Path, fmt: str, *,
-    options: AdapterOptions | None = None, source: str | None = None,
-    progress: ProgressFn | None = None,
+def atomic_run(
+    factory: sessionmaker[Session], *, kind: str, path: Path, fmt: str, source: str, options: dict,
+    body: Callable[[Session, IngestSummary], None], summary_type: type[IngestSummary] = IngestSummary,
 ) -> IngestSummary:
-    """Ingest one incidents file in a single transaction.
+    """Run ``body(session, summary)`` as one ingest run of ``path``.
 
-    The run row is committed first (status ``running``); incidents, quarantined rows and
-    the final status are then committed together, so a failure or a kill leaves no partial
-    rows. A failed run is recorded with its error and the error is re-raised.
+    The run row is committed first (status ``running``); whatever ``body`` writes and the
+    final status are then committed together, so a failure or a kill leaves no partial rows.
+    A failed run is recorded with its error and the error is re-raised.
     """
-    p = check_path(path)
-    adapter = incident_adapter(fmt, options)
-    source = source or fmt
     with transaction(factory) as s:
         repo.fail_interrupted_runs(session=s)
-        run_id = repo.create_run(
-            session=s, kind="incidents", source_path=str(p), format=fmt, source=source,
-            sha256=file_sha256(p), options=_options_dict(options),
-        )
-    summary = IngestSummary(path=str(p), run_id=run_id)
+        run_id = repo.create_run(session=s, kind=kind, source_path=str(path), format=fmt, source=source,
+                                 sha256=file_sha256(path), options=options)
+    summary = summary_type(path=str(path), run_id=run_id)
     try:
         with transaction(factory) as s:
-            chunks = read_incidents(
-                p, adapter, category_groups=settings.category_groups,
-                default_tz=settings.timezone, study_area=settings.study_area,
-                chunk_size=settings.chunk_size,
-            )
-            for chunk in prefetch(chunks):
-                inc, quarantined = chunk.incidents, chunk.quarantined
-                existing = repo.existing_hashes(session=s, source=source, ids=inc["incident_id"])
-                dup, conflict = classify_duplicates(inc, existing)
-                if conflict.any():
-                    quarantined = _with_conflicts(quarantined, inc[conflict])
-                new = inc[~dup & ~conflict]
-                repo.insert_incidents(session=s, frame=new, source=source, run_id=run_id)
-                repo.insert_quarantine(session=s, frame=quarantined, run_id=run_id)
-                summary.rows_read += chunk.rows_read
-                summary.loaded += len(new)
-                summary.duplicates += int(dup.sum())
-                summary.quarantined_by_reason.update(quarantined["reason"].value_counts().to_dict())
-                if progress:
-                    progress(chunk.rows_read)
+            body(s, summary)
             summary.status = "succeeded"
             repo.finish_run(session=s, run_id=run_id, status="succeeded", **_counts(summary))
     except BaseException as exc:
@@ -115,6 +90,42 @@ def ingest_incidents(
                             rows_read=summary.rows_read)
         raise
     return summary
+
+
+def ingest_incidents(
+    factory: sessionmaker[Session], settings: Settings, path: str | Path, fmt: str, *,
+    options: AdapterOptions | None = None, source: str | None = None,
+    progress: ProgressFn | None = None,
+) -> IngestSummary:
+    """Ingest one incidents file in a single transaction (see :func:`atomic_run`)."""
+    p = check_path(path)
+    adapter = incident_adapter(fmt, options)
+    source = source or fmt
+
+    def body(s: Session, summary: IngestSummary) -> None:
+        chunks = read_incidents(
+            p, adapter, category_groups=settings.category_groups,
+            default_tz=settings.timezone, study_area=settings.study_area,
+            chunk_size=settings.chunk_size,
+        )
+        for chunk in prefetch(chunks):
+            inc, quarantined = chunk.incidents, chunk.quarantined
+            existing = repo.existing_hashes(session=s, source=source, ids=inc["incident_id"])
+            dup, conflict = classify_duplicates(inc, existing)
+            if conflict.any():
+                quarantined = _with_conflicts(quarantined, inc[conflict])
+            new = inc[~dup & ~conflict]
+            repo.insert_incidents(session=s, frame=new, source=source, run_id=summary.run_id)
+            repo.insert_quarantine(session=s, frame=quarantined, run_id=summary.run_id)
+            summary.rows_read += chunk.rows_read
+            summary.loaded += len(new)
+            summary.duplicates += int(dup.sum())
+            summary.quarantined_by_reason.update(quarantined["reason"].value_counts().to_dict())
+            if progress:
+                progress(chunk.rows_read)
+
+    return atomic_run(factory, kind="incidents", path=p, fmt=fmt, source=source,
+                      options=_options_dict(options), body=body)
 
 
 def prefetch(iterator: Iterator[T], depth: int = 2) -> Iterator[T]:
