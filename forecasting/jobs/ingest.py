@@ -128,7 +128,7 @@ def ingest_incidents(
                       options=_options_dict(options), body=body)
 
 
-def prefetch(iterator: Iterator[T], depth: int = 2) -> Iterator[T]:
+def prefetch(iterator: Iterator[T], depth: int = 1) -> Iterator[T]:
     """Run ``iterator`` in a background thread, ``depth`` items ahead of the consumer.
 
     Parsing the next chunk overlaps with writing the current one (the database driver
