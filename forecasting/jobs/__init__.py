@@ -4,6 +4,6 @@ A composition layer (like ``cli``): it may import anything but ``cli``. Each job
 session factory and owns its transactions. One module per domain.
 """
 
-from forecasting.jobs.ingest import IngestSummary, atomic_run, ingest_incidents, ingest_many, prefetch
+from forecasting.jobs.ingest import IngestSummary, atomic_run, ingest_incidents, prefetch
 
-__all__ = ["IngestSummary", "atomic_run", "ingest_incidents", "ingest_many", "prefetch"]
+__all__ = ["IngestSummary", "atomic_run", "ingest_incidents", "prefetch"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -167,13 +167,6 @@ def prefetch(iterator: Iterator[T], depth: int = 1) -> Iterator[T]:
     finally:
         stop.set()
         thread.join(timeout=5)
-
-
-def ingest_many(
-    factory, settings, paths: Sequence[str | Path], fmt: str, **kwargs
-) -> list[IngestSummary]:
-    """Ingest several files, one run (and one transaction) each, stopping at the first failure."""
-    return [ingest_incidents(factory, settings, p, fmt, **kwargs) for p in paths]
 
 
 def _with_conflicts(quarantined, conflicts):

@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime
 
 import pandas as pd
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from forecasting.errors import DataError
@@ -230,8 +230,3 @@ def get_task(*, session: Session, task_id: int) -> Task | None:
 def list_tasks(*, session: Session, limit: int = 20) -> list[Task]:
     """The newest tasks first."""
     return list(session.scalars(select(Task).order_by(Task.id.desc()).limit(limit)))
-
-
-def count_forecasts(*, session: Session) -> int:
-    """Number of stored per-cell forecast rows."""
-    return int(session.scalar(select(func.count()).select_from(Forecast)) or 0)

@@ -211,14 +211,6 @@ def count_incidents(*, session: Session, source: str | None = None) -> int:
     return int(session.scalar(q) or 0)
 
 
-def quarantine_summary(*, session: Session, run_id: int | None = None) -> dict[str, int]:
-    """Quarantined rows by reason (optionally of one run)."""
-    q = select(QuarantinedRow.reason, func.count()).group_by(QuarantinedRow.reason)
-    if run_id is not None:
-        q = q.where(QuarantinedRow.run_id == run_id)
-    return {reason: int(n) for reason, n in session.execute(q).all()}
-
-
 def load_incidents(
     *, session: Session, sources: Iterable[str] | None = None, start: datetime | None = None,
     end: datetime | None = None, resolutions: Iterable[str] | None = None,
@@ -239,16 +231,8 @@ def load_incidents(
     return frame
 
 
-def incident_keys(*, session: Session, source: str) -> set[tuple[str, str]]:
-    """All ``(incident_id, content_hash)`` pairs of a source (for tests and audits)."""
-    rows = session.execute(
-        select(Incident.incident_id, Incident.content_hash).where(Incident.source == source)
-    ).all()
-    return {tuple(r) for r in rows}
-
-
 __all__ = [
     "count_incidents", "create_run", "existing_hashes", "fail_interrupted_runs", "finish_run",
-    "get_run", "incident_keys", "insert_incidents", "insert_quarantine", "list_runs",
-    "load_incidents", "quarantine_summary",
+    "get_run", "insert_incidents", "insert_quarantine", "list_runs",
+    "load_incidents",
 ]
