@@ -1,0 +1,115 @@
+"""train / forecast / backtest commands end to end on a small real sample (Chicago, two districts)."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from forecasting.cli import app
+from forecasting.store import forecasts as fstore
+from forecasting.store.session import make_engine, make_session_factory, transaction
+
+from .conftest import SAMPLE
+
+CHICAGO = SAMPLE / "chicago_aggravated_assaults_districts_1_18_2017_2019.csv.gz"
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path):
+    env = {"CRIMECAST_DATA_DIR": str(tmp_path / "var")}
+    assert runner.invoke(app, ["db", "upgrade"], env=env).exit_code == 0
+    result = runner.invoke(app, ["ingest", "incidents", str(CHICAGO), "--format", "chicago"], env=env)
+    assert result.exit_code == 0, result.output
+    return env
+
+
+def _factory(env):
+    from pathlib import Path
+
+    return make_session_factory(make_engine(f"sqlite:///{Path(env['CRIMECAST_DATA_DIR']) / 'crimecast.db'}"))
+
+
+def test_backtest_writes_the_contract_on_a_throwaway_database(tmp_path):
+    out = tmp_path / "bt"
+    result = runner.invoke(app, [
+        "backtest", "--incidents", str(CHICAGO), "--format", "chicago", "--start", "2019-10-07",
+        "--end", "2019-11-25", "--period", "week", "--models", "lgbm,naive,historical", "--out", str(out),
+    ], env={"CRIMECAST_DATA_DIR": str(tmp_path / "nodb")})
+    assert result.exit_code == 0, result.output
+    assert "PAI@1%" in result.output
+    scores = pd.read_parquet(out / "scores.parquet")
+    assert list(scores.columns[:5]) == ["model", "category", "cell_id", "period_start", "score"]
+    cells = gpd.read_file(out / "cells.geojson")
+    assert cells.crs.to_epsg() == 4326 and cells["cell_id"].is_unique
+    periods = sorted(scores["period_start"].unique())
+    assert len(periods) == 8 and str(periods[0]) == "2019-10-07"
+    # Every model scores every cell of the study area in every period, once.
+    per = scores.groupby(["model", "category"], observed=True).size()
+    assert (per == len(cells) * len(periods)).all()
+    assert set(scores["model"].astype(str)) == {"lgbm", "naive", "historical_13", "historical_52",
+                                               "historical_104", "historical_all"}
+    assert set(scores["cell_id"].astype(str)) == set(cells["cell_id"])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "all" in json.dumps(metrics)
+    # No database was configured: nothing was written to the default location.
+    assert not (tmp_path / "nodb" / "crimecast.db").exists()
+
+
+def test_train_records_model_versions(env):
+    result = runner.invoke(app, ["train", "--period", "week", "--at", "2019-06-03", "--user", "ana"], env=env)
+    assert result.exit_code == 0, result.output
+    with transaction(_factory(env)) as s:
+        versions = fstore.list_model_versions(session=s)
+    assert len(versions) == 1
+    v = versions.iloc[0]
+    assert v["name"] == "lgbm" and v["category"] == "all" and v["created_by"] == "ana"
+    assert pd.Timestamp(v["train_end"]).tz_localize(None) < pd.Timestamp("2019-06-04")
+    assert len(v["data_hash"]) == 64
+
+
+def test_forecast_stores_every_cell_with_reasons_and_prints_the_top(env):
+    result = runner.invoke(app, ["forecast", "--period", "week", "--at", "2019-12-02", "--count", "2",
+                                 "--top", "3", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert [d["period_start"][:10] for d in doc] == ["2019-12-02", "2019-12-09"]
+    assert len(doc[0]["top"]) == 3 and doc[0]["top"][0]["reasons"]
+    with transaction(_factory(env)) as s:
+        runs = fstore.forecast_runs(session=s, period="week")
+        frame = fstore.forecast_frame(session=s, run_id=int(runs.iloc[-1]["id"]))
+        cells = fstore.cells_frame(session=s, grid_id=int(runs.iloc[-1]["grid_id"]))
+    assert len(runs) == 2
+    assert len(frame) == len(cells)  # every cell of the study area
+    assert frame["rank"].tolist() == list(range(1, len(frame) + 1))
+    assert (frame["expected_count"].diff().dropna() <= 1e-12).all()
+    assert frame["probability"].between(0, 1).all()
+    assert len(frame.loc[0, "reasons"]) >= 1
+    # Re-issuing the same forecast replaces it instead of duplicating it.
+    again = runner.invoke(app, ["forecast", "--period", "week", "--at", "2019-12-02", "--json"], env=env)
+    assert again.exit_code == 0
+    with transaction(_factory(env)) as s:
+        assert len(fstore.forecast_runs(session=s, period="week")) == 2
+
+
+def test_forecast_reports_progress_into_a_task(env):
+    factory = _factory(env)
+    with transaction(factory) as s:
+        task_id = fstore.create_task(session=s, kind="forecast", created_by="ana")
+    result = runner.invoke(app, ["forecast", "--period", "week", "--task-id", str(task_id), "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    with transaction(factory) as s:
+        task = fstore.get_task(session=s, task_id=task_id)
+    assert task.status == "succeeded" and task.progress == 1.0 and task.finished_at is not None
+
+
+def test_forecast_without_incidents_is_one_clear_line(tmp_path):
+    env = {"CRIMECAST_DATA_DIR": str(tmp_path / "var")}
+    runner.invoke(app, ["db", "upgrade"], env=env)
+    result = runner.invoke(app, ["forecast", "--period", "week"], env=env)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "Error: no incidents are stored; run `crimecast ingest incidents` first"
