@@ -56,6 +56,9 @@ def bench_app(n_cells: int, repeats: int) -> dict:
     seed_store(factory, n_cells=n_cells, n_incidents=5_000, users={"ana": ("analyst-password", "analyst")})
     seed_s = time.perf_counter() - t0
     app = create_app(settings, dash_settings=DashboardSettings(secret_key="bench-secret-key-0123456789abcdef"))
+    from dashboards.app import warm_up
+
+    warm_up(app)  # as `crimecast serve` does before accepting requests
     served = serve_in_thread(app.server)
     driver = chrome()
     state = lambda: driver.execute_script(MAP_STATE_JS, ids.MAP_GRAPH)  # noqa: E731

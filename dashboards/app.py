@@ -120,8 +120,26 @@ def serve(settings, host: str = "127.0.0.1", port: int = 8050, *, threads: int =
     from waitress import serve as waitress_serve
 
     app = create_app(settings, provider)
+    warm_up(app)
     print(f"crimecast dashboard on http://{host}:{port}/ (sign in; Ctrl+C stops)", flush=True)
     waitress_serve(app.server, host=host, port=port, threads=threads, ident="crimecast")
+
+
+def warm_up(app) -> None:
+    """Render the risk map once before serving, so the first sign-in does not pay for imports and cold reads.
+
+    Nothing is audited: no user is involved. Failures are ignored (an empty database is fine).
+    """
+    from dashboards.pages import risk_map
+
+    ctx = app.crimecast_context
+    try:
+        risk_map.layout(ctx)
+        runs = ctx.provider.forecast_runs()
+        if len(runs):
+            risk_map.map_figure(ctx, int(runs.iloc[0]["id"]), "expected_count", ["cameras", "boundaries"])
+    except Exception:  # noqa: BLE001 - a warm-up must never stop the server from starting
+        pass
 
 
 def ensure_demo_user(factory, username: str = DEMO_USER, role: str = "analyst") -> tuple[str, str]:
