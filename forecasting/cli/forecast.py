@@ -88,7 +88,7 @@ def forecast(
 def backtest(
     start: Annotated[str, typer.Option(help="First day of the backtest (inclusive).")],
     end: Annotated[str, typer.Option(help="Last day a forecast period may start on (inclusive).")],
-    out: Annotated[Path, typer.Option("--out", help="Directory for cells.geojson, scores.parquet, metrics.json, report.md.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for cells.geojson, scores.parquet, metrics, report.")],
     incidents: Annotated[list[Path] | None, typer.Option("--incidents", help="Incident file(s) (repeatable).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="Format of --incidents.")] = "canonical",
     period: PeriodOpt = "week",
