@@ -100,3 +100,35 @@ def test_select_params_uses_validation_before_origin(panel):
     best, scores = select_params(pan, 150, [{"num_leaves": 3}, {"num_leaves": 7}], SMALL)
     assert len(scores) == 2 and best["num_leaves"] in (3, 7)
     assert best["num_leaves"] == [3, 7][int(np.argmin(scores))]
+
+
+def test_offset_model_learns_a_correction_to_the_base_rate(panel, tmp_path):
+    pan, rate = panel
+    pt = pan.for_target("theft")
+    m = LGBMRiskModel(**(SMALL | {"offset_days": 364})).fit(pt, 150)
+    mu = m.predict_risk(pt, 150)
+    assert np.all(mu > 0) and np.corrcoef(mu, rate)[0, 1] > 0.6
+    m2 = LGBMRiskModel.load(m.save(tmp_path / "off.json"))
+    np.testing.assert_allclose(m2.predict_risk(pt, 150), mu, rtol=1e-6)
+    with pytest.raises(ConfigError, match=re.escape("needs the feature 'count_104p'")):
+        LGBMRiskModel(**(SMALL | {"offset_days": 728})).fit(pt, 150)
+    with pytest.raises(ConfigError, match="offset_days and offset_prior must be positive"):
+        LGBMRiskModel(**(SMALL | {"offset_days": 0})).fit(pt, 150)
+
+
+def test_auto_blend_is_chosen_from_the_grid_and_saved(panel, tmp_path):
+    from forecasting.model import BLEND_GRID
+
+    pan, _ = panel
+    m = LGBMRiskModel(**(SMALL | {"blend": "auto"})).fit(pan, 150)
+    assert m.blend_ in BLEND_GRID and m.metadata["blend"] == m.blend_
+    m2 = LGBMRiskModel.load(m.save(tmp_path / "auto.json"))
+    np.testing.assert_allclose(m2.predict_risk(pan, 150), m.predict_risk(pan, 150), rtol=1e-6)
+    with pytest.raises(ConfigError, match=re.escape("blend must be a number in [0, 1] or 'auto'")):
+        LGBMRiskModel(**(SMALL | {"blend": 2})).fit(pan, 150)
+
+
+def test_poisson_objective_still_available(panel):
+    pan, rate = panel
+    m = LGBMRiskModel(**(SMALL | {"objective": "poisson"})).fit(pan, 150)
+    assert m.metadata["params"]["objective"] == "poisson" and "valid_poisson" in m.metadata["metrics"]
