@@ -1,6 +1,6 @@
 """Context ablation: LightGBM with and without activity/place features, PAI@1%/5%.
 
-Run: ``uv run python benchmarks/bench_context_ablation.py [chicago|simulated|all] [--cell-size M]``.
+Run: ``uv run python benchmarks/bench_context_ablation.py [chicago|simulated|all] [--cell-size M] [--lgbm JSON]``.
 
 * ``chicago``: aggravated assaults, weekly forecasts for 2018-2019 (history from 2014); activity
   sites are the CTA 'L' stations (daily entries, view = a circle of ``--station-range`` metres);
@@ -97,12 +97,14 @@ def main() -> None:
     ap.add_argument("case", nargs="?", default="all", choices=["chicago", "simulated", "all"])
     ap.add_argument("--cell-size", type=float, default=150.0)
     ap.add_argument("--station-range", type=float, default=400.0)
+    ap.add_argument("--lgbm", type=json.loads, default={},
+                    help='Extra LGBMRiskModel settings as JSON, e.g. \'{"n_jobs": 1}\' on a busy machine.')
     args = ap.parse_args()
     cases = ["simulated", "chicago"] if args.case == "all" else [args.case]
     for case in cases:
         t0 = time.perf_counter()
         ev, ctx, split = _chicago(args.station_range) if case == "chicago" else _simulated()
-        res = ablation(ev, ctx, cell_size=args.cell_size, **split)
+        res = ablation(ev, ctx, cell_size=args.cell_size, lgbm_params=args.lgbm, **split)
         print(json.dumps({"case": case, "cell_size": args.cell_size, **split, **res,
                           "total_s": round(time.perf_counter() - t0, 1)}), flush=True)
 

@@ -192,7 +192,7 @@ def _bulk_insert(session: Session, table: str, frame: pd.DataFrame) -> int:
     return len(frame)
 
 
-def _python_rows(frame: pd.DataFrame, naive_utc: bool = False) -> list[tuple]:
+def _python_rows(frame: pd.DataFrame, naive_utc: bool = False) -> list[list]:
     out = frame.copy()
     for col in out.columns:
         if isinstance(out[col].dtype, pd.DatetimeTZDtype):
@@ -200,7 +200,7 @@ def _python_rows(frame: pd.DataFrame, naive_utc: bool = False) -> list[tuple]:
             # SQLAlchemy stores SQLite datetimes as naive ISO text; match its format exactly.
             out[col] = ts.dt.strftime("%Y-%m-%d %H:%M:%S.%f") if naive_utc else ts.dt.to_pydatetime()
     out = out.astype(object).where(out.notna(), None)
-    return list(out.itertuples(index=False, name=None))
+    return out.to_numpy(dtype=object).tolist()
 
 
 def count_incidents(*, session: Session, source: str | None = None) -> int:
