@@ -24,7 +24,8 @@ class IngestChunk:
 
     ``incidents`` has :data:`forecasting.schema.INCIDENT_COLUMNS` plus ``source_x``,
     ``source_y``, ``content_hash`` and ``attributes`` (JSON text); ``quarantined`` has
-    :data:`QUARANTINE_COLUMNS`. ``row_number`` is the 1-based data row in the file.
+    :data:`QUARANTINE_COLUMNS`. ``row_number`` is the 1-based data row in the file;
+    ``id_from_source`` tells the source's own ids from generated ones.
     ``rows_read == len(incidents) + len(quarantined)``.
     """
 
@@ -97,6 +98,7 @@ def canonicalise(
     occ = pd.Series(occurrences.number(hashes[no_id]), index=inc.index[no_id])
     generated = "h" + hex_h[no_id] + np.where(occ > 0, "-" + occ.astype(str), "")
     inc[S.INCIDENT_ID] = src.where(~no_id, generated).astype(object)
+    inc["id_from_source"] = ~no_id
     inc[S.CONTENT_HASH] = hex_h
     inc[S.TZ] = tz
     inc[S.CATEGORY_GROUP] = map_groups(inc[S.CATEGORY], category_groups)
@@ -121,7 +123,7 @@ def canonicalise(
 
 
 _INCIDENT_OUT = [
-    *S.INCIDENT_COLUMNS, "source_x", "source_y", S.CONTENT_HASH, S.ATTRIBUTES, "row_number",
+    *S.INCIDENT_COLUMNS, "source_x", "source_y", S.CONTENT_HASH, S.ATTRIBUTES, "row_number", "id_from_source",
 ]
 
 

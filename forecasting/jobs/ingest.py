@@ -103,6 +103,9 @@ def ingest_incidents(
     source = source or fmt
 
     def body(s: Session, summary: IngestSummary) -> None:
+        # Generated ids are unique within a file by construction (row hash + copy number), so
+        # when the source has nothing stored yet only the source's own ids need a lookup.
+        fresh = repo.count_incidents(session=s, source=source) == 0
         chunks = read_incidents(
             p, adapter, category_groups=settings.category_groups,
             default_tz=settings.timezone, study_area=settings.study_area,
@@ -110,7 +113,8 @@ def ingest_incidents(
         )
         for chunk in prefetch(chunks):
             inc, quarantined = chunk.incidents, chunk.quarantined
-            existing = repo.existing_hashes(session=s, source=source, ids=inc["incident_id"])
+            lookup = inc["incident_id"][inc["id_from_source"]] if fresh else inc["incident_id"]
+            existing = repo.existing_hashes(session=s, source=source, ids=lookup)
             dup, conflict = classify_duplicates(inc, existing)
             if conflict.any():
                 quarantined = _with_conflicts(quarantined, inc[conflict])
