@@ -31,13 +31,15 @@ OTHERS = [
 ]
 
 
-def _peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _peak_mib() -> str:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return f"{own:,.0f} MiB (parsing process {child:,.0f} MiB)"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--chunk-size", type=int, default=100_000)
+    parser.add_argument("--chunk-size", type=int, default=50_000)
     parser.add_argument("--all-shared", action="store_true")
     args = parser.parse_args()
     missing = [p for p in SF if not p.exists()]
@@ -53,14 +55,14 @@ def main() -> None:
         dt = time.perf_counter() - t0
         rows = sum(s.rows_read for s in summaries)
         print(f"SF train+test into SQLite: {rows:,} rows in {dt:.1f} s "
-              f"({rows / dt:,.0f} rows/s), chunk {args.chunk_size:,}, peak RSS {_peak_mib():,.0f} MiB")
+              f"({rows / dt:,.0f} rows/s), chunk {args.chunk_size:,}, peak RSS {_peak_mib()}")
         for s in summaries:
             _print(s)
         if args.all_shared:
             for fmt, paths in OTHERS:
                 for p in paths:
                     _print(jobs.ingest_incidents(factory, settings, p, fmt))
-            print(f"peak RSS after all files: {_peak_mib():,.0f} MiB")
+            print(f"peak RSS after all files: {_peak_mib()}")
 
 
 def _print(s) -> None:

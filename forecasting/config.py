@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     cell_size: float = Field(default=150.0, description="Default grid cell size in metres.")
     timezone: str = Field(default="UTC", description="Time zone of sources that do not carry one.")
     retention_days: int = Field(default=730, description="Days that activity counts and audit rows are kept.")
-    chunk_size: int = Field(default=100_000, description="Rows per ingestion chunk (bounds memory).")
+    chunk_size: int = Field(default=50_000, description="Rows per ingestion chunk (bounds memory).")
     study_area: tuple[float, float, float, float] | None = Field(
         default=None,
         description="Optional lon/lat box (west, south, east, north); rows outside are quarantined.",

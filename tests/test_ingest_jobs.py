@@ -91,6 +91,33 @@ def test_same_id_with_different_content_is_quarantined(factory, settings, tmp_pa
     assert any("x1 already exists" in r[1] for r in rows)
 
 
+def test_parsing_in_a_child_process_gives_the_same_result(factory, settings, tmp_path):
+    """The process path (used for big files) loads exactly what the thread path loads."""
+    from forecasting.store.session import make_engine, make_session_factory
+
+    threaded = jobs.ingest_incidents(factory, settings, VANCOUVER, "vancouver", parse_in_process=False)
+    other = settings.model_copy(update={"database_url": f"sqlite:///{tmp_path / 'other.db'}", "chunk_size": 7000})
+    from forecasting.store import migrate
+
+    migrate.upgrade(other.resolved_database_url())
+    factory2 = make_session_factory(make_engine(other.resolved_database_url()))
+    forked = jobs.ingest_incidents(factory2, other, VANCOUVER, "vancouver", parse_in_process=True)
+    assert (forked.rows_read, forked.loaded, forked.quarantined_by_reason) == (
+        threaded.rows_read, threaded.loaded, threaded.quarantined_by_reason)
+    with transaction(factory) as s1, transaction(factory2) as s2:
+        a = pd.read_sql("select incident_id, content_hash from incidents order by incident_id", s1.connection())
+        b = pd.read_sql("select incident_id, content_hash from incidents order by incident_id", s2.connection())
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_an_error_in_the_parsing_process_fails_the_run_cleanly(factory, settings):
+    with pytest.raises(InputError, match="format 'sf' needs columns"):
+        jobs.ingest_incidents(factory, settings, VANCOUVER, "sf", parse_in_process=True)
+    with transaction(factory) as s:
+        (run,) = s.scalars(select(IngestRun)).all()
+    assert run.status == "failed" and _rows(factory, Incident) == 0
+
+
 def test_a_failure_midway_leaves_no_rows_and_is_recorded(factory, settings, monkeypatch):
     calls = {"n": 0}
     real = repo.insert_incidents
@@ -112,7 +139,8 @@ def test_a_failure_midway_leaves_no_rows_and_is_recorded(factory, settings, monk
     assert run.status == "failed" and "No space left on device" in run.error
 
 
-def test_a_killed_run_leaves_the_database_as_it_was(factory, settings, sqlite_url, tmp_path):
+@pytest.mark.parametrize("in_process", [False, True], ids=["thread", "process"])
+def test_a_killed_run_leaves_the_database_as_it_was(factory, settings, sqlite_url, tmp_path, in_process):
     """SIGKILL during the third chunk: nothing of the run survives; the run is marked failed."""
     before = jobs.ingest_incidents(factory, settings, SAMPLE / "sf_kaggle_test_sample.csv.gz", "sf")
     script = textwrap.dedent(
@@ -131,7 +159,7 @@ def test_a_killed_run_leaves_the_database_as_it_was(factory, settings, sqlite_ur
         repo.insert_incidents = killer
         settings = load_settings(database_url={sqlite_url!r}, chunk_size=5000)
         factory = make_session_factory(make_engine(settings.resolved_database_url()))
-        jobs.ingest_incidents(factory, settings, {str(VANCOUVER)!r}, "vancouver")
+        jobs.ingest_incidents(factory, settings, {str(VANCOUVER)!r}, "vancouver", parse_in_process={in_process})
         """
     )
     proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, timeout=120)

@@ -6,11 +6,13 @@ a session factory and owns its transactions.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -92,12 +94,21 @@ def atomic_run(
     return summary
 
 
+#: Files at least this large (bytes on disk) are parsed in a separate process.
+PROCESS_PARSE_BYTES = 8 << 20
+
+
 def ingest_incidents(
     factory: sessionmaker[Session], settings: Settings, path: str | Path, fmt: str, *,
     options: AdapterOptions | None = None, source: str | None = None,
-    progress: ProgressFn | None = None,
+    progress: ProgressFn | None = None, parse_in_process: bool | None = None,
 ) -> IngestSummary:
-    """Ingest one incidents file in a single transaction (see :func:`atomic_run`)."""
+    """Ingest one incidents file in a single transaction (see :func:`atomic_run`).
+
+    Parsing runs ahead of the database writes: in a thread, or for big files (at least
+    :data:`PROCESS_PARSE_BYTES`, or ``parse_in_process=True``) in a child process, so that
+    parsing and writing use both cores instead of sharing one interpreter lock.
+    """
     p = check_path(path)
     adapter = incident_adapter(fmt, options)
     source = source or fmt
@@ -106,12 +117,14 @@ def ingest_incidents(
         # Generated ids are unique within a file by construction (row hash + copy number), so
         # when the source has nothing stored yet only the source's own ids need a lookup.
         fresh = repo.count_incidents(session=s, source=source) == 0
-        chunks = read_incidents(
-            p, adapter, category_groups=settings.category_groups,
+        make_chunks = partial(
+            read_incidents, p, adapter, category_groups=settings.category_groups,
             default_tz=settings.timezone, study_area=settings.study_area,
             chunk_size=settings.chunk_size,
         )
-        for chunk in prefetch(chunks):
+        in_process = parse_in_process if parse_in_process is not None else p.stat().st_size >= PROCESS_PARSE_BYTES
+        chunks = prefetch_process(make_chunks) if in_process else prefetch(make_chunks())
+        for chunk in chunks:
             inc, quarantined = chunk.incidents, chunk.quarantined
             lookup = inc["incident_id"][inc["id_from_source"]] if fresh else inc["incident_id"]
             existing = repo.existing_hashes(session=s, source=source, ids=lookup)
@@ -130,6 +143,63 @@ def ingest_incidents(
 
     return atomic_run(factory, kind="incidents", path=p, fmt=fmt, source=source,
                       options=_options_dict(options), body=body)
+
+
+def prefetch_process(make: Callable[[], Iterator[T]], depth: int = 1) -> Iterator[T]:
+    """Run the iterator ``make()`` in a child process, ``depth`` items ahead of the consumer.
+
+    ``make`` must be picklable (a module-level function or a ``functools.partial`` of one).
+    Errors in the child are re-raised here; the child stops when the consumer stops, and
+    exits by itself if the parent dies (a killed ingest leaves no orphan behind).
+    """
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")  # no fork: the parent may hold threads and database connections
+    q = ctx.Queue(maxsize=depth)
+    child = ctx.Process(target=_produce, args=(make, q, os.getpid()), name="crimecast-parse", daemon=True)
+    child.start()
+    try:
+        while True:
+            try:
+                kind, payload = q.get(timeout=1.0)
+            except queue.Empty:
+                if not child.is_alive():
+                    raise RuntimeError(
+                        f"the parsing process ended unexpectedly (exit code {child.exitcode})") from None
+                continue
+            if kind == "error":
+                raise payload
+            if kind == "done":
+                return
+            yield payload
+    finally:
+        if child.is_alive():
+            child.terminate()
+        child.join(timeout=5)
+        q.close()
+
+
+def _produce(make, q, parent_pid: int) -> None:
+    """Child side of :func:`prefetch_process`."""
+    try:
+        for item in make():
+            while True:
+                try:
+                    q.put(("item", item), timeout=0.5)
+                    break
+                except queue.Full:
+                    if os.getppid() != parent_pid:
+                        # The parent is gone: nobody will read, so do not wait at exit to
+                        # flush the queue into a pipe whose reader is dead.
+                        q.cancel_join_thread()
+                        return
+    except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+        try:
+            q.put(("error", exc))
+        except Exception:  # noqa: BLE001 - the exception itself may not pickle
+            q.put(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+        return
+    q.put(("done", None))
 
 
 def prefetch(iterator: Iterator[T], depth: int = 1) -> Iterator[T]:
