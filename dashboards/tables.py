@@ -55,6 +55,14 @@ def period_options(runs: pd.DataFrame, period: str | None = None, category: str 
     return [{"label": period_label(r, tz), "value": int(r["id"])} for _, r in sel.iterrows()]
 
 
+def default_period(options: list[dict]):
+    """The value to select first: the newest stored period, normally the coming one.
+
+    Options are listed soonest first; earlier runs are kept for comparing forecast with outcome.
+    """
+    return options[-1]["value"] if options else None
+
+
 def cell_summary(forecast: pd.DataFrame, cell_id: str) -> dict:
     """What the cell panel shows: id, rank of all cells, expected count, probability, reasons.
 

@@ -162,7 +162,7 @@ def test_analyst_starts_a_retrain_and_it_is_audited(app, fake, ctx):
 
 def test_period_kind_switches_the_dropdown(ctx):
     options, value = risk_map.period_choices(ctx, "shift", "all", None)
-    assert len(options) == 3 and value == options[0]["value"]
+    assert len(options) == 3 and value == options[-1]["value"]  # the newest period first
     again, kept = risk_map.period_choices(ctx, "shift", "all", options[1]["value"])
     assert kept == options[1]["value"]
     week, v = risk_map.period_choices(ctx, "week", "all", options[1]["value"])

@@ -24,7 +24,7 @@ def layout(ctx):
     return html.Div([
         html.Div([html.Div([html.Label("Shift", className="cc-label"),
                             dcc.Dropdown(id=ids.CAM_PERIOD, options=options, clearable=False,
-                                         value=options[0]["value"] if options else None,
+                                         value=tables.default_period(options),
                                          style={"minWidth": "360px"})], className="cc-field")],
                  className="cc-controls"),
         html.Div([

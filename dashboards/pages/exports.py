@@ -23,7 +23,7 @@ def layout(ctx):
     return html.Div([
         html.Div([
             _field("Shift", dcc.Dropdown(id=ids.EXPORT_PERIOD, options=options, clearable=False,
-                                         value=options[0]["value"] if options else None, style={"minWidth": "360px"})),
+                                         value=tables.default_period(options), style={"minWidth": "360px"})),
             _field("Area", dcc.Dropdown(id=ids.EXPORT_AREA, options=areas, value=ALL_AREAS, clearable=False,
                                         style={"minWidth": "220px"})),
             _field("Format", dcc.Dropdown(id=ids.EXPORT_FORMAT, options=formats, value=formats[0], clearable=False,

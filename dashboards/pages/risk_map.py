@@ -25,7 +25,7 @@ def layout(ctx):
             _field("Period", dcc.RadioItems(id=ids.MAP_PERIOD_KIND, options=[{"label": k, "value": k} for k in kinds],
                                             value=kind, inline=True)),
             _field("Forecast for", dcc.Dropdown(id=ids.MAP_PERIOD, options=options, clearable=False,
-                                                value=options[0]["value"] if options else None,
+                                                value=tables.default_period(options),
                                                 style={"minWidth": "340px"})),
             _field("Category", dcc.Dropdown(id=ids.MAP_CATEGORY, options=cats, value=category, clearable=False,
                                             style={"minWidth": "140px"})),
@@ -54,7 +54,7 @@ def period_choices(ctx, kind: str, category: str, current):
     """Options of the period dropdown for a period kind and category; keeps the current run when listed."""
     options = tables.period_options(ctx.provider.forecast_runs(), kind, category, ctx.timezone)
     values = [o["value"] for o in options]
-    return options, (current if current in values else (values[0] if values else None))
+    return options, (current if current in values else tables.default_period(options))
 
 
 def map_figure(ctx, run_id, measure: str, layers, selected_cell=None, user=None):
