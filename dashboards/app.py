@@ -63,7 +63,11 @@ def create_app(settings, provider=None, *, recorder=None, dash_settings: Dashboa
                       backtest_out_dir=str(Path(settings.artifacts_dir()) / "backtests"))
     pages = page_modules()
     app = dash.Dash(__name__, title="crimecast", suppress_callback_exceptions=True, update_title=None,
-                    assets_folder=str(Path(__file__).parent / "assets"), serve_locally=True)
+                    assets_folder=str(Path(__file__).parent / "assets"), serve_locally=True,
+                    # Offline maps draw only cartesian traces: the 1.5 MB cartesian plotly.js bundle in
+                    # assets/ replaces the 4.8 MB full one (a slow first load otherwise). Online maps
+                    # need the map traces, so they skip it and dcc.Graph loads the full bundle.
+                    assets_ignore=r"plotly-cartesian\.min\.js" if ds.online else "")
     auth.install(app.server, provider=provider, recorder=recorder,
                  secret_key=secret_key(ds, Path(settings.data_dir)), cookie_secure=ds.cookie_secure,
                  session_hours=ds.session_hours)

@@ -217,3 +217,17 @@ def test_backtest_view_side_by_side(ctx):
     info, table, fig = models.backtest_view(ctx, "all")
     assert "Backtest 1" in info and len(fig.data) == 4
     assert "PAI@0.5%" in str(table)
+
+
+@pytest.mark.parametrize(("online", "cartesian"), [(False, True), (True, False)])
+def test_offline_pages_load_the_small_plotly_bundle_and_online_pages_the_full_one(tmp_path, online, cartesian):
+    from dashboards.settings import DashboardSettings
+    from forecasting.config import load_settings
+
+    fake = FakeProvider(n_cells=25, accounts={"eve": ("viewer-password", "viewer")})
+    ds = DashboardSettings(tile_url="https://tiles.example/{z}/{x}/{y}.png" if online else None)
+    app = create_app(load_settings(data_dir=str(tmp_path)), fake, dash_settings=ds)
+    c = app.server.test_client()
+    _sign_in(c, "eve", "viewer-password")
+    page = c.get("/").get_data(as_text=True)
+    assert ("plotly-cartesian.min.js" in page) is cartesian
