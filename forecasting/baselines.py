@@ -16,27 +16,13 @@ import numpy as np
 
 from forecasting.errors import ConfigError, DataError
 from forecasting.features import Panel
+from forecasting.params import Params
 
 
-class _Baseline:
+class _Baseline(Params):
     """Shared estimator plumbing (parameters are the ``__init__`` keyword arguments)."""
 
-    _PARAMS: tuple[str, ...] = ()
     is_forecast = True
-
-    def get_params(self, deep: bool = True) -> dict:
-        return {k: getattr(self, k) for k in self._PARAMS}
-
-    def set_params(self, **params):
-        for k, v in params.items():
-            if k not in self._PARAMS:
-                raise ConfigError(f"unknown parameter {k!r}; expected one of {list(self._PARAMS)}")
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._PARAMS)
-        return f"{type(self).__name__}({args})"
 
     def fit(self, panel: Panel, origin: int):
         """Nothing to learn beyond checking the origin; returns ``self``."""

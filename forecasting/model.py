@@ -21,6 +21,7 @@ import pandas as pd
 from forecasting import __version__
 from forecasting.errors import ConfigError, DataError, InputError
 from forecasting.features import FeatureBuilder, Panel, describe_feature
+from forecasting.params import Params
 
 ARTIFACT_FORMAT = "crimecast-lgbm/1"
 #: Blend weights ``blend="auto"`` chooses from.
@@ -29,7 +30,7 @@ BLEND_GRID = (0.0, 0.15, 0.3, 0.45, 0.6, 0.75)
 BLEND_SHARES = (0.01, 0.05)
 
 
-class LGBMRiskModel:
+class LGBMRiskModel(Params):
     """Gradient-boosted (Tweedie, log link) model of the count per cell and period.
 
     Parameters
@@ -125,16 +126,6 @@ class LGBMRiskModel:
                "early_stopping_rounds", "negative_rate", "blend", "target_days", "features",
                "random_state",
                "n_jobs", "use_context", "offset_days", "offset_prior")
-
-    def get_params(self, deep: bool = True) -> dict:
-        return {k: getattr(self, k) for k in self._PARAMS}
-
-    def set_params(self, **params) -> LGBMRiskModel:
-        for k, v in params.items():
-            if k not in self._PARAMS:
-                raise ConfigError(f"unknown parameter {k!r}; expected one of {list(self._PARAMS)}")
-            setattr(self, k, v)
-        return self
 
     def __repr__(self) -> str:
         return f"LGBMRiskModel(objective={self.objective!r}, n_estimators={self.n_estimators})"
