@@ -90,6 +90,17 @@ def _split_repeats(keys: pd.Series, content: pd.Series) -> tuple[np.ndarray, np.
 
 
 # -------------------------------------------------------------------------------- cameras
+def _against_store(first: np.ndarray, dup: np.ndarray, conflict: np.ndarray, prev: pd.Series,
+                   content) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Classify the first copies of keys against the stored content ``prev`` (NaN = not stored).
+
+    Returns ``(dup, conflict, new)``: stored with equal content, stored with other content, not stored.
+    """
+    in_store = first & prev.notna().to_numpy()
+    same = (prev == content).to_numpy()
+    return dup | (in_store & same), conflict | (in_store & ~same), first & ~in_store
+
+
 def _camera_key(c: pd.DataFrame) -> pd.Series:
     def text(v: pd.Series) -> pd.Series:
         return v.astype("string").fillna("")
@@ -210,10 +221,7 @@ def ingest_counts(factory: sessionmaker[Session], settings: Settings, path, fmt:
                     + stored["resolution"]
                 shash = pd.Series(stored["content_hash"].to_numpy(), index=skey.to_numpy())
                 prev = key.map(shash[~shash.index.duplicated()])
-                in_store = first & prev.notna().to_numpy()
-                dup |= in_store & (prev == c["content_hash"]).to_numpy()
-                conflict |= in_store & (prev != c["content_hash"]).to_numpy()
-                new = first & ~in_store
+                dup, conflict, new = _against_store(first, dup, conflict, prev, c["content_hash"])
             else:
                 new = first
             if conflict.any():
@@ -269,10 +277,7 @@ def ingest_places(factory: sessionmaker[Session], settings: Settings, path, *, c
             first, dup, conflict = _split_repeats(pl["place_id"], h)
             stored = crepo.existing_place_hashes(session=s, source=source, ids=pl.loc[first, "place_id"])
             prev = pl["place_id"].map(stored)
-            in_store = first & prev.notna().to_numpy()
-            dup |= in_store & (prev == h).to_numpy()
-            conflict |= in_store & (prev != h).to_numpy()
-            new = first & ~in_store
+            dup, conflict, new = _against_store(first, dup, conflict, prev, h)
             if conflict.any():
                 bad = pl.loc[conflict]
                 quarantined = pd.concat([quarantined, _extra_quarantine(
@@ -311,10 +316,7 @@ def ingest_areas(factory: sessionmaker[Session], settings: Settings, path, *, la
         sval = pd.Series((stored["value"].round(9).astype(str) + "|" + stored["polygon_wkt"]).to_numpy(),
                          index=skey.to_numpy())
         prev = key.map(sval)
-        in_store = first & prev.notna().to_numpy()
-        dup |= in_store & (prev == content).to_numpy()
-        conflict |= in_store & (prev != content).to_numpy()
-        new = first & ~in_store
+        dup, conflict, new = _against_store(first, dup, conflict, prev, content)
         if conflict.any():
             bad = a.loc[conflict]
             quarantined = pd.concat([quarantined, _extra_quarantine(
