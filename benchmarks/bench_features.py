@@ -2,11 +2,13 @@
 
 Run: ``uv run python benchmarks/bench_features.py``. Builds a synthetic panel of the size of
 the Vancouver 150 m grid (and a larger one) and times :meth:`FeatureBuilder.transform` for
-every origin column. Prints cells, periods, features, seconds and cell-periods per second.
+every origin column. Prints cells, periods, features, seconds, cell-periods per second and the
+process's peak resident memory after each size (it includes the float32 output).
 """
 
 from __future__ import annotations
 
+import resource
 import sys
 import time
 
@@ -34,7 +36,9 @@ def measure(n_rows: int, n_cols: int, n_periods: int, repeats: int = 3) -> dict:
     cols = np.arange(1, n_periods + 1)
     fb.transform(pan, cols[:5])  # warm-up: imports and holiday tables
     best = np.inf
+    X = None
     for _ in range(repeats):
+        X = None  # free the previous output first: peak memory is one output, not two
         t0 = time.perf_counter()
         X, names = fb.transform(pan, cols)
         best = min(best, time.perf_counter() - t0)
@@ -48,7 +52,8 @@ def main() -> int:
         r = measure(*shape)
         print(f"{r['cells']:6d} cells x {r['periods']} weekly origins, {r['features']} features: "
               f"{r['seconds']:.2f} s -> {r['cell_periods_per_s'] / 1e6:.1f} M cell-periods/s "
-              f"(output {r['output_mb']:.0f} MB float32)")
+              f"(output {r['output_mb']:.0f} MB float32; peak RSS so far "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB)")
     return 0
 
 

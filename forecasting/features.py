@@ -367,53 +367,81 @@ class FeatureBuilder:
         put(at(Cp, 0))
         # Neighbourhood sums commute with the time differences: convolve the few columns
         # needed once (ring = block minus the cell itself).
-        need = np.unique(np.concatenate(
-            [t] + [np.maximum(t - w, 0) for w in self._windows(self.neighbour_windows_days, p)]))
-        pos = np.searchsorted(need, t)
-        Csub = C[:, need]
+        nwin = self._windows(self.neighbour_windows_days, p)
+        need = np.unique(np.concatenate([t] + [np.maximum(t - w, 0) for w in nwin]))
+        Csub = _columns(C, need)
         for r in (1, 2):
-            ring = g.neighbour_sum(Csub, r) - Csub
-            for w in self._windows(self.neighbour_windows_days, p):
-                put(ring[:, pos] - ring[:, np.searchsorted(need, np.maximum(t - w, 0))])
-            put(ring[:, pos])
-        # Near-repeat: E[:, t] = sum_{s<t} y[:, s] * q**(t-1-s), a causal IIR filter.
+            ring = g.neighbour_sum(Csub, r)
+            np.subtract(ring, Csub, out=ring)
+            now = _columns(ring, np.searchsorted(need, t))
+            for w in nwin:
+                np.subtract(now, _columns(ring, np.searchsorted(need, np.maximum(t - w, 0))),
+                            out=out[k])
+                put(out[k])
+            put(now)
+            del ring, now
+        # Near-repeat: E[:, t] = sum_{s<t} y[:, s] * q**(t-1-s), a causal IIR filter; the
+        # value at origin t is the filter's output at column t - 1 (zero at t = 0).
+        before = t - 1
         for h in self.half_lives_days:
             q = 0.5 ** (1.0 / max(h / p.days, 1e-9))
             z = lfilter(np.array([1.0], np.float32), np.array([1.0, -q], np.float32), y, axis=1)
-            E = np.concatenate([np.zeros((n, 1), np.float32), z], axis=1)[:, t]
+            E = out[k]
+            E[:] = _columns(z, np.maximum(before, 0))
+            E[:, before < 0] = 0
+            del z
             put(E)
-            put(g.neighbour_sum(E, 1) - E)
-        # Periods since the last incident (history length + 1 when none).
-        ar = np.arange(y.shape[1])
-        last = np.maximum.accumulate(np.where(y > 0, ar, -1), axis=1)
-        last = np.concatenate([np.full((n, 1), -1), last], axis=1)[:, t]
-        put(np.where(last >= 0, t - last, t + 1))
-        y3 = g.neighbour_sum(y, 1)
-        last3 = np.maximum.accumulate(np.where(y3 > 0, ar, -1), axis=1)
-        last3 = np.concatenate([np.full((n, 1), -1), last3], axis=1)[:, t]
-        put(np.where(last3 >= 0, t - last3, t + 1))
+            np.subtract(g.neighbour_sum(E, 1), E, out=out[k])
+            put(out[k])
+        # Periods since the last incident (history length + 1 when none), in this cell and in
+        # its 3x3 block.
+        ar = np.arange(y.shape[1], dtype=np.int32)
+        for series in (y, g.neighbour_sum(y, 1)):
+            last = np.where(series > 0, ar, np.int32(-1))
+            np.maximum.accumulate(last, axis=1, out=last)
+            lt = _columns(last, np.maximum(before, 0)).astype(np.float32)
+            lt[:, before < 0] = -1
+            del last
+            put(np.where(lt >= 0, t - lt, t + 1))
         hist = np.maximum(t, 1).astype(np.float32)
         rate = np.divide(at(Cp, 0), hist, out=out[k])
         put(rate)
         w13 = p.from_days(91)
-        recent = (at(Cp, 0) - at(Cp, w13)) / np.minimum(w13, hist)
-        put((recent + 0.1 / hist) / (rate + 0.1 / hist))
-        put(at(Cp, 0) - 2 * at(Cp, yr) + at(Cp, 2 * yr))
+        # ratio_recent = (recent rate + 0.1 / hist) / (rate + 0.1 / hist), written in place.
+        prior = 0.1 / hist
+        ratio = np.subtract(at(Cp, 0), at(Cp, w13), out=out[k])
+        ratio /= np.minimum(w13, hist)
+        ratio += prior
+        ratio /= rate + prior
+        put(ratio)
+        trend = np.subtract(at(Cp, 0), at(Cp, yr), out=out[k])
+        trend -= at(Cp, yr)
+        trend += at(Cp, 2 * yr)
+        put(trend)
         # Same season last year: the 5 periods centred on t - 1 year (all before t).
         put(at(Cp, yr - 3) - at(Cp, yr + 2) if yr >= 3 else
             C[:, np.minimum(np.maximum(t - yr + 3, 0), t)] - C[:, np.minimum(np.maximum(t - yr - 2, 0), t)])
         put(np.broadcast_to(hist, (n, n_o)))
         if self.cross_windows_days:
             # Cross-category signal: incidents of every other category (none for "all").
-            other = (panel.counts[ALL_CATEGORIES] - y if panel.target != ALL_CATEGORIES
-                     else np.zeros_like(y))
-            Cop = np.zeros_like(Cp)
-            np.cumsum(other, axis=1, out=Cop[:, P + 1:])
-            for w in self._windows(self.cross_windows_days, p):
-                put(win(Cop, w))
-            put(at(Cop, 0))
-            co_t = np.array(at(Cop, 0))
-            put(g.neighbour_sum(co_t, 1) - co_t)
+            cross = self._windows(self.cross_windows_days, p)
+            if panel.target == ALL_CATEGORIES:
+                for _ in range(len(cross) + 2):
+                    out[k] = 0
+                    put(out[k])
+            else:
+                # Cumulative counts of the other categories = those of "all" minus the target's.
+                Cop = np.zeros_like(Cp)
+                np.cumsum(panel.counts[ALL_CATEGORIES], axis=1, out=Cop[:, P + 1:])
+                np.subtract(Cop, Cp, out=Cop)
+                for w in cross:
+                    put(win(Cop, w))
+                co_t = out[k]
+                co_t[:] = at(Cop, 0)
+                put(co_t)
+                del Cop
+                np.subtract(g.neighbour_sum(co_t, 1), co_t, out=out[k])
+                put(out[k])
         cal = p.calendar(panel.first + t)
         for v in cal.values():
             put(np.broadcast_to(v, (n, n_o)))
@@ -444,6 +472,13 @@ class FeatureBuilder:
             panel._cache[key] = hit
         lo, X, names = hit
         return X[:, :, t - lo], names
+
+
+def _columns(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``a[:, idx]``: a view when ``idx`` is a run of consecutive columns, else a copy."""
+    if idx.size and idx[-1] - idx[0] == idx.size - 1 and np.all(np.diff(idx) == 1):
+        return a[:, int(idx[0]):int(idx[-1]) + 1]
+    return a[:, idx]
 
 
 def _hl(days: float) -> str:

@@ -311,17 +311,18 @@ class Grid:
         if radius == 0:
             return values.copy()
         # A separable box convolution done as sums of shifted slices of the zero-padded
-        # raster: exact for counts and several times faster than ndimage along leading axes.
-        r = self.to_raster(values)
-        pad = [(radius, radius), (radius, radius)] + [(0, 0)] * (r.ndim - 2)
-        r = np.pad(r, pad)
+        # raster, accumulated in place: exact for counts, several times faster than ndimage
+        # along leading axes, and no temporaries the size of the raster.
         h, w = self.raster_shape
-        rows = r[0:h]
-        for d in range(1, 2 * radius + 1):
-            rows = rows + r[d:d + h]
-        out = rows[:, 0:w]
-        for d in range(1, 2 * radius + 1):
-            out = out + rows[:, d:d + w]
+        r = np.zeros((h + 2 * radius, w + 2 * radius) + values.shape[1:], dtype=values.dtype)
+        r[self.raster_row + radius, self.raster_col + radius] = values
+        rows = r[0:h] + r[1:h + 1]
+        for d in range(2, 2 * radius + 1):
+            np.add(rows, r[d:d + h], out=rows)
+        del r
+        out = rows[:, 0:w] + rows[:, 1:w + 1]
+        for d in range(2, 2 * radius + 1):
+            np.add(out, rows[:, d:d + w], out=out)
         return self.from_raster(out)
 
     def kernel_smooth(self, values: np.ndarray, weight: Callable[[np.ndarray], np.ndarray],
