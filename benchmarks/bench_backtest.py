@@ -85,6 +85,10 @@ def run(case: str, out: Path, models=None, **kw) -> dict:
         for key, b in entry["bootstrap"].items():
             print(f"  bootstrap PAI@{key}: lgbm - {b['baseline']} = {b['diff']:+.3f} "
                   f"[{b['ci_low']:+.3f}, {b['ci_high']:+.3f}] p={b['p_value']:.3f}")
+        for key, r in entry.get("headroom", {}).items():
+            print(f"  room PAI@{key}: {r['baseline']} {r['baseline_pai']:.2f} -> lgbm "
+                  f"{r['challenger_pai']:.2f} -> {r['ceiling']} {r['ceiling_pai']:.2f} "
+                  f"(share won {r['share_won']:.0%})")
     return {"timings": run_.timings, "peak_rss_mb": _peak_mb(), "summary": s}
 
 

@@ -428,7 +428,7 @@ def capture_curve_figure(metrics: Mapping, target: str = "all", height: int = 36
     for model, row in targets[target]["models"].items():
         ys = [row.get(f"hit_rate@{s * 100:g}%") for s in shares]
         fig.add_trace(go.Scatter(x=[s * 100 for s in shares], y=ys, mode="lines+markers",
-                                 name=model + (" (hindsight)" if model in refs else ""),
+                                 name=model + (" (not a forecast)" if model in refs else ""),
                                  line={"dash": "dot" if model in refs else "solid"}))
     fig.update_layout(height=height, margin={"l": 50, "r": 10, "t": 30, "b": 40},
                       title={"text": f"Capture: share of incidents in the flagged area ({target})",

@@ -128,7 +128,7 @@ def backtest_table(metrics: Mapping, target: str = "all", shares: Sequence[float
     refs = set(metrics.get("references", []))
     rows = []
     for model, m in targets[target]["models"].items():
-        row = {"Model": f"{model} (hindsight, not a forecast)" if model in refs else model}
+        row = {"Model": f"{model} (not a forecast)" if model in refs else model}
         for stem, label, fmt in (("pai", "PAI", "{:.2f}"), ("hit_rate", "Hit", "{:.1%}"),
                                  ("pei_star", "PEI*", "{:.2f}")):
             for k in keys:

@@ -4,8 +4,10 @@ Every class has ``fit(panel, origin)`` returning ``self`` and ``predict_risk(pan
 returning a score per cell for the period at column ``origin``, computed from columns before it.
 Scores are expected counts per period where the method defines one (naive, historical, KDE,
 SEPP); ProMap's scores are rescaled to the recent mean count so deviance and Brier scores are
-comparable. :class:`HindsightMap` is *not* a forecast: it reads the period's own counts and
-bounds what any map could achieve.
+comparable. :class:`HindsightMap` and :class:`RateOracle` are *not* forecasts: the first reads
+the period's own counts and bounds what any map could achieve; the second reads the weeks around
+the period (future included, the period excluded) and approximates what a perfect estimate of
+each cell's underlying rate would achieve.
 
 Layer 3: imports layers 0-2, numpy and scipy.
 """
@@ -243,3 +245,52 @@ class HindsightMap(_Baseline):
         # Densest cells first (equal-area grids: the counts themselves).
         areas = panel.grid.areas
         return panel.y[:, origin].astype(np.float64) * (areas.mean() / areas)
+
+
+class RateOracle(_Baseline):
+    """NOT A FORECAST: each cell's mean count in the periods around the forecast period.
+
+    The score is the mean count over the ``window_days`` before *and after* the period, the
+    period itself excluded (the window is cut at the panel's ends). It knows where crime
+    usually is at that time, but not the period's own chance variation, so it approximates
+    the ceiling for any forecast of cells' underlying rates. The gap between it and the
+    strongest baseline is the room a better rate forecast could win; the gap between it and
+    :class:`HindsightMap` is the period's chance variation, which no rate forecast can
+    capture. Labelled ``(not a forecast)`` in reports; never written to ``scores.parquet``.
+
+    Parameters
+    ----------
+    window_days : int, default 91
+        Reach on each side of the period (converted to whole periods, at least one).
+
+    Examples
+    --------
+    >>> from forecasting.grid import Grid
+    >>> from forecasting.periods import Periods
+    >>> g = Grid(crs="EPSG:32610", cell_size=100, col=np.array([0]), row=np.array([0]))
+    >>> pan = Panel(g, Periods("week"), 0, {"all": np.array([[1., 2., 9., 4., 5.]], np.float32)})
+    >>> RateOracle(window_days=14).fit(pan, 2).predict_risk(pan, 2).tolist()
+    [3.0]
+    """
+
+    is_forecast = False
+
+    def __init__(self, *, window_days: int = 91) -> None:
+        self.window_days = window_days
+
+    def fit(self, panel: Panel, origin: int) -> RateOracle:
+        if not (isinstance(self.window_days, int | np.integer) and self.window_days > 0):
+            raise ConfigError(f"window_days must be a positive whole number; got "
+                              f"{self.window_days!r}")
+        return super().fit(panel, origin)
+
+    def predict_risk(self, panel: Panel, origin: int) -> np.ndarray:
+        origin = int(origin)
+        if not 0 <= origin < panel.n_periods:
+            raise DataError(f"rate_oracle needs the periods around the forecast; origin {origin} "
+                            f"is outside the panel's 0..{panel.n_periods - 1}")
+        w = panel.periods.from_days(self.window_days)
+        lo, hi = max(origin - w, 0), min(origin + w + 1, panel.n_periods)
+        y = panel.y
+        total = y[:, lo:hi].sum(axis=1, dtype=np.float64) - y[:, origin]
+        return total / max(hi - lo - 1, 1)

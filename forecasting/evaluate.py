@@ -368,11 +368,15 @@ def backtest(models: Mapping[str, RiskModel | Callable[[], RiskModel]], panel: P
 
 # -- summaries ----------------------------------------------------------------------------------
 def summarise(result: BacktestResult, *, shares: Sequence[float] = AREA_SHARES,
-              n_boot: int = 1000, random_state: int = 0, challenger: str | None = "lgbm") -> dict:
+              n_boot: int = 1000, random_state: int = 0, challenger: str | None = "lgbm",
+              ceiling: str | None = "rate_oracle") -> dict:
     """Every metric for every (model, target), plus bootstrap comparisons.
 
     The challenger (default ``"lgbm"``) is compared, at each share, with the strongest
-    forecast baseline at that share (highest PAI; references excluded).
+    forecast baseline at that share (highest PAI; references excluded). When the reference
+    ``ceiling`` was run, ``headroom`` records, per share, the PAI of the strongest baseline,
+    the challenger and the ceiling, and the share of the room between baseline and ceiling
+    the challenger won (NaN when the ceiling is not above the baseline).
     """
     areas = result.panel.grid.areas
     out: dict[str, Any] = {"area_shares": list(shares), "note": PAI_CELL_SIZE_NOTE,
@@ -413,6 +417,13 @@ def summarise(result: BacktestResult, *, shares: Sequence[float] = AREA_SHARES,
                                       result.scores[(best, target)], obs, areas, sh,
                                       n_boot=n_boot, random_state=random_state)
                 entry["bootstrap"][key] = {"challenger": challenger, "baseline": best, **bs}
+                if ceiling in rows and ceiling in result.reference:
+                    b0, c0 = rows[best][f"pai@{key}"], rows[challenger][f"pai@{key}"]
+                    top = rows[ceiling][f"pai@{key}"]
+                    entry.setdefault("headroom", {})[key] = {
+                        "baseline": best, "baseline_pai": b0, "challenger_pai": c0,
+                        "ceiling": ceiling, "ceiling_pai": top,
+                        "share_won": (c0 - b0) / (top - b0) if top > b0 else float("nan")}
         out["targets"][target] = entry
     return out
 
@@ -449,7 +460,7 @@ def plot_capture_curves(result: BacktestResult, target: str, path: str | Path) -
         cc = capture_curve(result.scores[(model, target)], obs, areas, shares)
         style = ":" if model in result.reference else "-"
         ax.plot(cc.area_share * 100, cc.hit_rate, style, label=model + (
-            " (hindsight)" if model in result.reference else ""))
+            " (not a forecast)" if model in result.reference else ""))
     ax.set_xscale("log")
     ax.set_xlabel("share of study area flagged (%)")
     ax.set_ylabel("share of incidents captured")
@@ -476,7 +487,14 @@ def write_report(result: BacktestResult, summary: dict, out_dir: str | Path, *,
              f"({result.panel.grid.crs.to_string()}). Each period is forecast from incidents "
              "before it only.", "", f"**{PAI_CELL_SIZE_NOTE}**", "",
              "`hindsight` is not a forecast: it is the period's own counts, the best any map "
-             "could do, and the reference of PEI*.", ""]
+             "could do, and the reference of PEI*.",
+             "`rate_oracle` is not a forecast either: each cell's mean count in the weeks either "
+             "side of the period (future included, the period itself excluded). It knows where "
+             "crime usually is at that time but not the period's own chance variation, so it "
+             "approximates the best any forecast of cells' underlying rates could do. The room "
+             "a better model can win lies between the strongest baseline and `rate_oracle`; "
+             "the gap from `rate_oracle` to `hindsight` is chance no rate forecast captures.",
+             ""]
     if extra:
         lines += [extra, ""]
     for target in result.targets:
@@ -485,6 +503,11 @@ def write_report(result: BacktestResult, summary: dict, out_dir: str | Path, *,
             lines.append(f"- PAI@{key}: {b['challenger']} - {b['baseline']} = {b['diff']:+.2f} "
                          f"(95% CI {b['ci_low']:+.2f} to {b['ci_high']:+.2f}, one-sided p = "
                          f"{b['p_value']:.3f}, {b['n_boot']} paired bootstrap resamples of periods)")
+        for key, r in summary["targets"][target].get("headroom", {}).items():
+            won = "" if np.isnan(r["share_won"]) else f"; {r['share_won']:.0%} of that room won"
+            lines.append(f"- Room at PAI@{key}: strongest baseline {r['baseline']} "
+                         f"{r['baseline_pai']:.2f}, {r['ceiling']} {r['ceiling_pai']:.2f}, "
+                         f"challenger {r['challenger_pai']:.2f}{won}")
         if plots:
             safe = "".join(ch if ch.isalnum() else "_" for ch in target)
             png = plot_capture_curves(result, target, out / f"capture_{safe}.png")

@@ -9,14 +9,16 @@ tools score independently:
     ``model`` (str), ``category`` (``"all"`` or the category), ``cell_id`` (str),
     ``period_start`` (date of the period's first day), ``score`` (float, higher = more risk),
     for every cell and period. Shift and hour backtests add ``period_start_local`` (timestamp),
-    since several periods share a date. The hindsight reference is not written.
+    since several periods share a date. References (not forecasts) are not written.
 ``metrics.json``, ``report.md``, ``capture_*.png``
     See :mod:`forecasting.evaluate`.
 
 Model names: ``lgbm``, ``naive``, ``historical`` (expands to ``historical_13``,
 ``historical_52``, ``historical_104``, ``historical_all``: mean count over the last 13, 52,
-104 weeks and the whole history), ``kde``, ``promap``, ``sepp``; ``hindsight`` is always added
-to metrics and the report as a labelled non-forecast.
+104 weeks and the whole history), ``kde``, ``promap``, ``sepp``. Two labelled references that
+are not forecasts are always added to metrics and the report: ``rate_oracle`` (each cell's mean
+count in the 13 weeks either side of the period, the period excluded: the ceiling for forecasts
+of cells' rates) and ``hindsight`` (the period's own counts: the ceiling for any map).
 
 Composition module: imports every compute layer, never ``forecasting.store`` or ``forecasting.cli``.
 """
@@ -39,6 +41,7 @@ from forecasting.baselines import (
     KDEBaseline,
     NaiveBaseline,
     ProMap,
+    RateOracle,
     SEPPGrid,
 )
 from forecasting.errors import ConfigError, DataError, InputError
@@ -58,7 +61,9 @@ from forecasting.schema import (
 )
 
 DEFAULT_MODELS = ("lgbm", "naive", "historical", "kde", "promap", "sepp")
-KNOWN_MODELS = DEFAULT_MODELS + ("hindsight",)
+#: References that are not forecasts, always added to metrics and reports.
+REFERENCES = ("rate_oracle", "hindsight")
+KNOWN_MODELS = DEFAULT_MODELS + REFERENCES
 
 
 def make_models(names: Sequence[str], *, random_state: int = 0,
@@ -92,6 +97,8 @@ def make_models(names: Sequence[str], *, random_state: int = 0,
             out[name] = SEPPGrid()
         elif name == "hindsight":
             out[name] = HindsightMap()
+        elif name == "rate_oracle":
+            out[name] = RateOracle()
         else:
             raise ConfigError(f"models must be names from {list(KNOWN_MODELS)}; got {name!r}")
     return out
@@ -199,7 +206,8 @@ def run_backtest(events: pd.DataFrame, *, start, end, period: str = "week",
     categories : sequence of str
         Targets besides ``"all"`` (matched on ``category``, else ``category_group``).
     models : sequence of str
-        See the module docstring; ``hindsight`` is always added as a reference.
+        See the module docstring; ``rate_oracle`` and ``hindsight`` are always added as
+        references.
     out_dir : path
     crs, boundary
         See :func:`forecasting.grid.build_grid`. Without a boundary, the study area is the
@@ -255,7 +263,7 @@ def run_backtest(events: pd.DataFrame, *, start, end, period: str = "week",
         best, losses = select_params(panel, origin0, list(tune_candidates), base)
         lgbm_params = {k: v for k, v in best.items() if k not in ("random_state", "features")}
         say(f"tuning: validation losses {[round(x, 5) for x in losses]}; chose {lgbm_params}")
-    estimators = make_models(list(models) + ["hindsight"], random_state=random_state,
+    estimators = make_models(list(dict.fromkeys([*models, *REFERENCES])), random_state=random_state,
                              lgbm_params=lgbm_params, features=features)
     t1 = time.perf_counter()
     result = backtest(estimators, panel, split, progress=say)

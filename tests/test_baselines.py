@@ -9,9 +9,10 @@ from forecasting.baselines import (
     KDEBaseline,
     NaiveBaseline,
     ProMap,
+    RateOracle,
     SEPPGrid,
 )
-from forecasting.errors import DataError
+from forecasting.errors import ConfigError, DataError
 from forecasting.features import Panel
 from forecasting.grid import Grid
 from forecasting.periods import Periods
@@ -39,6 +40,18 @@ def test_hindsight_reads_the_period_itself_and_is_flagged():
     h = HindsightMap()
     assert h.predict_risk(pan, 3).tolist() == [4, 8]
     assert h.is_forecast is False and NaiveBaseline.is_forecast is True
+
+
+def test_rate_oracle_reads_both_sides_but_not_the_period_and_is_flagged():
+    pan = _panel([[1, 2, 100, 4, 5, 6], [0, 0, 0, 0, 0, 9]])
+    o = RateOracle(window_days=14).fit(pan, 2)
+    # Columns 0, 1, 3, 4 (two weeks each side), never column 2 itself.
+    assert o.predict_risk(pan, 2).tolist() == [3.0, 0.0]
+    # Cut at the panel's end: columns 3 and 4 only.
+    assert o.predict_risk(pan, 5).tolist() == [4.5, 0.0]
+    assert o.is_forecast is False
+    with pytest.raises(ConfigError, match="window_days"):
+        RateOracle(window_days=0).fit(pan, 2)
 
 
 def test_kde_preserves_mass_and_spreads_to_neighbours():

@@ -106,7 +106,7 @@ def test_history_figure_adds_the_forecast_bar():
 
 def test_capture_curves_one_line_per_model():
     fig = figures.capture_curve_figure(synthetic_metrics())
-    assert [t.name for t in fig.data] == ["lgbm", "kde", "naive", "hindsight (hindsight)"]
+    assert [t.name for t in fig.data] == ["lgbm", "kde", "naive", "hindsight (not a forecast)"]
     lgbm = np.asarray(fig.data[0].y)
     assert np.all(np.diff(lgbm) > 0)
     with pytest.raises(InputError, match="target must be one of"):
@@ -115,7 +115,7 @@ def test_capture_curves_one_line_per_model():
 
 def test_backtest_table_side_by_side():
     t = tables.backtest_table(synthetic_metrics())
-    assert t["Model"].tolist()[0] == "lgbm" and t["Model"].tolist()[-1].startswith("hindsight (hindsight")
+    assert t["Model"].tolist()[0] == "lgbm" and t["Model"].tolist()[-1].startswith("hindsight (not a forecast")
     for k in ("0.5%", "1%", "2%", "5%"):
         assert {f"PAI@{k}", f"Hit@{k}", f"PEI*@{k}"} <= set(t.columns)
     pai = t.set_index("Model")["PAI@1%"].astype(float)

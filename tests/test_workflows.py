@@ -78,10 +78,21 @@ def test_metrics_and_report(run):
     assert any(m.startswith("tuning: validation losses") for m in msgs)
     m = json.loads((out / "metrics.json").read_text())
     assert set(m["targets"]) == {"all", "Mischief"}
-    assert "hindsight" in m["targets"]["all"]["models"] and m["references"] == ["hindsight"]
+    assert "hindsight" in m["targets"]["all"]["models"]
+    assert m["references"] == ["hindsight", "rate_oracle"]
     assert "1%" in m["targets"]["all"]["bootstrap"]
+    for key, room in m["targets"]["all"]["headroom"].items():
+        models = m["targets"]["all"]["models"]
+        assert room["baseline"] == m["targets"]["all"]["bootstrap"][key]["baseline"]
+        assert room["ceiling_pai"] == models["rate_oracle"][f"pai@{key}"]
+        assert room["challenger_pai"] == models["lgbm"][f"pai@{key}"]
+        if room["ceiling_pai"] > room["baseline_pai"]:
+            assert room["share_won"] == pytest.approx(
+                (room["challenger_pai"] - room["baseline_pai"])
+                / (room["ceiling_pai"] - room["baseline_pai"]))
     text = (out / "report.md").read_text()
-    assert "hindsight (not a forecast)" in text and "PAI rises as cells shrink" in text
+    assert "hindsight (not a forecast)" in text and "rate_oracle (not a forecast)" in text
+    assert "PAI rises as cells shrink" in text and "Room at PAI@1%" in text
 
 
 def test_scores_use_only_past_incidents(run, tmp_path):
