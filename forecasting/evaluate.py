@@ -488,8 +488,9 @@ def write_report(result: BacktestResult, summary: dict, out_dir: str | Path, *,
              "before it only.", "", f"**{PAI_CELL_SIZE_NOTE}**", "",
              "`hindsight` is not a forecast: it is the period's own counts, the best any map "
              "could do, and the reference of PEI*.",
-             "`rate_oracle` is not a forecast either: each cell's mean count in the weeks either "
-             "side of the period (future included, the period itself excluded). It knows where "
+             "`rate_oracle` is not a forecast either: each cell's rate from its counts in the "
+             "periods before and after the period (weights decaying with distance in time, the "
+             "period itself excluded). It knows where "
              "crime usually is at that time but not the period's own chance variation, so it "
              "approximates the best any forecast of cells' underlying rates could do. The room "
              "a better model can win lies between the strongest baseline and `rate_oracle`; "

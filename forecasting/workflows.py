@@ -16,9 +16,9 @@ tools score independently:
 Model names: ``lgbm``, ``naive``, ``historical`` (expands to ``historical_13``,
 ``historical_52``, ``historical_104``, ``historical_all``: mean count over the last 13, 52,
 104 weeks and the whole history), ``kde``, ``promap``, ``sepp``. Two labelled references that
-are not forecasts are always added to metrics and the report: ``rate_oracle`` (each cell's mean
-count in the 13 weeks either side of the period, the period excluded: the ceiling for forecasts
-of cells' rates) and ``hindsight`` (the period's own counts: the ceiling for any map).
+are not forecasts are always added to metrics and the report: ``rate_oracle`` (each cell's rate from
+its counts before and after the period, the period excluded: about the ceiling for forecasts of
+cells' rates) and ``hindsight`` (the period's own counts: the ceiling for any map).
 
 Composition module: imports every compute layer, never ``forecasting.store`` or ``forecasting.cli``.
 """

@@ -43,15 +43,19 @@ def test_hindsight_reads_the_period_itself_and_is_flagged():
 
 
 def test_rate_oracle_reads_both_sides_but_not_the_period_and_is_flagged():
-    pan = _panel([[1, 2, 100, 4, 5, 6], [0, 0, 0, 0, 0, 9]])
-    o = RateOracle(window_days=14).fit(pan, 2)
-    # Columns 0, 1, 3, 4 (two weeks each side), never column 2 itself.
-    assert o.predict_risk(pan, 2).tolist() == [3.0, 0.0]
-    # Cut at the panel's end: columns 3 and 4 only.
-    assert o.predict_risk(pan, 5).tolist() == [4.5, 0.0]
+    pan = _panel([[1, 3, 100, 3, 1, 6, 50], [0, 0, 0, 0, 0, 0, 9]])
+    o = RateOracle(scale_days=7).fit(pan, 2)
+    # Lag 1 weighs e^-1, lag 2 e^-2, lag 3 e^-3; column 2 itself never counts and column 6
+    # (lag 4) lies beyond three scales.
+    w1, w2, w3 = np.exp(-1), np.exp(-2), np.exp(-3)
+    assert o.predict_risk(pan, 2).tolist() == pytest.approx(
+        [(3 * w1 * 2 + 1 * w2 * 2 + 6 * w3) / (2 * w1 + 2 * w2 + w3), 0.0])
+    # Cut at the panel's end: the past side only.
+    assert o.predict_risk(pan, 6).tolist() == pytest.approx(
+        [(6 * w1 + 1 * w2 + 3 * w3) / (w1 + w2 + w3), 0.0])
     assert o.is_forecast is False
-    with pytest.raises(ConfigError, match="window_days"):
-        RateOracle(window_days=0).fit(pan, 2)
+    with pytest.raises(ConfigError, match="scale_days"):
+        RateOracle(scale_days=0).fit(pan, 2)
 
 
 def test_kde_preserves_mass_and_spreads_to_neighbours():
