@@ -113,6 +113,19 @@ def test_db_downgrade_and_current(db_env):
     assert "current: base" in _invoke(["db", "current"], db_env).output
 
 
+def test_db_purge_dry_run_then_purge(db_env):
+    env = db_env | {"CRIMECAST_RETENTION_DAYS": "30"}
+    out = _invoke(["db", "purge", "--dry-run", "--now", "2030-01-01"], env)
+    assert out.exit_code == 0, out.output
+    assert out.output.startswith("would delete 0 activity counts, 0 count gaps and 0 audit events")
+    assert "before 2029-12-02 00:00 UTC (retention_days = 30)" in out.output
+    out = _invoke(["db", "purge", "--now", "2030-01-01"], env)
+    assert out.exit_code == 0 and out.output.startswith("deleted 0 activity counts")
+    # The purge itself is audited, so a later purge finds that event only once it is old.
+    later = _invoke(["db", "purge", "--dry-run", "--now", "2100-01-01"], env)
+    assert "and 1 audit events" in later.output
+
+
 def test_python_dash_m_entry_point(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "forecasting", "--help"], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0 and "ingest" in proc.stdout

@@ -199,3 +199,39 @@ def test_shared_count_files_ingest(factory, settings, fmt, reg, counts, expect):
     for k, v in expect.items():
         got = dict(s.quarantined_by_reason) if k == "quarantined_by_reason" else getattr(s, k)
         assert got == v, k
+
+
+def test_retention_purges_old_counts_gaps_and_audit_rows_only(factory, settings, cams, tmp_path):
+    from datetime import UTC, datetime
+
+    from forecasting.jobs.governance import apply_retention
+    from forecasting.store.governance import audit_frame, record_audit
+    from forecasting.store.models import AuditEvent
+
+    # Two old hours with a gap between them, and two recent hours.
+    (tmp_path / "a.csv").write_text(HEADER + "c1,2022-01-01T10:00,5,1\nc1,2022-01-01T13:00,2,0\n"
+                                    "c1,2024-06-01T10:00,7,1\nc2,2024-06-01T11:00,3,0\n")
+    ingest_counts(factory, settings, tmp_path / "a.csv", "canonical")
+    with transaction(factory) as s:
+        old = record_audit(session=s, username="ana", action="view", target="cell x")
+        s.get(AuditEvent, old).at = datetime(2022, 1, 5, tzinfo=UTC)
+        record_audit(session=s, username="ana", action="view", target="cell y")
+    n_gaps = _n(factory, CountGap)
+    assert _n(factory, ActivityCount) == 4 and n_gaps >= 1
+    now = datetime(2024, 12, 31, tzinfo=UTC)  # retention_days 730: cut-off 2023-01-01
+    dry = apply_retention(factory, settings, now=now, dry_run=True)
+    assert (dry.counts, dry.audit_events, dry.dry_run) == (2, 1, True) and dry.gaps >= 1
+    assert _n(factory, ActivityCount) == 4 and _n(factory, CountGap) == n_gaps
+    done = apply_retention(factory, settings, now=now, user="admin")
+    assert (done.counts, done.gaps, done.audit_events) == (dry.counts, dry.gaps, dry.audit_events)
+    with transaction(factory) as s:
+        kept = crepo.load_counts(session=s)
+        audit = audit_frame(session=s)
+    assert sorted(kept["people"].tolist()) == [3, 7]
+    assert _n(factory, CountGap) == n_gaps - done.gaps
+    assert "cell x" not in audit["target"].tolist() and "cell y" in audit["target"].tolist()
+    purge = audit[audit["action"] == "retention"].iloc[0]
+    assert purge["username"] == "admin" and purge["details"]["counts"] == 2
+    # Nothing left to purge: a second run deletes nothing.
+    again = apply_retention(factory, settings, now=now)
+    assert (again.counts, again.gaps, again.audit_events) == (0, 0, 0)

@@ -1,14 +1,15 @@
-"""``crimecast db``: schema migrations."""
+"""``crimecast db``: schema migrations and the retention purge."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import typer
 
-from forecasting.cli._common import settings, sub_app
+from forecasting.cli._common import factory, settings, sub_app
 
-db_app = sub_app("Create, upgrade or downgrade the database schema.")
+db_app = sub_app("Create, upgrade or downgrade the database schema; apply the retention limit.")
 
 
 @db_app.command("upgrade")
@@ -42,3 +43,21 @@ def db_current() -> None:
     typer.echo(f"current: {migrate.current(url) or 'base'}  head: {migrate.head()}")
 
 
+
+
+@db_app.command("purge")
+def db_purge(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be deleted; delete nothing.")] = False,
+    now: Annotated[datetime | None, typer.Option(help="Reference time (UTC; default: now).")] = None,
+) -> None:
+    """Delete activity counts, count gaps and audit events older than `retention_days`."""
+    import getpass
+
+    from forecasting.jobs.governance import apply_retention
+
+    cfg = settings()
+    r = apply_retention(factory(), cfg, now=now, dry_run=dry_run, user=getpass.getuser())
+    verb = "would delete" if r.dry_run else "deleted"
+    typer.echo(f"{verb} {r.counts:,} activity counts, {r.gaps:,} count gaps and "
+               f"{r.audit_events:,} audit events from before {r.before:%Y-%m-%d %H:%M} UTC "
+               f"(retention_days = {cfg.retention_days})")

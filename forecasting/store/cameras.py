@@ -227,11 +227,19 @@ def load_gaps(*, session: Session, sources: Iterable[str] | None = None) -> pd.D
     return out
 
 
-def purge_counts(*, session: Session, before: datetime) -> int:
-    """Delete counts and gaps older than ``before`` (the retention limit); returns counts deleted."""
-    n = session.execute(delete(ActivityCount).where(ActivityCount.period_start < before)).rowcount
-    session.execute(delete(CountGap).where(CountGap.gap_end <= before))
-    return int(n or 0)
+def purge_counts(*, session: Session, before: datetime, dry_run: bool = False) -> tuple[int, int]:
+    """Delete counts and gaps older than ``before`` (the retention limit).
+
+    Returns the numbers of counts and of gaps deleted (or that would be, with ``dry_run``).
+    """
+    old_counts = ActivityCount.period_start < before
+    old_gaps = CountGap.gap_end <= before
+    if dry_run:
+        return (int(session.scalar(select(func.count()).select_from(ActivityCount).where(old_counts)) or 0),
+                int(session.scalar(select(func.count()).select_from(CountGap).where(old_gaps)) or 0))
+    n = session.execute(delete(ActivityCount).where(old_counts)).rowcount
+    g = session.execute(delete(CountGap).where(old_gaps)).rowcount
+    return int(n or 0), int(g or 0)
 
 
 def count_rows(*, session: Session, model=ActivityCount, run_id: int | None = None) -> int:

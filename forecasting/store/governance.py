@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from forecasting.errors import ConfigError
@@ -21,6 +21,14 @@ def record_audit(
     session.add(event)
     session.flush()
     return event.id
+
+
+def purge_audit(*, session: Session, before: datetime, dry_run: bool = False) -> int:
+    """Delete audit events older than ``before`` (the retention limit); returns how many."""
+    old = AuditEvent.at < before
+    if dry_run:
+        return int(session.scalar(select(func.count()).select_from(AuditEvent).where(old)) or 0)
+    return int(session.execute(delete(AuditEvent).where(old)).rowcount or 0)
 
 
 def audit_frame(*, session: Session, action: str | None = None, limit: int = 500) -> pd.DataFrame:
