@@ -88,7 +88,7 @@ def run(case: str, out: Path, models=None, **kw) -> dict:
         for key, r in entry.get("headroom", {}).items():
             print(f"  room PAI@{key}: {r['baseline']} {r['baseline_pai']:.2f} -> lgbm "
                   f"{r['challenger_pai']:.2f} -> {r['ceiling']} {r['ceiling_pai']:.2f} "
-                  f"(share won {r['share_won']:.0%})")
+                  f"(ceiling vs baseline p={r['ceiling_p_value']:.3f}; share won {r['share_won']:.0%})")
     return {"timings": run_.timings, "peak_rss_mb": _peak_mb(), "summary": s}
 
 

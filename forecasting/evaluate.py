@@ -376,7 +376,9 @@ def summarise(result: BacktestResult, *, shares: Sequence[float] = AREA_SHARES,
     forecast baseline at that share (highest PAI; references excluded). When the reference
     ``ceiling`` was run, ``headroom`` records, per share, the PAI of the strongest baseline,
     the challenger and the ceiling, and the share of the room between baseline and ceiling
-    the challenger won (NaN when the ceiling is not above the baseline).
+    the challenger won (NaN when the ceiling is not above the baseline), and the paired
+    bootstrap p-value of the ceiling against that baseline: when even the ceiling's gain is
+    within noise, no forecast of cells' rates can show a significant gain at that share.
     """
     areas = result.panel.grid.areas
     out: dict[str, Any] = {"area_shares": list(shares), "note": PAI_CELL_SIZE_NOTE,
@@ -420,10 +422,16 @@ def summarise(result: BacktestResult, *, shares: Sequence[float] = AREA_SHARES,
                 if ceiling in rows and ceiling in result.reference:
                     b0, c0 = rows[best][f"pai@{key}"], rows[challenger][f"pai@{key}"]
                     top = rows[ceiling][f"pai@{key}"]
+                    # Could even the ceiling beat the baseline beyond noise? If not, no
+                    # forecast of cells' rates can be shown to.
+                    cb = paired_bootstrap(result.scores[(ceiling, target)],
+                                          result.scores[(best, target)], obs, areas, sh,
+                                          n_boot=n_boot, random_state=random_state)
                     entry.setdefault("headroom", {})[key] = {
                         "baseline": best, "baseline_pai": b0, "challenger_pai": c0,
                         "ceiling": ceiling, "ceiling_pai": top,
-                        "share_won": (c0 - b0) / (top - b0) if top > b0 else float("nan")}
+                        "share_won": (c0 - b0) / (top - b0) if top > b0 else float("nan"),
+                        "ceiling_p_value": cb["p_value"]}
         out["targets"][target] = entry
     return out
 
@@ -505,9 +513,11 @@ def write_report(result: BacktestResult, summary: dict, out_dir: str | Path, *,
                          f"(95% CI {b['ci_low']:+.2f} to {b['ci_high']:+.2f}, one-sided p = "
                          f"{b['p_value']:.3f}, {b['n_boot']} paired bootstrap resamples of periods)")
         for key, r in summary["targets"][target].get("headroom", {}).items():
-            won = "" if np.isnan(r["share_won"]) else f"; {r['share_won']:.0%} of that room won"
+            won = ("" if np.isnan(r["share_won"]) else "; above the ceiling" if r["share_won"] > 1
+                   else f"; {r['share_won']:.0%} of that room won")
             lines.append(f"- Room at PAI@{key}: strongest baseline {r['baseline']} "
-                         f"{r['baseline_pai']:.2f}, {r['ceiling']} {r['ceiling_pai']:.2f}, "
+                         f"{r['baseline_pai']:.2f}, {r['ceiling']} {r['ceiling_pai']:.2f} "
+                         f"(one-sided p {r['ceiling_p_value']:.3f} against the baseline), "
                          f"challenger {r['challenger_pai']:.2f}{won}")
         if plots:
             safe = "".join(ch if ch.isalnum() else "_" for ch in target)

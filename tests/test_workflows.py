@@ -86,6 +86,7 @@ def test_metrics_and_report(run):
         assert room["baseline"] == m["targets"]["all"]["bootstrap"][key]["baseline"]
         assert room["ceiling_pai"] == models["rate_oracle"][f"pai@{key}"]
         assert room["challenger_pai"] == models["lgbm"][f"pai@{key}"]
+        assert 0 <= room["ceiling_p_value"] <= 1
         if room["ceiling_pai"] > room["baseline_pai"]:
             assert room["share_won"] == pytest.approx(
                 (room["challenger_pai"] - room["baseline_pai"])
