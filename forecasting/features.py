@@ -7,9 +7,12 @@ each named category). :class:`FeatureBuilder` turns a panel into features for a 
 built from cumulative sums along time, so any window count is one subtraction and features for
 every origin come out of a handful of whole-array operations.
 
-Memory: the counts of one target take ``4 * cells * periods`` bytes (float32); building
-features for ``n`` origins holds the float64 cumulative sums (``3 x 8 * cells * periods``,
-own + 3x3 + 5x5) and returns ``4 * n_features * cells * n`` bytes.
+Memory: the counts of one target take ``4 * cells * periods`` bytes (float32). Building
+features for ``n`` origins returns ``4 * n_features * cells * n`` bytes and, on the way, holds
+a few float32/int32 arrays of ``4 * cells * periods`` bytes at a time (cumulative sums of the
+target and of the other categories, one near-repeat filter output, the last-incident index,
+raster box sums on the bounding raster): about ``5 x 4 * cells * periods`` bytes besides the
+output. Every feature block is written straight into the output.
 
 Layer 2: imports layers 0-1 plus numpy, pandas and scipy.
 """
