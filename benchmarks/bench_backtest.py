@@ -1,9 +1,12 @@
 """Backtest benchmark on the shared real data: accuracy, runtime and peak memory.
 
-Run: ``uv run python benchmarks/bench_backtest.py [vancouver|chicago|all] [--out DIR]``.
+Run: ``uv run python benchmarks/bench_backtest.py [vancouver|chicago|all] [--out DIR]
+[--cell-size M] [--lgbm JSON]``.
 
-The loaders below are TEMPORARY: they build the events frame directly from the raw files until
-``forecasting.ingest`` adapters exist; swap ``_load_vancouver``/``_load_chicago`` for them.
+The loaders below read the raw files straight into an events frame, which is faster than
+ingesting them into a throwaway database; they keep the same rows as the ingest adapters
+(Vancouver 2020-2025: 184,426 incidents, the X=Y=0 rows dropped; Chicago: 148,636), as
+``crimecast ingest --format vancouver|chicago`` reports.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ DATA = Path("/work/shared/data")
 
 
 def _load_vancouver() -> pd.DataFrame:
-    """TEMPORARY loader (replace with forecasting.ingest): VPD CSVs -> events frame."""
+    """VPD CSVs -> events frame (person offences, published at X=Y=0, dropped)."""
     files = sorted(glob.glob(str(DATA / "vancouver" / "crimedata_csv_AllNeighbourhoods_20*.csv.gz")))
     raw = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
     raw = raw[(raw.X > 0) & (raw.Y > 0)]  # person offences are published at X=Y=0
@@ -40,7 +43,7 @@ def _load_vancouver() -> pd.DataFrame:
 
 
 def _load_chicago() -> pd.DataFrame:
-    """TEMPORARY loader (replace with forecasting.ingest): Chicago assaults -> events frame."""
+    """Chicago aggravated assaults -> events frame."""
     raw = pd.read_csv(DATA / "chicago" / "chicago_aggravated_assaults.csv.gz")
     raw = raw.dropna(subset=["longitude", "latitude"])
     return pd.DataFrame({"occurred_local": pd.to_datetime(raw.date, format="%Y-%m-%d %H:%M"),
@@ -98,6 +101,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="/tmp/crimecast_bench")
     ap.add_argument("--models", default=None)
     ap.add_argument("--lgbm", default=None, help="JSON of LGBMRiskModel settings")
+    ap.add_argument("--cell-size", type=float, default=150,
+                    help="cell edge in metres (compare models only at one cell size)")
     ap.add_argument("--compare-shared", action="store_true",
                     help="measure per-category models against one shared model instead")
     a = ap.parse_args(argv)
@@ -107,7 +112,7 @@ def main(argv=None) -> int:
         (Path(a.out) / "shared_vs_per_category.json").write_text(json.dumps(res, indent=2))
         return 0
     out = Path(a.out)
-    kw = {}
+    kw = {"cell_size": a.cell_size}
     if a.lgbm:
         kw["lgbm_params"] = json.loads(a.lgbm)
     models = a.models.split(",") if a.models else None
