@@ -513,8 +513,9 @@ def write_report(result: BacktestResult, summary: dict, out_dir: str | Path, *,
                          f"(95% CI {b['ci_low']:+.2f} to {b['ci_high']:+.2f}, one-sided p = "
                          f"{b['p_value']:.3f}, {b['n_boot']} paired bootstrap resamples of periods)")
         for key, r in summary["targets"][target].get("headroom", {}).items():
-            won = ("" if np.isnan(r["share_won"]) else "; above the ceiling" if r["share_won"] > 1
-                   else f"; {r['share_won']:.0%} of that room won")
+            sw = r["share_won"]
+            won = ("" if np.isnan(sw) else "; above the ceiling" if sw > 1
+                   else "; below the baseline" if sw < 0 else f"; {sw:.0%} of that room won")
             lines.append(f"- Room at PAI@{key}: strongest baseline {r['baseline']} "
                          f"{r['baseline_pai']:.2f}, {r['ceiling']} {r['ceiling_pai']:.2f} "
                          f"(one-sided p {r['ceiling_p_value']:.3f} against the baseline), "
