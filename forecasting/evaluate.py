@@ -436,8 +436,10 @@ def summarise(result: BacktestResult, *, shares: Sequence[float] = AREA_SHARES,
     return out
 
 
-def markdown_table(summary: dict, target: str, shares: Sequence[float] = AREA_SHARES) -> str:
-    """One markdown table: every model side by side for ``target``."""
+def markdown_table(summary: dict, target: str, shares: Sequence[float] | None = None) -> str:
+    """One markdown table: every model side by side for ``target`` (default: the summary's shares)."""
+    if shares is None:
+        shares = summary.get("area_shares", AREA_SHARES)
     rows = summary["targets"][target]["models"]
     refs = set(summary.get("references", []))
     keys = [f"{s * 100:g}%" for s in shares]

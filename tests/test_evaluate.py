@@ -138,3 +138,32 @@ def test_backtest_uses_protocol_and_refits_on_schedule(tmp_path):
     text = path.read_text()
     assert "PAI rises as cells shrink" in text and (tmp_path / "capture_all.png").exists()
     assert (tmp_path / "metrics.json").exists()
+
+
+def test_headroom_records_room_and_report_phrases_it(tmp_path):
+    from forecasting.evaluate import BacktestResult
+
+    g = Grid(crs="EPSG:32610", cell_size=100, col=np.arange(100), row=np.zeros(100, int))
+    p = Periods("week")
+    rng = np.random.default_rng(1)
+    rate = np.r_[np.full(10, 5.0), np.full(90, 0.2)]
+    obs = rng.poisson(rate, (40, 100)).astype(float)
+    pan = Panel(g, p, int(p.index(["2024-01-01"])[0]), {"all": obs.T.astype(np.float32)})
+    noisy = rate + rng.normal(0, 2.0, (40, 100))
+    scores = {("base", "all"): noisy, ("oracle", "all"): np.broadcast_to(rate, (40, 100)),
+              ("worse", "all"): -noisy}
+    res = BacktestResult(pan, pan.period_starts[:40], scores, {"all": obs}, {"oracle"})
+    s = summarise(res, shares=(0.1,), n_boot=200, challenger="worse", ceiling="oracle")
+    room = s["targets"]["all"]["headroom"]["10%"]
+    models = s["targets"]["all"]["models"]
+    # The challenger cannot be its own baseline; the ceiling is a reference, never a baseline.
+    assert room["baseline"] == "base" and room["ceiling"] == "oracle"
+    assert room["ceiling_pai"] == models["oracle"]["pai@10%"] > room["baseline_pai"]
+    assert room["ceiling_p_value"] < 0.05 and room["share_won"] < 0
+    text = write_report(res, s, tmp_path, plots=False).read_text()
+    assert re.search(r"Room at PAI@10%: strongest baseline base [\d.]+, oracle [\d.]+ "
+                     r"\(one-sided p [\d.]+ against the baseline\), challenger [\d.]+; "
+                     r"below the baseline", text)
+    # Without the ceiling reference there is no room entry.
+    assert "headroom" not in summarise(res, shares=(0.1,), n_boot=20, challenger="worse",
+                                       ceiling="absent")["targets"]["all"]
