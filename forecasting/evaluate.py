@@ -378,7 +378,8 @@ def summarise(result: BacktestResult, *, shares: Sequence[float] = AREA_SHARES,
     the challenger and the ceiling, and the share of the room between baseline and ceiling
     the challenger won (NaN when the ceiling is not above the baseline), and the paired
     bootstrap p-value of the ceiling against that baseline: when even the ceiling's gain is
-    within noise, no forecast of cells' rates can show a significant gain at that share.
+    within noise, a significant gain by a forecast of cells' rates is unlikely at that share
+    (the ceiling is approximate: a model that pools neighbours can exceed it).
     """
     areas = result.panel.grid.areas
     out: dict[str, Any] = {"area_shares": list(shares), "note": PAI_CELL_SIZE_NOTE,
@@ -422,8 +423,8 @@ def summarise(result: BacktestResult, *, shares: Sequence[float] = AREA_SHARES,
                 if ceiling in rows and ceiling in result.reference:
                     b0, c0 = rows[best][f"pai@{key}"], rows[challenger][f"pai@{key}"]
                     top = rows[ceiling][f"pai@{key}"]
-                    # Could even the ceiling beat the baseline beyond noise? If not, no
-                    # forecast of cells' rates can be shown to.
+                    # Could even the ceiling beat the baseline beyond noise? If not, a
+                    # forecast of cells' rates is unlikely to.
                     cb = paired_bootstrap(result.scores[(ceiling, target)],
                                           result.scores[(best, target)], obs, areas, sh,
                                           n_boot=n_boot, random_state=random_state)

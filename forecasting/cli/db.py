@@ -43,8 +43,6 @@ def db_current() -> None:
     typer.echo(f"current: {migrate.current(url) or 'base'}  head: {migrate.head()}")
 
 
-
-
 @db_app.command("purge")
 def db_purge(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be deleted; delete nothing.")] = False,
