@@ -323,7 +323,21 @@ class _LRU(OrderedDict):
 
 
 # ------------------------------------------------------------------ store-backed
-class StoreProvider:
+class _PlanExports:
+    """Patrol-plan table and exports shared by the providers; each supplies ``_plan``."""
+
+    def export_formats(self) -> list[str]:
+        return export_formats()
+
+    def patrol_plan(self, run_id: int, area: str | None) -> pd.DataFrame:
+        return plan_table(self._plan(run_id, area))
+
+    def export_plan(self, run_id: int, area: str | None, fmt: str, user: str | None = None) -> tuple[str, bytes]:
+        _check_format(fmt, self.export_formats())
+        return render_plan(self._plan(run_id, area, user), fmt, _stem(run_id, area))
+
+
+class StoreProvider(_PlanExports):
     """Reads the dashboard's data through the store's repository functions.
 
     Parameters
@@ -439,9 +453,6 @@ class StoreProvider:
                               "message": t.message, "created_by": t.created_by, "created_at": t.created_at}
                              for t in rows], columns=TASK_COLUMNS)
 
-    def export_formats(self) -> list[str]:
-        return export_formats()
-
     def _tz(self) -> str:
         from forecasting.store.plans import data_timezone
 
@@ -455,13 +466,6 @@ class StoreProvider:
     def _plan(self, run_id: int, area: str | None, user: str | None = None):
         return _plan_from_forecast(self.forecast(run_id), self._run(run_id), self.boundaries(), area, self._tz(),
                                    user)
-
-    def patrol_plan(self, run_id: int, area: str | None) -> pd.DataFrame:
-        return plan_table(self._plan(run_id, area))
-
-    def export_plan(self, run_id: int, area: str | None, fmt: str, user: str | None = None) -> tuple[str, bytes]:
-        _check_format(fmt, self.export_formats())
-        return render_plan(self._plan(run_id, area, user), fmt, _stem(run_id, area))
 
     def get_account(self, username: str) -> Account | None:
         from forecasting.store.governance import get_user
@@ -554,7 +558,7 @@ def _task_args(params: dict) -> list[str]:
 
 
 # ------------------------------------------------------------------ fake
-class FakeProvider:
+class FakeProvider(_PlanExports):
     """A seeded in-memory city: a square grid, forecast runs, cameras, places, a backtest, accounts.
 
     Also a :class:`Recorder` (audit events and tasks are kept in lists), so unit tests and the
@@ -641,19 +645,9 @@ class FakeProvider:
     def tasks(self) -> pd.DataFrame:
         return pd.DataFrame(self._tasks[::-1], columns=TASK_COLUMNS)
 
-    def export_formats(self) -> list[str]:
-        return export_formats()
-
     def _plan(self, run_id, area, user=None):
         run = self._runs[self._runs["id"] == int(run_id)].iloc[0]
         return _plan_from_forecast(self.forecast(run_id), run, self._boundaries, area, self.display_timezone(), user)
-
-    def patrol_plan(self, run_id: int, area: str | None) -> pd.DataFrame:
-        return plan_table(self._plan(run_id, area))
-
-    def export_plan(self, run_id: int, area: str | None, fmt: str, user: str | None = None) -> tuple[str, bytes]:
-        _check_format(fmt, self.export_formats())
-        return render_plan(self._plan(run_id, area, user), fmt, _stem(run_id, area))
 
     def get_account(self, username: str) -> Account | None:
         return self._accounts.get(username)
