@@ -47,6 +47,15 @@ def factory(sqlite_url):
     engine.dispose()
 
 
+def stored_rows(factory, model, run_id=None) -> int:
+    """Rows of ``model`` in the database (optionally of one ingest run)."""
+    from forecasting.store.cameras import count_rows
+    from forecasting.store.session import transaction
+
+    with transaction(factory) as s:
+        return count_rows(session=s, model=model, run_id=run_id)
+
+
 def shared_file(*parts: str) -> Path:
     """A file of ../shared/data, or skip with a visible reason when it is absent."""
     p = SHARED.joinpath(*parts)

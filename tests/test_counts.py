@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from forecasting.errors import InputError
 from forecasting.jobs.cameras import ingest_cameras, ingest_counts
@@ -18,24 +18,17 @@ from forecasting.store import cameras as crepo
 from forecasting.store.models import ActivityCount, CountGap, QuarantinedRow
 from forecasting.store.session import transaction
 
-from .conftest import SAMPLE, shared_file
+from .conftest import SAMPLE, shared_file, stored_rows
 
 CAMS = "camera_id,longitude,latitude\nc1,-1.54,53.79\nc2,-1.55,53.79\n"
 HEADER = "camera_id,period_start,people,vehicles\n"
 
 
-def _n(factory, model, run_id=None):
-    with transaction(factory) as s:
-        q = select(func.count()).select_from(model)
-        if run_id is not None:
-            q = q.where(model.run_id == run_id)
-        return s.scalar(q)
-
 
 def _check(factory, s):
     assert s.rows_read == s.loaded + s.duplicates + s.quarantined
-    assert _n(factory, ActivityCount, s.run_id) == s.loaded
-    assert _n(factory, QuarantinedRow, s.run_id) == s.quarantined
+    assert stored_rows(factory, ActivityCount, s.run_id) == s.loaded
+    assert stored_rows(factory, QuarantinedRow, s.run_id) == s.quarantined
 
 
 @pytest.fixture
@@ -155,7 +148,7 @@ def test_a_failure_midway_leaves_nothing(factory, settings, monkeypatch, tmp_pat
     small = settings.model_copy(update={"chunk_size": 10})
     with pytest.raises(OSError, match="No space left"):
         ingest_counts(factory, small, tmp_path / "c.csv", "canonical")
-    assert _n(factory, ActivityCount) == 0 and _n(factory, CountGap) == 0
+    assert stored_rows(factory, ActivityCount) == 0 and stored_rows(factory, CountGap) == 0
 
 
 garbage = st.text(st.characters(blacklist_categories=("Cs",)), max_size=10)
@@ -216,19 +209,19 @@ def test_retention_purges_old_counts_gaps_and_audit_rows_only(factory, settings,
         old = record_audit(session=s, username="ana", action="view", target="cell x")
         s.get(AuditEvent, old).at = datetime(2022, 1, 5, tzinfo=UTC)
         record_audit(session=s, username="ana", action="view", target="cell y")
-    n_gaps = _n(factory, CountGap)
-    assert _n(factory, ActivityCount) == 4 and n_gaps >= 1
+    n_gaps = stored_rows(factory, CountGap)
+    assert stored_rows(factory, ActivityCount) == 4 and n_gaps >= 1
     now = datetime(2024, 12, 31, tzinfo=UTC)  # retention_days 730: cut-off 2023-01-01
     dry = apply_retention(factory, settings, now=now, dry_run=True)
     assert (dry.counts, dry.audit_events, dry.dry_run) == (2, 1, True) and dry.gaps >= 1
-    assert _n(factory, ActivityCount) == 4 and _n(factory, CountGap) == n_gaps
+    assert stored_rows(factory, ActivityCount) == 4 and stored_rows(factory, CountGap) == n_gaps
     done = apply_retention(factory, settings, now=now, user="admin")
     assert (done.counts, done.gaps, done.audit_events) == (dry.counts, dry.gaps, dry.audit_events)
     with transaction(factory) as s:
         kept = crepo.load_counts(session=s)
         audit = audit_frame(session=s)
     assert sorted(kept["people"].tolist()) == [3, 7]
-    assert _n(factory, CountGap) == n_gaps - done.gaps
+    assert stored_rows(factory, CountGap) == n_gaps - done.gaps
     assert "cell x" not in audit["target"].tolist() and "cell y" in audit["target"].tolist()
     purge = audit[audit["action"] == "retention"].iloc[0]
     assert purge["username"] == "admin" and purge["details"]["counts"] == 2

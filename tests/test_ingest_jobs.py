@@ -9,7 +9,7 @@ import textwrap
 
 import pandas as pd
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from forecasting import jobs
 from forecasting.errors import InputError
@@ -17,24 +17,17 @@ from forecasting.store import repository as repo
 from forecasting.store.models import Incident, IngestRun, QuarantinedRow
 from forecasting.store.session import transaction
 
-from .conftest import REPO, SAMPLE
+from .conftest import REPO, SAMPLE, stored_rows
 
 VANCOUVER = SAMPLE / "vancouver_4_neighbourhoods_2022_2024.csv.gz"
 HEADER = "incident_id,occurred_at,latitude,longitude,category\n"
 
 
-def _rows(factory, model, run_id=None):
-    with transaction(factory) as s:
-        q = select(func.count()).select_from(model)
-        if run_id is not None:
-            q = q.where(model.run_id == run_id)
-        return s.scalar(q)
-
 
 def _check_invariant(factory, summary):
     assert summary.rows_read == summary.loaded + summary.duplicates + summary.quarantined
-    assert _rows(factory, Incident, summary.run_id) == summary.loaded
-    assert _rows(factory, QuarantinedRow, summary.run_id) == summary.quarantined
+    assert stored_rows(factory, Incident, summary.run_id) == summary.loaded
+    assert stored_rows(factory, QuarantinedRow, summary.run_id) == summary.quarantined
 
 
 def test_same_file_twice_loads_nothing_the_second_time(factory, settings):
@@ -115,7 +108,7 @@ def test_an_error_in_the_parsing_process_fails_the_run_cleanly(factory, settings
         jobs.ingest_incidents(factory, settings, VANCOUVER, "sf", parse_in_process=True)
     with transaction(factory) as s:
         (run,) = s.scalars(select(IngestRun)).all()
-    assert run.status == "failed" and _rows(factory, Incident) == 0
+    assert run.status == "failed" and stored_rows(factory, Incident) == 0
 
 
 def test_a_failure_midway_leaves_no_rows_and_is_recorded(factory, settings, monkeypatch):
@@ -132,8 +125,8 @@ def test_a_failure_midway_leaves_no_rows_and_is_recorded(factory, settings, monk
     settings = settings.model_copy(update={"chunk_size": 5000})
     with pytest.raises(OSError, match="No space left"):
         jobs.ingest_incidents(factory, settings, VANCOUVER, "vancouver")
-    assert _rows(factory, Incident) == 0
-    assert _rows(factory, QuarantinedRow) == 0
+    assert stored_rows(factory, Incident) == 0
+    assert stored_rows(factory, QuarantinedRow) == 0
     with transaction(factory) as s:
         (run,) = repo.list_runs(session=s)
     assert run.status == "failed" and "No space left on device" in run.error
@@ -164,8 +157,8 @@ def test_a_killed_run_leaves_the_database_as_it_was(factory, settings, sqlite_ur
     )
     proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-500:]
-    assert _rows(factory, Incident) == before.loaded
-    assert _rows(factory, QuarantinedRow) == before.quarantined
+    assert stored_rows(factory, Incident) == before.loaded
+    assert stored_rows(factory, QuarantinedRow) == before.quarantined
     with transaction(factory) as s:
         assert repo.fail_interrupted_runs(session=s) == 1
     with transaction(factory) as s:
@@ -181,7 +174,7 @@ def test_wrong_format_fails_before_any_row_and_records_the_run(factory, settings
     with transaction(factory) as s:
         (run,) = s.scalars(select(IngestRun)).all()
     assert run.status == "failed" and "format 'sf' needs columns" in run.error
-    assert _rows(factory, Incident) == 0
+    assert stored_rows(factory, Incident) == 0
 
 
 def test_study_area_quarantines_rows_outside(factory, settings):
