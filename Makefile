@@ -27,6 +27,7 @@ test-fast: setup
 
 lint: setup
 	$(RUN) ruff check forecasting dashboards tests benchmarks migrations
+	$(RUN) lint-imports
 
 bench: setup
 	$(RUN) python benchmarks/bench_ingest.py

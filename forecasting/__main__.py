@@ -1,3 +1,4 @@
 from forecasting.cli import main
 
-main()
+if __name__ == "__main__":  # importing the module (doctest collection) runs nothing
+    main()
