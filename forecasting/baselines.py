@@ -18,7 +18,7 @@ import numpy as np
 
 from forecasting.errors import ConfigError, DataError
 from forecasting.features import Panel
-from forecasting.params import Params
+from forecasting.params import Params, positive_int, positive_number
 
 
 class _Baseline(Params):
@@ -27,7 +27,8 @@ class _Baseline(Params):
     is_forecast = True
 
     def fit(self, panel: Panel, origin: int):
-        """Nothing to learn beyond checking the origin; returns ``self``."""
+        """Nothing to learn beyond checking the parameters and the origin; returns ``self``."""
+        self._validate_params()
         panel.check_origin(origin)
         self.fitted_ = True
         return self
@@ -67,7 +68,7 @@ class HistoricalCounts(_Baseline):
     [1.0]
     """
 
-    _PARAMS = ("window_days",)
+    _CONSTRAINTS = {"window_days": positive_int(none=True)}
 
     def __init__(self, *, window_days: int | None = 364) -> None:
         self.window_days = window_days
@@ -90,7 +91,7 @@ class KDEBaseline(_Baseline):
         History used (``None``: all).
     """
 
-    _PARAMS = ("bandwidth", "window_days")
+    _CONSTRAINTS = {"bandwidth": positive_number("metres"), "window_days": positive_int(none=True)}
 
     def __init__(self, *, bandwidth: float = 200.0, window_days: int | None = 364) -> None:
         self.bandwidth = bandwidth
@@ -119,7 +120,7 @@ class ProMap(_Baseline):
     is the mean total count per period over the window.
     """
 
-    _PARAMS = ("bandwidth", "window_days")
+    _CONSTRAINTS = {"bandwidth": positive_number("metres"), "window_days": positive_int()}
 
     def __init__(self, *, bandwidth: float = 400.0, window_days: int = 56) -> None:
         self.bandwidth = bandwidth
@@ -157,7 +158,8 @@ class SEPPGrid(_Baseline):
         Starting values (``omega`` per period); a refit starts from the previous solution.
     """
 
-    _PARAMS = ("window_days", "n_iter", "theta0", "omega0", "tol")
+    _CONSTRAINTS = {"window_days": positive_int(), "n_iter": positive_int(), "theta0": positive_number(),
+                    "omega0": positive_number(), "tol": positive_number()}
 
     def __init__(self, *, window_days: int = 728, n_iter: int = 40, theta0: float = 0.1,
                  omega0: float = 0.5, tol: float = 1e-4) -> None:
@@ -183,6 +185,7 @@ class SEPPGrid(_Baseline):
         return a, b
 
     def fit(self, panel: Panel, origin: int) -> SEPPGrid:
+        self._validate_params()
         origin = panel.check_origin(origin)
         w = min(panel.periods.from_days(self.window_days), origin)
         x = panel.y[:, origin - w:origin].astype(np.float64)
@@ -278,15 +281,10 @@ class RateOracle(_Baseline):
     """
 
     is_forecast = False
+    _CONSTRAINTS = {"scale_days": positive_int()}
 
     def __init__(self, *, scale_days: int = 182) -> None:
         self.scale_days = scale_days
-
-    def fit(self, panel: Panel, origin: int) -> RateOracle:
-        if not (isinstance(self.scale_days, int | np.integer) and self.scale_days > 0):
-            raise ConfigError(f"scale_days must be a positive whole number; got "
-                              f"{self.scale_days!r}")
-        return super().fit(panel, origin)
 
     def predict_risk(self, panel: Panel, origin: int) -> np.ndarray:
         origin = int(origin)

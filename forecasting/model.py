@@ -21,7 +21,16 @@ import pandas as pd
 from forecasting import __version__
 from forecasting.errors import ConfigError, DataError, InputError
 from forecasting.features import FeatureBuilder, Panel, describe_feature
-from forecasting.params import Params
+from forecasting.params import (
+    Params,
+    instance_of,
+    is_int,
+    is_number,
+    non_negative_int,
+    number_in,
+    positive_int,
+    positive_number,
+)
 
 ARTIFACT_FORMAT = "crimecast-lgbm/1"
 #: Blend weights ``blend="auto"`` chooses from.
@@ -120,12 +129,26 @@ class LGBMRiskModel(Params):
         self.offset_days = offset_days
         self.offset_prior = offset_prior
 
-    # -- sklearn plumbing -------------------------------------------------------------------
-    _PARAMS = ("objective", "n_estimators", "learning_rate", "num_leaves", "min_child_samples",
-               "subsample", "colsample_bytree", "reg_lambda", "training_days", "validation_days",
-               "early_stopping_rounds", "negative_rate", "blend", "target_days", "features",
-               "random_state",
-               "n_jobs", "use_context", "offset_days", "offset_prior")
+    # -- sklearn plumbing: parameters come from __init__; what each accepts, checked at fit --
+    _CONSTRAINTS = {
+        "objective": instance_of(str, what="a LightGBM objective name"),
+        "n_estimators": positive_int(), "learning_rate": positive_number(),
+        "num_leaves": positive_int(), "min_child_samples": non_negative_int(),
+        "subsample": number_in(0, 1, low_open=True), "colsample_bytree": number_in(0, 1, low_open=True),
+        "reg_lambda": number_in(0, float("inf")),
+        "training_days": positive_int(), "validation_days": positive_int(),
+        "early_stopping_rounds": positive_int(),
+        "negative_rate": ((lambda v: is_number(v) and 0 < v <= 1), "in (0, 1]"),
+        "blend": ((lambda v: (isinstance(v, str) and v == "auto") or (is_number(v) and 0 <= v <= 1)),
+                  "a number in [0, 1] or 'auto'"),
+        "target_days": positive_int(),
+        "features": instance_of(FeatureBuilder, dict, type(None), what="a FeatureBuilder, a dict or None"),
+        "random_state": non_negative_int(), "n_jobs": (is_int, "a whole number"),
+        "use_context": instance_of(bool, what="True or False"),
+        # Positivity of the offset pair is checked together in _check_params.
+        "offset_days": ((lambda v: v is None or is_int(v)), "a whole number or None"),
+        "offset_prior": (is_number, "a number"),
+    }
 
     def __repr__(self) -> str:
         return f"LGBMRiskModel(objective={self.objective!r}, n_estimators={self.n_estimators})"
@@ -149,11 +172,7 @@ class LGBMRiskModel(Params):
         return np.concatenate([X, extra], axis=0), list(names) + list(ctx.names)
 
     def _check_params(self) -> None:
-        if not 0 < self.negative_rate <= 1:
-            raise ConfigError(f"negative_rate must be in (0, 1]; got {self.negative_rate!r}")
-        if self.blend != "auto" and not (isinstance(self.blend, int | float)
-                                         and 0 <= self.blend <= 1):
-            raise ConfigError(f"blend must be a number in [0, 1] or 'auto'; got {self.blend!r}")
+        self._validate_params()
         if self.offset_days is not None and not (self.offset_days > 0 and self.offset_prior > 0):
             raise ConfigError(f"offset_days and offset_prior must be positive; got "
                               f"offset_days={self.offset_days!r}, offset_prior={self.offset_prior!r}")
