@@ -158,7 +158,12 @@ def write_kml(plan: PatrolPlan, path) -> Path:
 
 
 def write_ics(plan: PatrolPlan, path) -> Path:
-    """An iCalendar file with one event per visit window (times in UTC)."""
+    """An iCalendar file with one event per visit window (times in UTC).
+
+    Visit times are local to the plan's time zone; one in the repeated autumn hour is read as
+    daylight time (the first 01:xx), as on ingest, and one in the skipped spring hour is shifted
+    forward.
+    """
     from icalendar import Calendar, Event
 
     path = _target(path)
@@ -174,8 +179,9 @@ def write_ics(plan: PatrolPlan, path) -> Path:
     table = hotspot_table(plan).set_index("hotspot_id") if len(plan.hotspots) else None
     v = plan.visits
     if len(v):
-        starts = pd.DatetimeIndex(v["start"]).tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
-        ends = pd.DatetimeIndex(v["end"]).tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+        dst = np.ones(len(v), dtype=bool)  # ambiguous local times: the daylight-time reading
+        starts = pd.DatetimeIndex(v["start"]).tz_localize(tz, ambiguous=dst, nonexistent="shift_forward")
+        ends = pd.DatetimeIndex(v["end"]).tz_localize(tz, ambiguous=dst, nonexistent="shift_forward")
         n_visits = v.groupby("hotspot_id")["visit"].transform("max")
         for i, row in enumerate(v.itertuples(index=False)):  # one event per visit window
             h = table.loc[row.hotspot_id]
@@ -186,10 +192,8 @@ def write_ics(plan: PatrolPlan, path) -> Path:
                                f"{row.visit}".encode()).hexdigest()[:20]
             ev.add("uid", f"{uid}@crimecast")
             ev.add("dtstamp", stamp)
-            start = starts[i] if not pd.isna(starts[i]) else pd.Timestamp(row.start).tz_localize("UTC")
-            end = ends[i] if not pd.isna(ends[i]) else pd.Timestamp(row.end).tz_localize("UTC")
-            ev.add("dtstart", start.tz_convert("UTC").to_pydatetime())
-            ev.add("dtend", end.tz_convert("UTC").to_pydatetime())
+            ev.add("dtstart", starts[i].tz_convert("UTC").to_pydatetime())
+            ev.add("dtend", ends[i].tz_convert("UTC").to_pydatetime())
             ev.add("summary", f"Patrol visit {row.hotspot_id} ({row.visit}/{int(n_visits.iloc[i])}): {where}")
             ev.add("location", where)
             ev.add("geo", (float(row.latitude), float(row.longitude)))

@@ -127,6 +127,21 @@ def test_pdf_round_trip(plan, tmp_path):
     assert any("/XObject" in p["/Resources"] for p in reader.pages)  # the map image
 
 
+def test_ics_reads_the_repeated_autumn_hour_as_daylight_time(plan, tmp_path):
+    from dataclasses import replace
+
+    from icalendar import Calendar
+
+    # 2024-11-03 in Vancouver: 01:00-02:00 happens twice (PDT, UTC-7, then PST, UTC-8). A visit
+    # at 01:20 is 08:20 UTC, not 01:20 read as UTC (18:20 the day before in Vancouver).
+    visits = plan.visits.iloc[:2].copy()
+    visits["start"] = pd.to_datetime(["2024-11-03 01:20", "2024-11-03 03:00"])
+    visits["end"] = visits["start"] + pd.Timedelta(minutes=15)
+    cal = Calendar.from_ical(ex.write_plan(replace(plan, visits=visits), tmp_path / "dst.ics").read_bytes())
+    starts = [pd.Timestamp(e.decoded("DTSTART")).tz_convert("UTC") for e in cal.walk("VEVENT")]
+    assert starts == [pd.Timestamp("2024-11-03 08:20", tz="UTC"), pd.Timestamp("2024-11-03 11:00", tz="UTC")]
+
+
 def test_empty_plan_exports_are_valid(tmp_path):
     cells = gpd.GeoDataFrame({"cell_id": ["a"], "row": [0], "col": [0], "expected_count": [0.0],
                               "reasons": [[]]}, geometry=gpd.GeoSeries.from_xy([0], [0]).buffer(1e-3).values,
