@@ -111,7 +111,8 @@ class PatrolConfig:
     top_cells : int, default 10
         Highest-risk cells considered per patrol area (cells with zero risk never are).
     connectivity : {4, 8}, default 8
-        Cells sharing an edge (4) or an edge or corner (8) belong to one hotspot.
+        Square cells sharing an edge (4) or an edge or corner (8) belong to one hotspot
+        (H3 hexagons: those sharing an edge).
     visit_minutes : float, default 15
         Length of one visit; the Koper curve asks for 10 to 16 minutes.
     patrol_minutes : float, default 120
@@ -150,12 +151,18 @@ class PatrolConfig:
 
 # ----------------------------------------------------------------------------- pieces
 def group_hotspots(cells: pd.DataFrame, connectivity: int = 8, by: str | None = None) -> np.ndarray:
-    """Connected-component label of each cell over the grid's rows and columns.
+    """Connected-component label of each cell over the grid's neighbours.
+
+    Square cells are neighbours over the grid's rows and columns (``connectivity``); H3
+    hexagons (every ``cell_id`` an H3 index) are neighbours when they share an edge, whatever
+    ``connectivity`` says: a hexagon has six neighbours, which neither 4- nor 8-connectivity
+    over its local coordinates gives.
 
     Parameters
     ----------
     cells : DataFrame
-        ``row`` and ``col`` of the cells to group (the selected top cells).
+        ``row`` and ``col`` of the cells to group (the selected top cells), and ``cell_id``
+        for H3 grids.
     connectivity : {4, 8}, default 8
     by : str, optional
         A column (e.g. the patrol area); cells with different values never join.
@@ -174,15 +181,14 @@ def group_hotspots(cells: pd.DataFrame, connectivity: int = 8, by: str | None = 
     if connectivity not in (4, 8):
         raise ConfigError(f"connectivity must be 4 or 8; got {connectivity!r}")
     require_columns(cells, ["row", "col"] + ([by] if by else []), "cells")
-    if cells[["row", "col"]].isna().any().any():
-        raise InputError("cells must have a row and col (square grids); got missing values")
     n = len(cells)
-    key = pd.DataFrame({"row": cells["row"].to_numpy(np.int64), "col": cells["col"].to_numpy(np.int64),
-                        "grp": cells[by].astype(str).to_numpy() if by else "", "pos": np.arange(n)})
-    offsets = [(0, 1), (1, 0)] + ([(1, 1), (1, -1)] if connectivity == 8 else [])
-    pairs = [key.assign(row=key["row"] + dr, col=key["col"] + dc).merge(key, on=["grp", "row", "col"])
-             for dr, dc in offsets]  # one vectorised self-join per neighbour direction
-    edges = pd.concat(pairs, ignore_index=True)
+    grp = cells[by].astype(str).to_numpy() if by else np.full(n, "")
+    if _is_h3(cells):
+        edges = _hexagon_edges(cells["cell_id"].to_numpy(), grp)
+    else:
+        if cells[["row", "col"]].isna().any().any():
+            raise InputError("cells must have a row and col (square grids); got missing values")
+        edges = _square_edges(cells["row"].to_numpy(np.int64), cells["col"].to_numpy(np.int64), grp, connectivity)
     graph = sparse.csr_array((np.ones(len(edges)), (edges["pos_x"], edges["pos_y"])), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     # Renumber in order of first appearance, so the caller's ordering (e.g. by risk) carries over.
@@ -190,6 +196,34 @@ def group_hotspots(cells: pd.DataFrame, connectivity: int = 8, by: str | None = 
     rank = np.empty_like(first)
     rank[np.argsort(first)] = np.arange(first.size)
     return rank[labels].astype(np.int64)
+
+
+def _square_edges(row: np.ndarray, col: np.ndarray, grp: np.ndarray, connectivity: int) -> pd.DataFrame:
+    """Pairs ``pos_x, pos_y`` of square cells adjacent over rows and columns, within a group."""
+    key = pd.DataFrame({"row": row, "col": col, "grp": grp, "pos": np.arange(row.size)})
+    offsets = [(0, 1), (1, 0)] + ([(1, 1), (1, -1)] if connectivity == 8 else [])
+    pairs = [key.assign(row=key["row"] + dr, col=key["col"] + dc).merge(key, on=["grp", "row", "col"])
+             for dr, dc in offsets]  # one vectorised self-join per neighbour direction
+    return pd.concat(pairs, ignore_index=True)
+
+
+def _is_h3(cells: pd.DataFrame) -> bool:
+    """Whether every ``cell_id`` is an H3 index (an H3 grid's cells)."""
+    if "cell_id" not in cells.columns or not len(cells):
+        return False
+    import h3
+
+    ids = pd.unique(cells["cell_id"].astype(str))
+    return all(h3.is_valid_cell(c) for c in ids)  # h3 has no array API
+
+
+def _hexagon_edges(cell_ids: np.ndarray, grp: np.ndarray) -> pd.DataFrame:
+    """Pairs ``pos_x, pos_y`` of H3 cells sharing an edge, within a group."""
+    import h3
+
+    key = pd.DataFrame({"cell_id": cell_ids.astype(str), "grp": grp, "pos": np.arange(cell_ids.size)})
+    ring = key.assign(cell_id=[h3.grid_ring(c, 1) for c in key["cell_id"]]).explode("cell_id")
+    return ring.merge(key, on=["grp", "cell_id"])
 
 
 def allocate_visits(weights: np.ndarray, total: int) -> np.ndarray:

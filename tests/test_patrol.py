@@ -211,3 +211,28 @@ def test_patrol_time_is_capped_by_the_shift():
     assert len(plan.visits) == 7  # 120 // 16
     v = plan.visits.sort_values("start")
     assert (v["start"].iloc[1:].to_numpy() >= v["end"].iloc[:-1].to_numpy()).all()
+
+
+def test_h3_hotspots_join_hexagons_that_share_an_edge_and_only_those():
+    import h3
+
+    from forecasting.grid import H3Grid
+
+    centre = h3.latlng_to_cell(49.28, -123.12, 9)
+    ij = h3.cell_to_local_ij(centre, centre)
+    # In H3's local IJ coordinates the six neighbours are (+-1, 0), (0, +-1), (1, 1) and (-1, -1):
+    # (1, 1) is a neighbour that 4-connectivity misses, (1, -1) a cell two steps away that
+    # 8-connectivity joins.
+    diagonal = h3.local_ij_to_cell(centre, ij[0] + 1, ij[1] + 1)
+    apart = h3.local_ij_to_cell(centre, ij[0] + 1, ij[1] - 1)
+    assert h3.are_neighbor_cells(centre, diagonal) and h3.grid_distance(centre, apart) == 2
+    g = H3Grid(crs="EPSG:32610", resolution=9, cells=np.array([centre, diagonal, apart]))
+    cells = pd.DataFrame({"cell_id": g.cell_ids, "row": g.row, "col": g.col})
+    pos = {c: i for i, c in enumerate(g.cell_ids)}
+    for connectivity in (4, 8):
+        labels = pt.group_hotspots(cells, connectivity)
+        assert labels[pos[centre]] == labels[pos[diagonal]] != labels[pos[apart]]
+    # A whole ring around a cell is one hotspot.
+    ring = np.array([centre, *h3.grid_ring(centre, 1)])
+    g = H3Grid(crs="EPSG:32610", resolution=9, cells=ring)
+    assert set(pt.group_hotspots(pd.DataFrame({"cell_id": g.cell_ids, "row": g.row, "col": g.col}))) == {0}
