@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 DEMO_DIR ?= var/demo
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup demo test test-fast lint docs bench clean
 
 # The environment lives in .venv/, installed from the committed uv.lock.
 .venv/.synced: pyproject.toml uv.lock
@@ -28,6 +28,10 @@ test-fast: setup
 lint: setup
 	$(RUN) ruff check forecasting dashboards tests benchmarks migrations
 	$(RUN) lint-imports
+
+# The CLI reference (README table, docs/cli.md) from the commands' --help; a test checks it is current.
+docs: setup
+	$(RUN) python -m forecasting.cli.reference
 
 bench: setup
 	$(RUN) python benchmarks/bench_ingest.py
