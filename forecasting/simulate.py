@@ -191,6 +191,63 @@ def _drift(rng, cfg: SimulationConfig, n_days: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------ the city
+@dataclass(frozen=True)
+class _Area:
+    """The city's square in local metres: (0, 0) is its south-west corner in the UTM zone."""
+
+    size: float
+    crs: object
+    origin: tuple[float, float]
+    to_lonlat: Transformer
+
+    @classmethod
+    def around(cls, cfg: SimulationConfig) -> _Area:
+        crs = utm_crs(np.array([cfg.centre[0]]), np.array([cfg.centre[1]]))
+        x, y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(*cfg.centre)
+        return cls(cfg.size_m, crs, (x - cfg.size_m / 2, y - cfg.size_m / 2),
+                   Transformer.from_crs(crs, "EPSG:4326", always_xy=True))
+
+    def lonlat(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.to_lonlat.transform(np.asarray(x) + self.origin[0], np.asarray(y) + self.origin[1])
+
+
+@dataclass(frozen=True)
+class _Clock:
+    """The simulated hours (UTC), their local activity profiles and the day each falls on."""
+
+    hours: pd.DatetimeIndex
+    profiles: dict[str, np.ndarray]
+    day: np.ndarray
+
+    @classmethod
+    def of(cls, cfg: SimulationConfig) -> _Clock:
+        hours = pd.date_range(pd.Timestamp(cfg.start, tz="UTC"), periods=cfg.days * 24, freq="h")
+        return cls(hours, _profiles(hours.tz_convert(cfg.tz)), np.arange(hours.size) // 24)
+
+
+@dataclass(frozen=True)
+class _Centres:
+    """Activity centres: positions, Gaussian spread (m), weight, and busyness (centres, days)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    sigma: np.ndarray
+    weight: np.ndarray
+    busyness: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Sites:
+    """Where places are: every place (local metres), and the bars and stations crime follows."""
+
+    places: pd.DataFrame
+    bar_x: np.ndarray
+    bar_y: np.ndarray
+    bar_centre: np.ndarray
+    station_x: np.ndarray
+    station_y: np.ndarray
+
+
 def simulate_city(config: SimulationConfig | None = None) -> SimulatedCity:
     """Simulate the city described in the module docstring.
 
@@ -211,133 +268,155 @@ def simulate_city(config: SimulationConfig | None = None) -> SimulatedCity:
     True
     """
     cfg = (config or SimulationConfig()).check()
+    # One generator, drawn from in this order: the order is part of what a seed reproduces.
     rng = np.random.default_rng(cfg.seed)
-    L = cfg.size_m
-    crs = utm_crs(np.array([cfg.centre[0]]), np.array([cfg.centre[1]]))
-    to_xy = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
-    to_ll = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    ox, oy = to_xy.transform(*cfg.centre)
-    ox, oy = ox - L / 2, oy - L / 2  # local (0, 0) is the south-west corner
+    area, clock = _Area.around(cfg), _Clock.of(cfg)
+    centres = _activity_centres(rng, cfg)
+    sites = _places(rng, cfg, centres)
+    events = _cascade(rng, _background_crime(rng, cfg, centres, sites, clock), cfg, clock.hours.size, area.size)
+    incidents = _incident_table(events, clock, area)
+    cameras, counts, present = _cameras_and_counts(rng, cfg, centres, sites, clock, area)
+    lon, lat = area.lonlat(sites.places["x"].to_numpy(), sites.places["y"].to_numpy())
+    places = pd.DataFrame({"place_id": sites.places["place_id"], "category": sites.places["category"],
+                           "name": sites.places["name"], "longitude": np.round(lon, 6), "latitude": np.round(lat, 6)})
+    centre_lon, centre_lat = area.lonlat(centres.x, centres.y)
+    truth = {
+        "crs": area.crs.to_string(), "origin_xy": [float(area.origin[0]), float(area.origin[1])],
+        "centres": [{"longitude": float(a), "latitude": float(b), "sigma_m": float(s), "weight": float(w)}
+                    for a, b, s, w in zip(centre_lon, centre_lat, centres.sigma, centres.weight, strict=True)],
+        "daily_multiplier": np.round(centres.busyness, 4).tolist(),
+        "background_incidents": int((incidents["parent_id"].isna()).sum()),
+        "offspring_incidents": int(incidents["parent_id"].notna().sum()),
+        "camera_hours_missing": int((~present).sum()),
+    }
+    return SimulatedCity(incidents, cameras, counts, places, truth, cfg)
 
-    hours = pd.date_range(pd.Timestamp(cfg.start, tz="UTC"), periods=cfg.days * 24, freq="h")
-    local = hours.tz_convert(cfg.tz)
-    prof = _profiles(local)
-    day_of_hour = np.arange(hours.size) // 24
-    n_days = cfg.days
 
-    # Centres and their drift.
-    K = cfg.n_centres
-    cx = rng.uniform(0.15 * L, 0.85 * L, K)
-    cy = rng.uniform(0.15 * L, 0.85 * L, K)
-    csd = rng.uniform(250, 600, K)
-    cw = rng.dirichlet(np.full(K, 3.0))
-    z = _drift(rng, cfg, n_days)
-    mult = np.exp(z)  # (K, days)
+def _activity_centres(rng, cfg: SimulationConfig) -> _Centres:
+    """Stage 1: centres at random inside the middle 70 % of the square, and their daily drift."""
+    size, n = cfg.size_m, cfg.n_centres
+    x = rng.uniform(0.15 * size, 0.85 * size, n)
+    y = rng.uniform(0.15 * size, 0.85 * size, n)
+    sigma = rng.uniform(250, 600, n)
+    weight = rng.dirichlet(np.full(n, 3.0))
+    return _Centres(x, y, sigma, weight, np.exp(_drift(rng, cfg, cfg.days)))
 
-    # Places.
-    def around(n, spread=0.6):
-        k = rng.choice(K, n, p=cw)
-        return cx[k] + rng.normal(0, spread * csd[k]), cy[k] + rng.normal(0, spread * csd[k]), k
 
-    bx, by, bk = around(cfg.n_bars, 0.5)
-    sx_, sy_, _ = around(cfg.n_shops, 0.7)
-    t = np.linspace(0.05, 0.95, cfg.n_stations)
+def _places(rng, cfg: SimulationConfig, centres: _Centres) -> _Sites:
+    """Stage 3: bars and shops around the centres, stations on two lines, schools anywhere."""
+    size = cfg.size_m
+
+    def around(n, spread):
+        k = rng.choice(centres.x.size, n, p=centres.weight)
+        return (centres.x[k] + rng.normal(0, spread * centres.sigma[k]),
+                centres.y[k] + rng.normal(0, spread * centres.sigma[k]), k)
+
+    bar_x, bar_y, bar_centre = around(cfg.n_bars, 0.5)
+    shop_x, shop_y, _ = around(cfg.n_shops, 0.7)
+    along = np.linspace(0.05, 0.95, cfg.n_stations)
     line = np.arange(cfg.n_stations) % 2
     angle = rng.uniform(0, np.pi, 2)
-    tx = L / 2 + (t - 0.5) * L * np.cos(angle[line]) * 0.9 + rng.normal(0, 60, cfg.n_stations)
-    ty = L / 2 + (t - 0.5) * L * np.sin(angle[line]) * 0.9 + rng.normal(0, 60, cfg.n_stations)
-    hx, hy = rng.uniform(0, L, cfg.n_schools), rng.uniform(0, L, cfg.n_schools)
+    station_x = size / 2 + (along - 0.5) * size * np.cos(angle[line]) * 0.9 + rng.normal(0, 60, cfg.n_stations)
+    station_y = size / 2 + (along - 0.5) * size * np.sin(angle[line]) * 0.9 + rng.normal(0, 60, cfg.n_stations)
+    school_x, school_y = rng.uniform(0, size, cfg.n_schools), rng.uniform(0, size, cfg.n_schools)
     places = pd.DataFrame({
         "category": np.repeat(["bar", "shop", "transit_station", "school"],
                               [cfg.n_bars, cfg.n_shops, cfg.n_stations, cfg.n_schools]),
-        "x": np.concatenate([bx, sx_, tx, hx]), "y": np.concatenate([by, sy_, ty, hy]),
+        "x": np.concatenate([bar_x, shop_x, station_x, school_x]),
+        "y": np.concatenate([bar_y, shop_y, station_y, school_y]),
     })
-    places = places[places["x"].between(0, L) & places["y"].between(0, L)].reset_index(drop=True)
+    places = places[places["x"].between(0, size) & places["y"].between(0, size)].reset_index(drop=True)
     places["place_id"] = "simp" + pd.Series(np.arange(len(places))).astype(str).str.zfill(4)
     places["name"] = "Simulated " + places["category"].str.replace("_", " ") + " " + places.index.astype(str)
+    return _Sites(places, bar_x, bar_y, bar_centre, station_x, station_y)
 
-    # Background incidents, one Poisson draw per (source, hour).
-    bg = cfg.background_per_day / 24.0
+
+def _background_crime(rng, cfg: SimulationConfig, centres: _Centres, sites: _Sites, clock: _Clock) -> pd.DataFrame:
+    """Stage 4: one Poisson draw per (source, hour) of theft, violence and burglary.
+
+    Returns ``hour, x, y, category, component, t`` (``t``: hours since the start, continuous),
+    inside the square.
+    """
+    size, profile, busy = cfg.size_m, clock.profiles, centres.busyness
+    per_hour = cfg.background_per_day / 24.0
     events = []
-    # Theft around centres (dynamic busyness) and stations (static).
-    theft_rate = bg * cfg.theft_share
+    # Theft around centres (following their busyness) and stations (static).
+    theft = per_hour * cfg.theft_share
     centre_share = 0.8
-    lam = theft_rate * centre_share * cw[:, None] * mult[:, day_of_hour] * prof["people"][None, :]
-    lam /= np.mean(mult)  # keep the expected total near the configured rate
-    events.append(_draw(rng, lam, cx, cy, csd, "theft", "centre"))
-    lam_s = np.full((tx.size, hours.size), theft_rate * (1 - centre_share) / tx.size) * prof["people"][None, :]
-    events.append(_draw(rng, lam_s, tx, ty, np.full(tx.size, 120.0), "theft", "station"))
+    rate = theft * centre_share * centres.weight[:, None] * busy[:, clock.day] * profile["people"][None, :]
+    rate /= np.mean(busy)  # keep the expected total near the configured rate
+    events.append(_draw(rng, rate, centres.x, centres.y, centres.sigma, "theft", "centre"))
+    n_stations = sites.station_x.size
+    rate = np.full((n_stations, clock.hours.size), theft * (1 - centre_share) / n_stations) * profile["people"][None, :]
+    events.append(_draw(rng, rate, sites.station_x, sites.station_y, np.full(n_stations, 120.0), "theft", "station"))
     # Violence around bars at night, scaled by the busyness of the bar's centre.
-    vr = bg * cfg.violence_share
-    lam_v = vr / max(bx.size, 1) * mult[bk][:, day_of_hour] * prof["night"][None, :] / np.mean(mult)
-    events.append(_draw(rng, lam_v, bx, by, np.full(bx.size, 60.0), "violence", "bar"))
+    violence = per_hour * cfg.violence_share
+    rate = (violence / max(sites.bar_x.size, 1) * busy[sites.bar_centre][:, clock.day] * profile["night"][None, :]
+            / np.mean(busy))
+    events.append(_draw(rng, rate, sites.bar_x, sites.bar_y, np.full(sites.bar_x.size, 60.0), "violence", "bar"))
     # Burglary: uniform in space, weekday daytimes.
-    br = bg * (1 - cfg.theft_share - cfg.violence_share)
-    n_b = rng.poisson(br * prof["daytime"])
-    hb = np.repeat(np.arange(hours.size), n_b)
-    events.append(pd.DataFrame({"hour": hb, "x": rng.uniform(0, L, hb.size), "y": rng.uniform(0, L, hb.size),
-                                "category": "burglary", "component": "uniform"}))
+    burglary = per_hour * (1 - cfg.theft_share - cfg.violence_share)
+    hour = np.repeat(np.arange(clock.hours.size), rng.poisson(burglary * profile["daytime"]))
+    events.append(pd.DataFrame({"hour": hour, "x": rng.uniform(0, size, hour.size),
+                                "y": rng.uniform(0, size, hour.size), "category": "burglary",
+                                "component": "uniform"}))
     ev = pd.concat(events, ignore_index=True)
-    ev["t"] = ev["hour"] + rng.random(len(ev))  # hours since start, continuous
-    ev = ev[ev["x"].between(0, L) & ev["y"].between(0, L)].reset_index(drop=True)
-    ev = _cascade(rng, ev, cfg, hours.size, L)
+    ev["t"] = ev["hour"] + rng.random(len(ev))
+    return ev[ev["x"].between(0, size) & ev["y"].between(0, size)].reset_index(drop=True)
 
-    occurred = hours[0] + pd.to_timedelta(ev["t"].to_numpy() * 3600.0, unit="s")
-    lon, lat = to_ll.transform(ev["x"].to_numpy() + ox, ev["y"].to_numpy() + oy)
+
+def _incident_table(ev: pd.DataFrame, clock: _Clock, area: _Area) -> pd.DataFrame:
+    """Canonical incidents in time order, with the truth columns ``component`` and ``parent_id``."""
+    occurred = clock.hours[0] + pd.to_timedelta(ev["t"].to_numpy() * 3600.0, unit="s")
+    lon, lat = area.lonlat(ev["x"].to_numpy(), ev["y"].to_numpy())
     order = np.argsort(occurred.to_numpy(), kind="stable")
     ids = np.char.add("sim", np.char.zfill(np.arange(len(ev)).astype(str), 6)).astype(object)
     parent = ev["parent"].to_numpy()
     parent_id = np.where(parent >= 0, ids[np.maximum(parent, 0)], None)
-    incidents = pd.DataFrame({
+    return pd.DataFrame({
         "incident_id": ids, "occurred_at": occurred.floor("s"), "latitude": np.round(lat, 6),
         "longitude": np.round(lon, 6), "category": ev["category"].to_numpy(),
         "component": ev["component"].to_numpy(), "parent_id": parent_id,
     }).iloc[order].reset_index(drop=True)
 
-    # Cameras and their counts.
-    n_hot = int(round(cfg.n_cameras * 0.75))
-    k = rng.choice(K, n_hot, p=cw)
-    camx = np.concatenate([cx[k] + rng.normal(0, 0.7 * csd[k]), rng.uniform(0.05 * L, 0.95 * L, cfg.n_cameras - n_hot)])
-    camy = np.concatenate([cy[k] + rng.normal(0, 0.7 * csd[k]), rng.uniform(0.05 * L, 0.95 * L, cfg.n_cameras - n_hot)])
-    camx, camy = np.clip(camx, 0, L), np.clip(camy, 0, L)
-    n_c = camx.size
-    heading = rng.uniform(0, 360, n_c).round(0)
-    fov = rng.uniform(60, 120, n_c).round(0)
-    rng_m = rng.uniform(80, 180, n_c).round(0)
-    near = _gauss(camx, camy, cx, cy, csd) * cw[None, :] * K  # (cams, K)
-    station = 0.3 * _gauss(camx, camy, tx, ty, np.full(tx.size, 150.0)).sum(axis=1)
-    level = near @ mult  # (cams, days)
-    mu_p = cfg.people_scale * (level[:, day_of_hour] + station[:, None] + 0.05) * prof["people"][None, :]
-    mu_v = 0.3 * cfg.people_scale * (0.3 + near.sum(axis=1) + station)[:, None] * prof["vehicles"][None, :]
-    people = rng.poisson(mu_p)
-    vehicles = rng.poisson(mu_v)
-    present = _availability(rng, cfg, n_c, hours.size)
-    cam_ids = np.char.add("simcam", np.char.zfill(np.arange(n_c).astype(str), 3)).astype(object)
-    ci, hi = np.nonzero(present)
-    counts = pd.DataFrame({"camera_id": cam_ids[ci], "period_start": hours[hi],
-                           "people": people[ci, hi], "vehicles": vehicles[ci, hi]})
+
+def _cameras_and_counts(rng, cfg: SimulationConfig, centres: _Centres, sites: _Sites, clock: _Clock,
+                        area: _Area) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Stage 6: the camera registry, hourly counts and the (cameras, hours) availability mask."""
+    size, profile, hours = cfg.size_m, clock.profiles, clock.hours
+    n_busy = int(round(cfg.n_cameras * 0.75))  # placed where footfall is high; the rest anywhere
+    k = rng.choice(centres.x.size, n_busy, p=centres.weight)
+    x = np.concatenate([centres.x[k] + rng.normal(0, 0.7 * centres.sigma[k]),
+                        rng.uniform(0.05 * size, 0.95 * size, cfg.n_cameras - n_busy)])
+    y = np.concatenate([centres.y[k] + rng.normal(0, 0.7 * centres.sigma[k]),
+                        rng.uniform(0.05 * size, 0.95 * size, cfg.n_cameras - n_busy)])
+    x, y = np.clip(x, 0, size), np.clip(y, 0, size)
+    n = x.size
+    heading = rng.uniform(0, 360, n).round(0)
+    fov = rng.uniform(60, 120, n).round(0)
+    reach = rng.uniform(80, 180, n).round(0)
+    near = _gauss(x, y, centres.x, centres.y, centres.sigma) * centres.weight[None, :] * centres.x.size
+    station = 0.3 * _gauss(x, y, sites.station_x, sites.station_y, np.full(sites.station_x.size, 150.0)).sum(axis=1)
+    level = near @ centres.busyness  # (cameras, days)
+    mean_people = cfg.people_scale * (level[:, clock.day] + station[:, None] + 0.05) * profile["people"][None, :]
+    mean_vehicles = (0.3 * cfg.people_scale * (0.3 + near.sum(axis=1) + station)[:, None]
+                     * profile["vehicles"][None, :])
+    people = rng.poisson(mean_people)
+    vehicles = rng.poisson(mean_vehicles)
+    present = _availability(rng, cfg, n, hours.size)
+    ids = np.char.add("simcam", np.char.zfill(np.arange(n).astype(str), 3)).astype(object)
+    cam, hour = np.nonzero(present)
+    counts = pd.DataFrame({"camera_id": ids[cam], "period_start": hours[hour],
+                           "people": people[cam, hour], "vehicles": vehicles[cam, hour]})
     installed = np.where(present.any(axis=1), hours[present.argmax(axis=1)].astype(str), None)
-    clon, clat = to_ll.transform(camx + ox, camy + oy)
+    lon, lat = area.lonlat(x, y)
     cameras = pd.DataFrame({
-        "camera_id": cam_ids, "name": [f"Simulated camera {i}" for i in range(n_c)], "kind": "cctv",
-        "longitude": np.round(clon, 6), "latitude": np.round(clat, 6), "heading_deg": heading, "fov_deg": fov,
-        "range_m": rng_m, "installed_at": pd.to_datetime(installed, utc=True).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "camera_id": ids, "name": [f"Simulated camera {i}" for i in range(n)], "kind": "cctv",
+        "longitude": np.round(lon, 6), "latitude": np.round(lat, 6), "heading_deg": heading, "fov_deg": fov,
+        "range_m": reach, "installed_at": pd.to_datetime(installed, utc=True).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "status": "active",
     })
-    plon, plat = to_ll.transform(places["x"].to_numpy() + ox, places["y"].to_numpy() + oy)
-    places_out = pd.DataFrame({"place_id": places["place_id"], "category": places["category"],
-                               "name": places["name"], "longitude": np.round(plon, 6), "latitude": np.round(plat, 6)})
-    clon_c, clat_c = to_ll.transform(cx + ox, cy + oy)
-    truth = {
-        "crs": crs.to_string(), "origin_xy": [float(ox), float(oy)],
-        "centres": [{"longitude": float(a), "latitude": float(b), "sigma_m": float(s), "weight": float(w)}
-                    for a, b, s, w in zip(clon_c, clat_c, csd, cw, strict=True)],
-        "daily_multiplier": np.round(mult, 4).tolist(),
-        "background_incidents": int((incidents["parent_id"].isna()).sum()),
-        "offspring_incidents": int(incidents["parent_id"].notna().sum()),
-        "camera_hours_missing": int((~present).sum()),
-    }
-    return SimulatedCity(incidents, cameras, counts, places_out, truth, cfg)
+    return cameras, counts, present
 
 
 def _draw(rng, lam: np.ndarray, cx, cy, sd, category: str, component: str) -> pd.DataFrame:
@@ -352,7 +431,7 @@ def _draw(rng, lam: np.ndarray, cx, cy, sd, category: str, component: str) -> pd
 
 
 def _cascade(rng, ev: pd.DataFrame, cfg: SimulationConfig, n_hours: int, L: float) -> pd.DataFrame:
-    """Add near-repeat offspring generation by generation (each generation vectorised)."""
+    """Stage 5: near-repeat offspring, generation by generation (each generation vectorised)."""
     ev = ev.assign(parent=-1)
     frames = [ev]
     gen = ev
