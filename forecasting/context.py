@@ -145,7 +145,7 @@ def coverage(cameras: pd.DataFrame, grid: Grid) -> sparse.csr_matrix:
     --------
     >>> from forecasting.grid import Grid
     >>> g = Grid(crs="EPSG:32631", cell_size=100, col=np.array([6500, 6501]), row=np.array([57720, 57720]))
-    >>> lon, lat = g._to_lonlat.transform(650050.0, 5772050.0)
+    >>> lon, lat = g.to_lonlat(650050.0, 5772050.0)
     >>> view = shapely.Point(lon, lat).buffer(0.0003).wkt
     >>> cams = pd.DataFrame({"camera_id": ["c"], "longitude": [lon], "latitude": [lat], "view_wkt": [view]})
     >>> coverage(cams, g).toarray().ravel().tolist()
@@ -250,7 +250,7 @@ def activity_features(counts: pd.DataFrame, cameras: pd.DataFrame, grid: Grid, p
     --------
     >>> from forecasting.grid import Grid
     >>> g = Grid(crs="EPSG:32631", cell_size=100, col=np.array([6500]), row=np.array([57720]))
-    >>> lon, lat = g._to_lonlat.transform(650050.0, 5772050.0)
+    >>> lon, lat = g.to_lonlat(650050.0, 5772050.0)
     >>> cams = pd.DataFrame({"camera_id": ["c"], "longitude": [lon], "latitude": [lat],
     ...                      "view_wkt": [shapely.Point(lon, lat).buffer(0.001).wkt]})
     >>> hours = pd.date_range("2024-01-01", periods=24 * 28, freq="h", tz="UTC")
@@ -342,7 +342,7 @@ def place_features(places: pd.DataFrame, grid: Grid, *, categories: list[str] | 
     --------
     >>> from forecasting.grid import Grid
     >>> g = Grid(crs="EPSG:32631", cell_size=100, col=np.array([6500, 6502]), row=np.array([57720, 57720]))
-    >>> lon, lat = g._to_lonlat.transform(650050.0, 5772050.0)
+    >>> lon, lat = g.to_lonlat(650050.0, 5772050.0)
     >>> pl = pd.DataFrame({"category": ["bar"], "longitude": [lon], "latitude": [lat]})
     >>> X, names = place_features(pl, g)
     >>> names, X[:, 0].tolist(), [round(float(v), 2) for v in X[:, 1]]

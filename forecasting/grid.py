@@ -227,6 +227,11 @@ class Grid:
         x, y = self._to_xy.transform(np.asarray(longitude, float), np.asarray(latitude, float))
         return np.asarray(x), np.asarray(y)
 
+    def to_lonlat(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Projected x/y metres to WGS84 longitude/latitude (the inverse of :meth:`project`)."""
+        lon, lat = self._to_lonlat.transform(np.asarray(x, float), np.asarray(y, float))
+        return np.asarray(lon), np.asarray(lat)
+
     def locate_xy(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Cell position (index into the grid's cell arrays) of projected points; -1 outside."""
         with np.errstate(invalid="ignore"):

@@ -399,7 +399,7 @@ def forecast(events: pd.DataFrame, *, at, period: str = "week", category: str = 
     best = np.argsort(-mu, kind="stable")[:top]
     ex = model.explain(pt, origin, cells=best)
     cx, cy = forecaster.grid.centroids_xy
-    lon, lat = forecaster.grid._to_lonlat.transform(cx[best], cy[best])
+    lon, lat = forecaster.grid.to_lonlat(cx[best], cy[best])
     ex.insert(0, "rank", np.arange(1, len(best) + 1))
     ex.insert(2, "longitude", lon)
     ex.insert(3, "latitude", lat)

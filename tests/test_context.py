@@ -34,7 +34,7 @@ def _grid(n=12, size=50.0):
 
 
 def _lonlat(g, x, y):
-    return g._to_lonlat.transform(np.asarray(x, float), np.asarray(y, float))
+    return g.to_lonlat(x, y)
 
 
 def _cameras(g, xs, ys, heading, fov, rng_m):

@@ -29,11 +29,11 @@ def users_add(
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
 ) -> None:
     """Create an account (the password is asked for, or read from stdin; only its hash is kept)."""
-    from forecasting.store.governance import _check_role, _check_username, create_user, record_audit
+    from forecasting.store.governance import check_role, check_username, create_user, record_audit
     from forecasting.store.session import transaction
 
-    _check_username(name)
-    _check_role(role)
+    check_username(name)
+    check_role(role)
     password = _read_password(password_stdin)
     with transaction(factory()) as s:
         create_user(session=s, username=name, password=password, role=role)

@@ -69,7 +69,7 @@ def store_grid(session: Session, grid: Grid) -> int:
     polys = grid.polygons("EPSG:4326")
     # Centroids are taken in the metric CRS, then projected: a projected square's centre.
     cx, cy = grid.centroids_xy
-    lon, lat = _to_lonlat(grid, cx, cy)
+    lon, lat = grid.to_lonlat(cx, cy)
     cells = pd.DataFrame({
         "cell_id": np.asarray(grid.cell_ids).astype(str),
         "row": getattr(grid, "row", np.full(grid.n_cells, -1)),
@@ -79,12 +79,6 @@ def store_grid(session: Session, grid: Grid) -> int:
     })
     fstore.save_cells(session=session, grid_id=grid_id, cells=cells)
     return grid_id
-
-
-def _to_lonlat(grid: Grid, x: np.ndarray, y: np.ndarray):
-    from pyproj import Transformer
-
-    return Transformer.from_crs(grid.crs, "EPSG:4326", always_xy=True).transform(x, y)
 
 
 class _Progress:

@@ -52,13 +52,15 @@ _USERNAME_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01
 MIN_PASSWORD_LENGTH = 10
 
 
-def _check_role(role: str) -> str:
+def check_role(role: str) -> str:
+    """``role`` if it is one of :data:`ROLES`, else a :class:`ConfigError`."""
     if role not in ROLES:
         raise ConfigError(f"role must be one of {list(ROLES)}; got {role!r}")
     return role
 
 
-def _check_username(username: str) -> str:
+def check_username(username: str) -> str:
+    """``username`` if it is 1-64 letters, digits and ``. _ - @``, else a :class:`ConfigError`."""
     if not (isinstance(username, str) and 1 <= len(username) <= 64 and set(username) <= _USERNAME_OK):
         raise ConfigError(
             "username must be 1-64 characters of letters, digits and . _ - @; got " f"{username!r}"
@@ -81,7 +83,7 @@ def role_at_least(role: str | None, needed: str) -> bool:
     >>> role_at_least("admin", "analyst"), role_at_least("viewer", "analyst"), role_at_least(None, "viewer")
     (True, False, False)
     """
-    _check_role(needed)
+    check_role(needed)
     return role in ROLES and ROLES.index(role) >= ROLES.index(needed)
 
 
@@ -109,8 +111,8 @@ def create_user(*, session: Session, username: str, password: str, role: str = "
     """
     from werkzeug.security import generate_password_hash
 
-    _check_username(username)
-    _check_role(role)
+    check_username(username)
+    check_role(role)
     _check_password(password)
     if get_user(session=session, username=username) is not None:
         raise ConfigError(f"username {username!r} is taken; choose another or disable the old account")
@@ -140,7 +142,7 @@ def set_disabled(*, session: Session, username: str, disabled: bool = True) -> N
 
 def set_role(*, session: Session, username: str, role: str) -> None:
     """Change the role of an existing account."""
-    _check_role(role)
+    check_role(role)
     user = _existing(session, username)
     user.role = role
     session.flush()
