@@ -128,7 +128,7 @@ def risk_map_figure(
     Parameters
     ----------
     forecast : DataFrame
-        ``forecast`` contract of :mod:`dashboards.provider`.
+        ``forecast`` contract of :mod:`dashboards.contracts`.
     measure : {"expected_count", "probability"}
     crs : str, optional
         Projected CRS of the grid (offline raster drawing).
@@ -154,7 +154,7 @@ def risk_map_figure(
 
     Examples
     --------
-    >>> from dashboards.provider import FakeProvider
+    >>> from tests.support.fake_provider import FakeProvider
     >>> p = FakeProvider(n_cells=100)
     >>> fig = risk_map_figure(p.forecast(1), crs=p.CRS)
     >>> fig.data[0].type, fig.layout.meta["kind"]

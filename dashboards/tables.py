@@ -40,7 +40,7 @@ def period_options(runs: pd.DataFrame, period: str | None = None, category: str 
     Parameters
     ----------
     runs : DataFrame
-        ``runs`` contract of :mod:`dashboards.provider`.
+        ``runs`` contract of :mod:`dashboards.contracts`.
     period : str, optional
         Keep one period kind (``week``, ``day``, ``shift``).
     category : str, optional
@@ -116,7 +116,7 @@ def backtest_table(metrics: Mapping, target: str = "all", shares: Sequence[float
 
     Examples
     --------
-    >>> from dashboards.provider import synthetic_metrics
+    >>> from tests.support.synthetic import synthetic_metrics
     >>> backtest_table(synthetic_metrics()).columns[:3].tolist()
     ['Model', 'PAI@0.5%', 'PAI@1%']
     """

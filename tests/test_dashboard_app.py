@@ -9,7 +9,7 @@ from flask import g
 
 from dashboards import create_app, ids
 from dashboards.pages import cameras, exports, models, risk_map
-from dashboards.provider import FakeProvider
+from tests.support.fake_provider import FakeProvider
 
 ACCOUNTS = {"ana": ("analyst-password", "analyst"), "vic": ("viewer-password", "viewer"),
             "adm": ("admin-password!", "admin")}

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from dashboards import figures, tables
-from dashboards.provider import FakeProvider, rank_cameras, synthetic_metrics
 from forecasting.errors import InputError
+from tests.support.fake_provider import FakeProvider, rank_cameras
+from tests.support.synthetic import synthetic_metrics
 
 
 @pytest.fixture(scope="module")

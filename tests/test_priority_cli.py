@@ -309,3 +309,42 @@ def test_evaluate_command_json(env, factory):
     r = _run(["priority", "evaluate", "--shift", SHIFT, "--k", "2", "--json"], env)
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["busiest"]["share"] == pytest.approx(0.6)
+
+
+def test_dashboard_and_cli_give_the_same_ranking_for_the_same_run(env, factory, settings):
+    """Two front doors, one engine: the cameras page (provider) and `priority cameras --json`."""
+    from dashboards.store_provider import StoreProvider
+
+    _fill(factory)
+    p = StoreProvider(factory, settings=settings)
+    run_id = int(p.forecast_runs()["id"].iloc[0])
+    prio, gaps = p.camera_priority(run_id)
+    r = _run(["priority", "cameras", "--shift", SHIFT, "--k", str(len(prio)), "--json"], env)
+    assert r.exit_code == 0, r.output
+    cli = pd.DataFrame(json.loads(r.stdout)["cameras"])
+    assert prio["camera_id"].tolist() == cli["camera_id"].tolist() == ["A", "C", "D", "B"]
+    np.testing.assert_allclose(prio["marginal"], cli["marginal_risk"])
+    np.testing.assert_allclose(prio["expected_in_view"], cli["standalone_risk"])
+    assert prio["why"].tolist() == cli["explanation"].tolist()
+    assert prio["name"].tolist() == ["Camera A", "Camera C", "Camera D", "Camera B"]
+
+
+def test_dashboard_export_is_made_and_audited_by_the_export_job(env, factory, settings):
+    from dashboards.store_provider import StoreProvider
+    from forecasting.store.governance import audit_frame
+    from forecasting.store.session import transaction
+
+    _fill(factory)
+    p = StoreProvider(factory, settings=settings)
+    run_id = int(p.forecast_runs()["id"].iloc[0])
+    name, content = p.export_plan(run_id, None, "csv", "ana")
+    assert name == f"patrol_plan_run{run_id}_all.csv"
+    assert b"10XX W GEORGIA ST" in content  # addresses, as in `crimecast export patrol`
+    with transaction(factory) as s:
+        a = audit_frame(session=s, action="export")
+    assert a["username"].tolist() == ["ana"]
+    d = a["details"].iloc[0]
+    d = json.loads(d) if isinstance(d, str) else d
+    assert d["product"] == "patrol_plan" and d["shift"] == SHIFT and d["forecast_run_ids"] == [run_id]
+    table = p.patrol_plan(run_id, None)
+    assert list(table.columns) == ["hotspot_id", "area", "rank", "expected", "visits", "reasons"] and len(table)

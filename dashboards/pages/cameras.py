@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pandas as pd
 from dash import Input, Output, dcc, html
 
 from dashboards import figures, ids, tables
 from dashboards.auth import current_user
+from forecasting.errors import ForecastingError
 
 PATH = "/cameras"
 TITLE = "Cameras"
@@ -44,7 +46,10 @@ def ranking(ctx, run_id, user=None):
     """Radio options of the ranked cameras, the first camera, and the gaps table."""
     if run_id is None:
         return [], None, html.P("No forecast stored yet.")
-    priority, gaps = ctx.provider.camera_priority(int(run_id))
+    try:
+        priority, gaps = ctx.provider.camera_priority(int(run_id))
+    except ForecastingError as exc:  # e.g. no active camera with a view: say so instead of an empty list
+        return [], None, html.P(str(exc), className="cc-note")
     if user is not None:
         ctx.recorder.audit(user.username, "view", target=f"forecast_run:{int(run_id)}", details={"page": "cameras"})
     options = [{"label": html.Span([html.B(f"#{r.rank} {r.camera_id}"), f" {r.name} ",
@@ -69,7 +74,10 @@ def camera_view(ctx, run_id, camera_id):
                                   map_style=ctx.settings.map_style)
     why = ""
     if camera_id is not None:
-        priority, _ = p.camera_priority(int(run_id))
+        try:
+            priority, _ = p.camera_priority(int(run_id))
+        except ForecastingError:
+            priority = pd.DataFrame(columns=["camera_id", "why"])
         hit = priority[priority["camera_id"] == str(camera_id)]
         if len(hit):
             why = html.P(hit["why"].iloc[0])

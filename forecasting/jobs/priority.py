@@ -98,7 +98,7 @@ def _timezone(s: Session, settings: Settings) -> str:
 
 def load_shift_forecast(
     factory: sessionmaker[Session], settings: Settings, *, shift: str | None = None, model: str | None = None,
-    weights: Mapping[str, float] | None = None, periods: Periods | None = None,
+    weights: Mapping[str, float] | None = None, periods: Periods | None = None, run_id: int | None = None,
 ) -> ShiftForecast:
     """Load the stored forecast of one shift (default: the first shift after the latest data).
 
@@ -106,19 +106,37 @@ def load_shift_forecast(
     With several models stored for the shift, ``model`` picks one (default: the most recently
     issued); one run per category (the latest issued) is combined with severity ``weights``.
 
+    ``run_id`` (what the dashboard holds) selects that run's period and model instead of
+    ``shift`` and ``model``; the run's period may be of any kind (a week, a day), so the
+    dashboard and the CLI rank cameras for a stored run with the same code.
+
     Raises
     ------
     DataError
-        When no shift forecast is stored, or none for the requested ``shift``.
+        When no shift forecast is stored, or none for the requested ``shift`` or ``run_id``.
     """
     periods = periods or Periods("shift")
     with transaction(factory) as s:
-        runs = fc.forecast_runs(session=s, period="shift")
-        if runs.empty:
-            raise DataError(NO_FORECAST)
         tz = _timezone(s, settings)
-        runs["local_start"] = runs["period_start"].dt.tz_convert(tz).dt.tz_localize(None)
-        if shift is not None:
+        if run_id is not None:
+            runs = fc.forecast_runs(session=s)
+            hit = runs.loc[runs["id"] == int(run_id)]
+            if hit.empty:
+                raise DataError(f"run_id must be a stored forecast run; got {run_id!r}")
+            r = hit.iloc[0]
+            runs = runs.loc[(runs["period"] == r["period"]) & (runs["grid_id"] == r["grid_id"])].copy()
+            shift, model = None, str(r["model"])
+            periods = periods if r["period"] == "shift" else None
+            runs["local_start"] = runs["period_start"].dt.tz_convert(tz).dt.tz_localize(None)
+            want = pd.Timestamp(r["period_start"]).tz_convert(tz).tz_localize(None)
+        else:
+            runs = fc.forecast_runs(session=s, period="shift")
+            if runs.empty:
+                raise DataError(NO_FORECAST)
+            runs["local_start"] = runs["period_start"].dt.tz_convert(tz).dt.tz_localize(None)
+        if run_id is not None:
+            pass  # ``want`` and ``model`` are the run's
+        elif shift is not None:
             want = periods.start([pt.parse_shift(shift, periods)])[0]
         else:
             latest = plans.latest_data_time(session=s)
@@ -141,7 +159,9 @@ def load_shift_forecast(
             match = match.loc[match["model"] == model]
         else:
             match = match.loc[match["model"] == match.sort_values("issued_at")["model"].iloc[-1]]
-        match = match.sort_values("issued_at").drop_duplicates("category", keep="last")
+        # The latest run per category; a run asked for by id wins over later runs of its category.
+        match = match.assign(_chosen=match["id"] == (-1 if run_id is None else int(run_id)))
+        match = match.sort_values(["_chosen", "issued_at"]).drop_duplicates("category", keep="last")
         if match["grid_id"].nunique() > 1:
             raise DataError(f"the shift's forecasts use different grids {sorted(match['grid_id'].unique())}; "
                             "re-issue them on one grid")
@@ -152,9 +172,9 @@ def load_shift_forecast(
             frames.append(f)
         mv = plans.model_versions(session=s, ids=match["model_version_id"].dropna().astype(int).tolist())
     long = pd.concat(frames, ignore_index=True)
+    label = _label(want, periods)
     if long.empty:
-        raise DataError(f"the forecast of shift {pt.shift_label(periods.index([want])[0], periods)} holds no "
-                        "cell; re-issue it")
+        raise DataError(f"the forecast of shift {label} holds no cell; re-issue it")
     risk = pr.cell_risk(long, weights)
     cats = list(match["category"])
     base = ALL_CATEGORIES if ALL_CATEGORIES in cats else cats[0]
@@ -163,14 +183,14 @@ def load_shift_forecast(
         cells["expected_count"] = risk[[c for c in cats]].sum(axis=1).reindex(cells["cell_id"]).to_numpy()
     cells["risk"] = risk["risk"].reindex(cells["cell_id"].astype(str)).fillna(0.0).to_numpy()
     cells = _geo(cells)
-    index = int(periods.index([want])[0])
-    end = want + periods.length
     period_end = match["period_end"].iloc[0]
     if pd.notna(period_end):
         end = period_end.tz_convert(tz).tz_localize(None)
+    else:
+        end = want + (periods or Periods("shift")).length
     version = ",".join(str(int(v)) for v in match["model_version_id"].dropna().unique()) or None
     meta = {
-        "shift": pt.shift_label(index, periods), "period": "shift", "period_start": want.isoformat(),
+        "shift": label, "period": str(match["period"].iloc[0]), "period_start": want.isoformat(),
         "period_end": end.isoformat(), "timezone": tz, "model": str(match["model"].iloc[0]),
         "model_version": version,
         "model_version_names": mv["name"].astype(str).tolist() if len(mv) else [],
@@ -178,6 +198,13 @@ def load_shift_forecast(
         "issued_at": str(match["issued_at"].max()), "weights": dict(weights or {}),
     }
     return ShiftForecast(meta["shift"], want, end, tz, cells, risk, meta)
+
+
+def _label(start: pd.Timestamp, periods: Periods | None) -> str:
+    """``DATE/SHIFT`` of a shift; the local start (``YYYY-MM-DD HH:MM``) of a period of another kind."""
+    if periods is None:
+        return f"{start:%Y-%m-%d %H:%M}"
+    return pt.shift_label(int(periods.index([start])[0]), periods)
 
 
 def _geo(frame: pd.DataFrame):
@@ -226,6 +253,7 @@ class CameraPriority:
     choice: pd.DataFrame
     cameras: pd.DataFrame
     k: int
+    gaps: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def to_dict(self) -> dict:
         ch = self.choice.drop(columns=["new_cell_ids"])
@@ -251,11 +279,18 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 def camera_priority(
     factory: sessionmaker[Session], settings: Settings, *, shift: str | None = None, k: int = 4,
     rule: str = "centroid", weights: Mapping[str, float] | None = None, kinds: Sequence[str] | None = WATCHABLE_KINDS,
-    model: str | None = None, top: int = 3, periods: Periods | None = None,
+    model: str | None = None, top: int = 3, periods: Periods | None = None, run_id: int | None = None,
+    top_gaps: int = 20,
 ) -> CameraPriority:
-    """Rank the cameras to watch during one shift (greedy by marginal covered risk, explained)."""
+    """Rank the cameras to watch during one shift (greedy by marginal covered risk, explained).
+
+    The one engine of the ranking: ``crimecast priority cameras`` and the dashboard's cameras page
+    both call it (the dashboard with the ``run_id`` it shows). ``gaps`` lists the ``top_gaps``
+    highest-risk cells that none of these cameras sees.
+    """
     k = pr._check_k("k", k)
-    f = load_shift_forecast(factory, settings, shift=shift, model=model, weights=weights, periods=periods)
+    f = load_shift_forecast(factory, settings, shift=shift, model=model, weights=weights, periods=periods,
+                            run_id=run_id)
     views = _cameras(factory, f.start_utc, kinds)
     cov = pr.coverage_matrix(f.cells, views, rule=rule)
     choice = pr.choose_cameras(cov, f.risk, k)
@@ -263,7 +298,8 @@ def camera_priority(
                                unit="expected incidents" if not weights else "weighted expected incidents")
     info = views.set_index("camera_id")[["name", "kind"]]
     choice.insert(2, "name", choice["camera_id"].map(info["name"]))
-    return CameraPriority(f, views, cov, choice, pr.camera_risk(cov, f.risk), k)
+    gaps = pr.coverage_gaps(cov, f.risk, top=top_gaps, reasons=f.reasons)
+    return CameraPriority(f, views, cov, choice, pr.camera_risk(cov, f.risk), k, gaps)
 
 
 @dataclass
@@ -339,7 +375,7 @@ def load_areas(factory: sessionmaker[Session] | None = None, *, path=None, layer
 def patrol_plan(
     factory: sessionmaker[Session], settings: Settings, *, shift: str | None = None, area: str | None = None,
     areas=None, config: pt.PatrolConfig | None = None, weights: Mapping[str, float] | None = None,
-    model: str | None = None, address_days: int = 365, periods: Periods | None = None,
+    model: str | None = None, address_days: int = 365, periods: Periods | None = None, run_id: int | None = None,
 ) -> pt.PatrolPlan:
     """Build the patrol plan of one shift (default: the first shift after the latest data).
 
@@ -351,8 +387,11 @@ def patrol_plan(
         Patrol-area polygons with a ``name`` column (see :func:`load_areas`).
     address_days : int, default 365
         Incidents of this many days before the shift label hotspots with their most frequent address.
+    run_id : int, optional
+        A stored forecast run (the dashboard's selection) instead of ``shift`` and ``model``.
     """
-    f = load_shift_forecast(factory, settings, shift=shift, model=model, weights=weights, periods=periods)
+    f = load_shift_forecast(factory, settings, shift=shift, model=model, weights=weights, periods=periods,
+                            run_id=run_id)
     if area is not None:
         if areas is None:
             if area != pt.WHOLE_AREA:
@@ -406,6 +445,31 @@ def export_patrol(
         Path(path).unlink(missing_ok=True)
         raise
     return {**details, "audit_id": audit_id, "generated_by": user, "generated_at": now.isoformat()}
+
+
+def export_formats() -> dict[str, str]:
+    """Patrol-plan export formats and their file suffixes (csv, geojson, kml, ics, pdf)."""
+    return dict(ex.EXPORT_FORMATS)
+
+
+def export_patrol_bytes(
+    factory: sessionmaker[Session], settings: Settings, *, fmt: str, stem: str, user: str | None = None,
+    **plan_options,
+) -> tuple[str, bytes, dict]:
+    """:func:`export_patrol` into memory, for a download: ``(filename, content, audit details)``.
+
+    The export is made and audited exactly as on the command line; the file goes through a
+    private temporary directory that is removed before returning.
+    """
+    import tempfile
+
+    fmt = (fmt or "").lower()
+    if fmt not in ex.EXPORT_FORMATS:
+        raise ConfigError(f"format must be one of {list(ex.EXPORT_FORMATS)}; got {fmt!r}")
+    name = f"{stem}{ex.EXPORT_FORMATS[fmt]}"
+    with tempfile.TemporaryDirectory(prefix="crimecast-export-") as tmp:
+        info = export_patrol(factory, settings, fmt=fmt, out=Path(tmp) / name, user=user, **plan_options)
+        return name, Path(info["path"]).read_bytes(), info
 
 
 def _os_user() -> str:
