@@ -55,7 +55,8 @@ def priority_cameras(
     k: Annotated[int, typer.Option("--k", help="Operator capacity: feeds that can be watched at once.")] = 4,
     as_json: JsonOpt = False,
     weight: WeightOpt = None,
-    rule: Annotated[str, typer.Option(help="Coverage rule: centroid or intersects.")] = "centroid",
+    rule: Annotated[str, typer.Option(help="Coverage rule: area (the part of each cell in view), centroid or "
+                                           "intersects.")] = "area",
     kind: Annotated[list[str] | None, typer.Option(help="Camera kinds to rank (repeatable; default cctv).")] = None,
     model: ModelOpt = None,
     shift_start: ShiftStartOpt = 6,

@@ -219,16 +219,18 @@ def _geo(frame: pd.DataFrame):
 
 
 def _views(cams: pd.DataFrame):
-    import geopandas as gpd
+    """Camera views (WGS84); a camera stored without a view polygon sees :data:`priority.VIEW_RADIUS_M` around it."""
     import shapely
 
-    geom = shapely.from_wkt(cams["view_wkt"].to_numpy(dtype=object), on_invalid="warn")
-    out = gpd.GeoDataFrame({"camera_id": cams["camera_key"].to_numpy(), "name": cams["name"].to_numpy(),
-                            "kind": cams["kind"].to_numpy(), "pk": cams["pk"].to_numpy(),
-                            "longitude": cams["longitude"].to_numpy(), "latitude": cams["latitude"].to_numpy()},
-                           geometry=geom, crs="EPSG:4326")
-    ok = ~(shapely.is_missing(geom) | shapely.is_empty(geom))
-    return out.loc[ok].reset_index(drop=True)
+    wkt = cams["view_wkt"].where(cams["view_wkt"].notna() & (cams["view_wkt"].astype(str) != ""), None)
+    geom = shapely.from_wkt(wkt.to_numpy(dtype=object), on_invalid="warn")
+    sites = pd.DataFrame({"camera_id": cams["camera_key"].to_numpy(), "name": cams["name"].to_numpy(),
+                          "kind": cams["kind"].to_numpy(), "pk": cams["pk"].to_numpy(),
+                          "longitude": cams["longitude"].to_numpy(), "latitude": cams["latitude"].to_numpy(),
+                          "geometry": geom})
+    located = sites["longitude"].notna() & sites["latitude"].notna()
+    has_view = ~(shapely.is_missing(geom) | shapely.is_empty(geom))
+    return pr.site_views(sites.loc[located | has_view].reset_index(drop=True))
 
 
 def _cameras(factory, at: pd.Timestamp, kinds: Sequence[str] | None):
@@ -278,7 +280,7 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 
 def camera_priority(
     factory: sessionmaker[Session], settings: Settings, *, shift: str | None = None, k: int = 4,
-    rule: str = "centroid", weights: Mapping[str, float] | None = None, kinds: Sequence[str] | None = WATCHABLE_KINDS,
+    rule: str = "area", weights: Mapping[str, float] | None = None, kinds: Sequence[str] | None = WATCHABLE_KINDS,
     model: str | None = None, top: int = 3, periods: Periods | None = None, run_id: int | None = None,
     top_gaps: int = 20,
 ) -> CameraPriority:
@@ -321,7 +323,7 @@ class SiteSuggestion:
 
 def camera_sites(
     factory: sessionmaker[Session], settings: Settings, *, budget: int, radius_m: float = 100.0,
-    shift: str | None = None, top: int = 20, rule: str = "centroid", weights: Mapping[str, float] | None = None,
+    shift: str | None = None, top: int = 20, rule: str = "area", weights: Mapping[str, float] | None = None,
     kinds: Sequence[str] | None = None, model: str | None = None, periods: Periods | None = None,
 ) -> SiteSuggestion:
     """Coverage gaps among the ``top`` risk cells, and up to ``budget`` new camera sites.
@@ -482,7 +484,7 @@ def _os_user() -> str:
 # -------------------------------------------------------------------------- evaluation
 def evaluate_camera_choice(
     factory: sessionmaker[Session], settings: Settings, *, shift: str | None = None, k: int = 4,
-    lookback_days: int = 28, rule: str = "centroid", weights: Mapping[str, float] | None = None,
+    lookback_days: int = 28, rule: str = "area", weights: Mapping[str, float] | None = None,
     kinds: Sequence[str] | None = WATCHABLE_KINDS, model: str | None = None, periods: Periods | None = None,
 ) -> dict:
     """Share of the shift's incidents the chosen k cameras would have seen, against the k busiest.
