@@ -26,6 +26,7 @@ CAM_LIST = "cam-list"
 CAM_MAP = "cam-map"
 CAM_GAPS = "cam-gaps"
 CAM_WHY = "cam-why"
+CAM_SHOW_ALL = "cam-show-all"
 
 # models
 MODELS_TARGET = "models-target"

@@ -203,6 +203,14 @@ def test_camera_ranking_and_highlight(ctx, fake):
     assert why.children.startswith("#2 ")
 
 
+def test_camera_list_keeps_the_selection_when_showing_all(ctx, fake):
+    run = int(fake.forecast_runs().query("period == 'shift'")["id"].iloc[0])
+    options, first, _ = cameras.ranking(ctx, run, None, show_all=False)
+    second = options[1]["value"]
+    again, kept, _ = cameras.ranking(ctx, run, None, show_all=True, current=second)
+    assert kept == second and len(again) == len(fake.cameras())
+
+
 def test_export_download_is_audited(ctx, fake):
     run = int(fake.forecast_runs().query("period == 'shift'")["id"].iloc[0])
     data, msg = exports.download(ctx, run, "districts/West", "csv", fake.get_account("vic"))

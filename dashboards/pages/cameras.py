@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
-from dash import Input, Output, dcc, html
+from dash import Input, Output, State, dcc, html
 
 from dashboards import figures, ids, tables
 from dashboards.auth import current_user
@@ -21,7 +21,7 @@ def shift_options(ctx):
 
 
 def layout(ctx):
-    """Shift selector, the ranked list on the left, the map with the chosen camera on the right."""
+    """Shift selector; the ranked feeds with the selected feed's reasons beside them; the map."""
     options = shift_options(ctx)
     return html.Div([
         html.Div([html.Div([html.Label("Shift", className="cc-label"),
@@ -31,10 +31,18 @@ def layout(ctx):
                  className="cc-controls"),
         html.Div([
             html.Div([html.H3("Feeds to watch, by priority"),
-                      html.P("Expected incidents in each camera's view this shift; overlapping views are counted "
-                             "once (greedy maximum coverage).", className="cc-note"),
-                      dcc.RadioItems(id=ids.CAM_LIST, options=[], className="cc-camlist"),
-                      html.Div(id=ids.CAM_WHY, className="cc-why")], className="cc-panel cc-wide"),
+                      html.P("Ordered by what each feed adds: expected incidents in its view that no "
+                             "higher-ranked feed sees (overlapping views count once). 'On its own': expected "
+                             "incidents in its view alone.", className="cc-note"),
+                      html.Div([
+                          html.Div([html.Div([html.Span("Feed"), html.Span("Adds"), html.Span("On its own")],
+                                             className="cc-camhead"),
+                                    dcc.RadioItems(id=ids.CAM_LIST, options=[], className="cc-camlist"),
+                                    dcc.Checklist(id=ids.CAM_SHOW_ALL, options=[{"label": " show all cameras",
+                                                                                 "value": "all"}], value=[])],
+                                   className="cc-camcol"),
+                          html.Div(id=ids.CAM_WHY, className="cc-why")], className="cc-camrow")],
+                     className="cc-panel cc-wide"),
             html.Div([dcc.Graph(id=ids.CAM_MAP, style={"height": "560px"}, config={"displaylogo": False}),
                       html.H3("Coverage gaps: high-risk cells no camera sees"),
                       html.Div(id=ids.CAM_GAPS)], className="cc-map"),
@@ -42,8 +50,8 @@ def layout(ctx):
     ])
 
 
-def ranking(ctx, run_id, user=None):
-    """Radio options of the ranked cameras, the first camera, and the gaps table."""
+def ranking(ctx, run_id, user=None, show_all=False, current=None):
+    """Radio options of the ranked cameras (top 10 unless ``show_all``), the selection, and the gaps table."""
     if run_id is None:
         return [], None, html.P("No forecast stored yet.")
     try:
@@ -52,13 +60,15 @@ def ranking(ctx, run_id, user=None):
         return [], None, html.P(str(exc), className="cc-note")
     if user is not None:
         ctx.recorder.audit(user.username, "view", target=f"forecast_run:{int(run_id)}", details={"page": "cameras"})
-    options = [{"label": html.Span([html.B(f"#{r.rank} {r.camera_id}"), f" {r.name} ",
-                                    html.Span(f"{r.expected_in_view:.2f} expected in view", className="cc-num")]),
-                "value": str(r.camera_id)} for r in priority.itertuples()]
+    rows = tables.camera_list(priority, show_all=bool(show_all))
+    options = [{"label": [html.B(r.label), html.Span(r.adds, className="cc-num"), html.Span(r.own, className="cc-num")],
+                "value": r.camera_id} for r in rows.itertuples()]
+    values = [o["value"] for o in options]
+    value = current if current in values else (values[0] if values else None)
     share = gaps.attrs.get("unseen_share")
     note = html.P(f"{share:.0%} of the risk of the 20 highest-risk cells is in no camera's view."
                   if share is not None else "", className="cc-note")
-    return options, (options[0]["value"] if options else None), [note, tables.html_table(tables.gaps_table(gaps))]
+    return options, value, [note, tables.html_table(tables.gaps_table(gaps))]
 
 
 def camera_view(ctx, run_id, camera_id):
@@ -88,9 +98,9 @@ def register(app, ctx) -> None:
     """Wire the callbacks."""
 
     @app.callback(Output(ids.CAM_LIST, "options"), Output(ids.CAM_LIST, "value"), Output(ids.CAM_GAPS, "children"),
-                  Input(ids.CAM_PERIOD, "value"))
-    def _rank(run_id):
-        return ranking(ctx, run_id, current_user())
+                  Input(ids.CAM_PERIOD, "value"), Input(ids.CAM_SHOW_ALL, "value"), State(ids.CAM_LIST, "value"))
+    def _rank(run_id, show_all, current):
+        return ranking(ctx, run_id, current_user(), bool(show_all), current)
 
     @app.callback(Output(ids.CAM_MAP, "figure"), Output(ids.CAM_WHY, "children"),
                   Input(ids.CAM_PERIOD, "value"), Input(ids.CAM_LIST, "value"))
