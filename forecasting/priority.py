@@ -798,6 +798,59 @@ def site_cameras(cells, risk, budget: int, radius_m: float = 100.0, *, existing:
     return Siting(sites, float(unseen.sum()), float(bound), guarantee)
 
 
+# ------------------------------------------------------------------------------ context
+def in_view_counts(points: pd.DataFrame, views) -> np.ndarray:
+    """How many of ``points`` (``longitude``, ``latitude``) fall in each view (views' row order).
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> v = gpd.GeoDataFrame({"camera_id": ["a", "b"]}, geometry=[box(0, 0, 1, 1), box(0, 0, 2, 2)],
+    ...                      crs="EPSG:4326")
+    >>> in_view_counts(pd.DataFrame({"longitude": [0.5, 1.5], "latitude": [0.5, 0.5]}), v).tolist()
+    [1, 2]
+    """
+    require_columns(points, ["longitude", "latitude"], "points")
+    out = np.zeros(len(views), dtype=np.int64)
+    if len(points) == 0 or len(views) == 0:
+        return out
+    pts = shapely.points(points["longitude"].to_numpy(float), points["latitude"].to_numpy(float))
+    _, hit = shapely.STRtree(_geometries(views, "views")).query(pts, predicate="within")
+    return np.bincount(hit, minlength=len(views)).astype(np.int64)
+
+
+def context_reasons(same_shift: np.ndarray, change: np.ndarray, *, unit: str = "incidents") -> list[str]:
+    """Sentences on a camera's own history and activity, one per camera.
+
+    Parameters
+    ----------
+    same_shift : ndarray of int
+        Incidents in the camera's view in the same shift of the day over the past year.
+    change : ndarray of float
+        Relative change of people counted this week against the usual (NaN: no counts).
+
+    Examples
+    --------
+    >>> a, b = context_reasons(np.array([3, 0]), np.array([0.4, np.nan]))
+    >>> a.split("; ")[0]
+    '3 incidents within view in this shift of the day over the past year'
+    >>> a.split("; ")[1]
+    'people counted here 40 % above usual this week'
+    >>> b
+    'no incident within view in this shift of the day over the past year'
+    """
+    out = []
+    for n, c in zip(np.asarray(same_shift), np.asarray(change, dtype=float), strict=True):  # one per camera
+        head = (f"{int(n)} {unit if n != 1 else unit.rstrip('s')} within view" if n else
+                f"no {unit.rstrip('s')} within view") + " in this shift of the day over the past year"
+        if np.isfinite(c) and abs(c) >= 0.05:
+            head += f"; people counted here {abs(c):.0%} {'above' if c > 0 else 'below'} usual this week".replace(
+                "%", " %")
+        out.append(head)
+    return out
+
+
 # ----------------------------------------------------------------------------- evaluation
 def busiest_cameras(activity: pd.DataFrame, k: int) -> list[str]:
     """The ``k`` cameras with most people counted (ties: the camera listed first).

@@ -300,8 +300,33 @@ def camera_priority(
                                unit="expected incidents" if not weights else "weighted expected incidents")
     info = views.set_index("camera_id")[["name", "kind"]]
     choice.insert(2, "name", choice["camera_id"].map(info["name"]))
+    if f.meta.get("period") in ("shift", "hour"):
+        context = _context(factory, views, f, periods or Periods("shift"))
+        choice["context"] = choice["camera_id"].map(context)
+        choice["explanation"] = choice["explanation"] + " Context: " + choice["context"] + "."
     gaps = pr.coverage_gaps(cov, f.risk, top=top_gaps, reasons=f.reasons)
     return CameraPriority(f, views, cov, choice, pr.camera_risk(cov, f.risk), k, gaps)
+
+
+def _context(factory, views, f: ShiftForecast, periods: Periods, days: int = 365) -> pd.Series:
+    """Camera id -> a sentence on its view's own history in this shift of the day and its activity this week."""
+    start = f.start_utc
+    with transaction(factory) as s:
+        inc = load_incidents(session=s, start=(start - pd.Timedelta(days=days)).to_pydatetime(),
+                             end=start.to_pydatetime())
+        week = plans.camera_people(session=s, start=(start - pd.Timedelta(days=7)).to_pydatetime(),
+                                   end=start.to_pydatetime(), pks=views["pk"].tolist())
+        usual = plans.camera_people(session=s, start=(start - pd.Timedelta(days=35)).to_pydatetime(),
+                                    end=(start - pd.Timedelta(days=7)).to_pydatetime(), pks=views["pk"].tolist())
+    sod = periods.shift_of_day(periods.index([f.start]))[0]
+    if len(inc):
+        local = pd.to_datetime(inc["occurred_at"], utc=True).dt.tz_convert(f.timezone).dt.tz_localize(None)
+        inc = inc.loc[periods.shift_of_day(periods.index(local)) == sod]
+    same = pr.in_view_counts(inc, views)
+    w = views["pk"].map(week.set_index("pk")["people"]).to_numpy(float)
+    u = views["pk"].map(usual.set_index("pk")["people"] / 4.0).to_numpy(float)
+    change = np.where(u > 0, w / np.where(u > 0, u, 1.0) - 1.0, np.nan)
+    return pd.Series(pr.context_reasons(same, change), index=views["camera_id"].to_numpy())
 
 
 @dataclass
