@@ -349,3 +349,33 @@ def test_dashboard_export_is_made_and_audited_by_the_export_job(env, factory, se
     assert d["product"] == "patrol_plan" and d["shift"] == SHIFT and d["forecast_run_ids"] == [run_id]
     table = p.patrol_plan(run_id, None)
     assert list(table.columns) == ["hotspot_id", "area", "rank", "expected", "visits", "reasons"] and len(table)
+
+
+def test_watch_list_by_hour_follows_each_hours_forecast(env, factory):
+    from forecasting.store import forecasts as fc
+    from forecasting.store.session import transaction
+
+    g = _fill(factory)
+    cells = _cells_frame(g)
+    r = _run(["priority", "cameras", "--by-hour", "--shift", SHIFT], env)
+    assert r.exit_code == 1 and "no hourly forecast stored inside shift 2024-03-04/2" in r.output
+    # Hour 1 is hot on cluster 1 (camera A), hour 2 on cluster 2 (camera C).
+    with transaction(factory) as s:
+        for h, hot in enumerate([{(1, 1), (2, 2)}, {(6, 6), (6, 5)}]):
+            exp = np.array([1.0 if (int(r_), int(c)) in hot else 0.01 for r_, c in
+                            zip(g.raster_row, g.raster_col, strict=True)])
+            frame = pd.DataFrame({"cell_id": cells["cell_id"], "expected_count": exp, "probability": -np.expm1(-exp),
+                                  "score": exp, "rank": pd.Series(-exp).rank(method="first").astype(int).to_numpy(),
+                                  "reasons": None})
+            start = SHIFT_START_UTC + pd.Timedelta(hours=h)
+            fc.save_forecast(session=s, frame=frame, grid_id=1, model="lgbm", category="all", period="hour",
+                             period_start=start, period_end=start + pd.Timedelta(hours=1))
+    r = _run(["priority", "cameras", "--by-hour", "--shift", SHIFT, "--k", "1", "--json"], env)
+    assert r.exit_code == 0, r.output
+    hours = pd.DataFrame(json.loads(r.stdout)["hours"])
+    assert hours["hour"].tolist() == ["2024-03-04T22:00:00", "2024-03-04T23:00:00"]
+    assert hours["camera_id"].tolist() == ["A", "C"]
+    np.testing.assert_allclose(hours["standalone_risk"], [2.02, 2.0], rtol=1e-3)
+    assert hours["explanation"].str.contains("Context: .* within view in this shift of the day").all()
+    text = _run(["priority", "cameras", "--by-hour", "--shift", SHIFT, "--k", "1"], env)
+    assert text.exit_code == 0 and "22:00\n  #1 A:" in text.stdout and "23:00\n  #1 C:" in text.stdout

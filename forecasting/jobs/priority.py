@@ -308,6 +308,65 @@ def camera_priority(
     return CameraPriority(f, views, cov, choice, pr.camera_risk(cov, f.risk), k, gaps)
 
 
+@dataclass
+class WatchList:
+    """What :func:`watch_list` returns: per hour of the shift, the ranked feeds."""
+
+    forecast: ShiftForecast
+    hours: pd.DataFrame
+    k: int
+
+    def to_dict(self) -> dict:
+        return {**_head(self.forecast), "k": self.k, "hours": _records(self.hours)}
+
+
+def watch_list(
+    factory: sessionmaker[Session], settings: Settings, *, shift: str | None = None, run_id: int | None = None,
+    k: int = 4, rule: str = "area", weights: Mapping[str, float] | None = None,
+    kinds: Sequence[str] | None = WATCHABLE_KINDS, model: str | None = None, periods: Periods | None = None,
+) -> WatchList:
+    """Feeds to watch hour by hour through one shift, from the stored hourly forecasts.
+
+    Each hour's ranking is :func:`camera_priority` on that hour's forecast run (the same engine,
+    rule, kinds and weights as the shift's), so an operator rotating feeds sees, per hour, the
+    ranked feeds, their expected incidents in view and the reasons in words.
+
+    Returns
+    -------
+    WatchList
+        ``hours``: ``hour`` (local start), ``rank, camera_id, name, marginal_risk,
+        standalone_risk, explanation`` for the ``k`` feeds of each hour.
+
+    Raises
+    ------
+    DataError
+        When no hourly forecast is stored inside the shift.
+    """
+    k = pr._check_k("k", k)
+    f = load_shift_forecast(factory, settings, shift=shift, model=model, weights=weights, periods=periods,
+                            run_id=run_id)
+    with transaction(factory) as s:
+        runs = fc.forecast_runs(session=s, period="hour")
+    if len(runs):
+        runs = runs.loc[(runs["period_start"] >= f.start_utc) & (runs["period_start"] < f.end_utc)]
+        if model is not None or f.meta.get("model") in set(runs["model"]):
+            runs = runs.loc[runs["model"] == (model or f.meta.get("model"))]
+        runs = runs.sort_values("issued_at").drop_duplicates(["period_start", "category"], keep="last")
+        runs = runs.loc[runs["category"] == runs.groupby("period_start")["category"].transform("first")]
+    if runs.empty:
+        hours = int((f.end - f.start) / pd.Timedelta(hours=1))
+        raise DataError(f"no hourly forecast stored inside shift {f.label}; run `crimecast forecast --period hour "
+                        f"--at {f.start:%Y-%m-%dT%H:%M} --count {hours}` first")
+    frames = []
+    for run in runs.sort_values("period_start").itertuples(index=False):  # one ranking per hour (<= 24)
+        res = camera_priority(factory, settings, run_id=int(run.id), k=k, rule=rule, weights=weights, kinds=kinds,
+                              periods=periods)
+        ch = res.choice.loc[:, ["rank", "camera_id", "name", "marginal_risk", "standalone_risk", "explanation"]]
+        frames.append(ch.assign(hour=res.forecast.start.isoformat()))
+    hours = pd.concat(frames, ignore_index=True)
+    return WatchList(f, hours.loc[:, ["hour", *hours.columns[:-1]]], k)
+
+
 def _context(factory, views, f: ShiftForecast, periods: Periods, days: int = 365) -> pd.Series:
     """Camera id -> a sentence on its view's own history in this shift of the day and its activity this week."""
     start = f.start_utc
