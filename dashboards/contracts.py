@@ -24,6 +24,8 @@ priority
     seen by higher-ranked cameras) sets the order, ``expected_in_view`` is the camera on its own.
 gaps
     ``cell_id, risk, risk_rank, reasons``: high-risk cells no camera sees.
+watch
+    ``hour`` (local start, ISO), then the ``priority`` columns but ``n_cells``: the k feeds of each hour.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ FORECAST_VIEW_COLUMNS = ["cell_id", "expected_count", "probability", "score", "r
 CAMERA_COLUMNS = ["camera_id", "name", "kind", "status", "longitude", "latitude", "view_wkt"]
 PLACE_COLUMNS = ["category", "name", "longitude", "latitude"]
 PRIORITY_COLUMNS = ["rank", "camera_id", "name", "expected_in_view", "marginal", "n_cells", "why"]
+WATCH_COLUMNS = ["hour", "rank", "camera_id", "name", "marginal", "expected_in_view", "why"]
 GAP_COLUMNS = ["cell_id", "risk", "risk_rank", "reasons"]
 TASK_KINDS = ("train", "backtest")
 TASK_COLUMNS = ["id", "kind", "status", "progress", "message", "created_by", "created_at"]
@@ -97,6 +100,9 @@ class DashboardProvider(Protocol):
 
     def camera_priority(self, run_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Cameras ranked for a run's period, and the coverage gaps (``priority``, ``gaps``)."""
+
+    def watch_list(self, run_id: int, k: int = 4) -> pd.DataFrame:
+        """Feeds to watch hour by hour through a shift (``watch`` contract; empty without hourly forecasts)."""
 
     def backtests(self) -> list[Backtest]:
         """The newest backtests first."""

@@ -27,6 +27,7 @@ CAM_MAP = "cam-map"
 CAM_GAPS = "cam-gaps"
 CAM_WHY = "cam-why"
 CAM_SHOW_ALL = "cam-show-all"
+CAM_HOURS = "cam-hours"
 
 # models
 MODELS_TARGET = "models-target"

@@ -27,6 +27,7 @@ from dashboards.contracts import (
     PRIORITY_COLUMNS,
     RUN_COLUMNS,
     TASK_COLUMNS,
+    WATCH_COLUMNS,
     Account,
     Backtest,
     check_format,
@@ -229,6 +230,19 @@ class StoreProvider:
 
     def camera_priority(self, run_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         return self._priority.get_or(int(run_id), lambda: self._rank(int(run_id)))
+
+    def watch_list(self, run_id: int, k: int = 4) -> pd.DataFrame:
+        from forecasting.jobs.priority import watch_list
+
+        try:
+            wl = watch_list(self.factory, self.settings, run_id=int(run_id), k=k)
+        except DataError:  # no hourly forecast inside this shift (or not a shift run)
+            return pd.DataFrame(columns=WATCH_COLUMNS)
+        h = wl.hours
+        return pd.DataFrame({"hour": h["hour"], "rank": h["rank"].astype(int), "camera_id": h["camera_id"].astype(str),
+                             "name": h["name"].fillna("").astype(str), "marginal": h["marginal_risk"].astype(float),
+                             "expected_in_view": h["standalone_risk"].astype(float), "why": h["explanation"]},
+                            columns=WATCH_COLUMNS)
 
     def _rank(self, run_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         from forecasting.jobs.priority import camera_priority

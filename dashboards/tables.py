@@ -120,6 +120,26 @@ def camera_list(priority: pd.DataFrame, show_all: bool = False, top: int = CAMER
     }, columns=["camera_id", "label", "adds", "own"])
 
 
+def watch_table(watch: pd.DataFrame) -> pd.DataFrame:
+    """Hour-by-hour watch list: hour (HH:MM), rank, feed, adds, on its own, why.
+
+    Examples
+    --------
+    >>> w = pd.DataFrame({"hour": ["2024-03-04T22:00:00"], "rank": [1], "camera_id": ["A"], "name": ["Main"],
+    ...                   "marginal": [0.5], "expected_in_view": [0.75], "why": ["..."]})
+    >>> watch_table(w).iloc[0].tolist()
+    ['22:00', 1, 'A Main', '0.50', '0.75', '...']
+    """
+    return pd.DataFrame({
+        "Hour": watch["hour"].astype(str).str[11:16],
+        "Rank": watch["rank"].astype(int),
+        "Feed": [f"{c} {n}".strip() for c, n in zip(watch["camera_id"], watch["name"].fillna(""), strict=True)],
+        "Adds": watch["marginal"].map(lambda v: f"{v:.2f}"),
+        "On its own": watch["expected_in_view"].map(lambda v: f"{v:.2f}"),
+        "Why": watch["why"],
+    })
+
+
 def gaps_table(gaps: pd.DataFrame, limit: int = 10) -> pd.DataFrame:
     """High-risk cells no camera sees, with their risk rank and first reason."""
     return pd.DataFrame({

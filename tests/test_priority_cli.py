@@ -15,6 +15,7 @@ import shapely
 from typer.testing import CliRunner
 
 from forecasting.cli import app
+from forecasting.config import load_settings
 from forecasting.grid import Grid
 
 runner = CliRunner()
@@ -379,3 +380,11 @@ def test_watch_list_by_hour_follows_each_hours_forecast(env, factory):
     assert hours["explanation"].str.contains("Context: .* within view in this shift of the day").all()
     text = _run(["priority", "cameras", "--by-hour", "--shift", SHIFT, "--k", "1"], env)
     assert text.exit_code == 0 and "22:00\n  #1 A:" in text.stdout and "23:00\n  #1 C:" in text.stdout
+    # The dashboard asks the same job for the shift run it shows.
+    from dashboards.store_provider import StoreProvider
+
+    p = StoreProvider(factory, settings=load_settings(data_dir=env["CRIMECAST_DATA_DIR"], timezone=TZ,
+                                                      _toml_file=None))
+    shift_run = int(p.forecast_runs().query("period == 'shift'")["id"].iloc[0])
+    watch = p.watch_list(shift_run, k=1)
+    assert watch["camera_id"].tolist() == ["A", "C"] and watch["why"].tolist() == hours["explanation"].tolist()

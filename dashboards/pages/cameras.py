@@ -44,6 +44,8 @@ def layout(ctx):
                           html.Div(id=ids.CAM_WHY, className="cc-why")], className="cc-camrow")],
                      className="cc-panel cc-wide"),
             html.Div([dcc.Graph(id=ids.CAM_MAP, style={"height": "560px"}, config={"displaylogo": False}),
+                      html.H3("Through the shift, hour by hour"),
+                      html.Div(id=ids.CAM_HOURS),
                       html.H3("Coverage gaps: high-risk cells no camera sees"),
                       html.Div(id=ids.CAM_GAPS)], className="cc-map"),
         ], className="cc-row"),
@@ -69,6 +71,17 @@ def ranking(ctx, run_id, user=None, show_all=False, current=None):
     note = html.P(f"{share:.0%} of the risk of the 20 highest-risk cells is in no camera's view."
                   if share is not None else "", className="cc-note")
     return options, value, [note, tables.html_table(tables.gaps_table(gaps))]
+
+
+def hourly(ctx, run_id):
+    """The hour-by-hour watch list of the shift, or why there is none."""
+    if run_id is None:
+        return ""
+    watch = ctx.provider.watch_list(int(run_id))
+    if watch.empty:
+        return html.P("No hourly forecasts stored inside this shift: run `crimecast forecast --period hour` for "
+                      "its hours to get a watch list per hour.", className="cc-note")
+    return tables.html_table(tables.watch_table(watch), "watch-table")
 
 
 def camera_view(ctx, run_id, camera_id):
@@ -101,6 +114,10 @@ def register(app, ctx) -> None:
                   Input(ids.CAM_PERIOD, "value"), Input(ids.CAM_SHOW_ALL, "value"), State(ids.CAM_LIST, "value"))
     def _rank(run_id, show_all, current):
         return ranking(ctx, run_id, current_user(), bool(show_all), current)
+
+    @app.callback(Output(ids.CAM_HOURS, "children"), Input(ids.CAM_PERIOD, "value"))
+    def _hours(run_id):
+        return hourly(ctx, run_id)
 
     @app.callback(Output(ids.CAM_MAP, "figure"), Output(ids.CAM_WHY, "children"),
                   Input(ids.CAM_PERIOD, "value"), Input(ids.CAM_LIST, "value"))

@@ -16,6 +16,7 @@ from dashboards.contracts import (
     PRIORITY_COLUMNS,
     TASK_COLUMNS,
     TASK_KINDS,
+    WATCH_COLUMNS,
     Account,
     Backtest,
     check_format,
@@ -179,6 +180,10 @@ class FakeProvider:
 
     def camera_priority(self, run_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         return rank_cameras(self.forecast(run_id), self._cameras)
+
+    def watch_list(self, run_id: int, k: int = 4) -> pd.DataFrame:
+        """No hourly forecasts in the fake city."""
+        return pd.DataFrame(columns=WATCH_COLUMNS)
 
     def backtests(self) -> list[Backtest]:
         return [Backtest(1, datetime(2024, 6, 1, tzinfo=UTC), "week", synthetic_metrics(), None, "analyst")]
