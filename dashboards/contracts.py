@@ -24,6 +24,9 @@ priority
     seen by higher-ranked cameras) sets the order, ``expected_in_view`` is the camera on its own.
 gaps
     ``cell_id, risk, risk_rank, reasons``: high-risk cells no camera sees.
+record
+    ``run_id, shift, period_start, incidents, priority, busiest, static``: share of each past
+    shift's incidents seen by the priority feeds, the k busiest and the static rule.
 watch
     ``hour`` (local start, ISO), then the ``priority`` columns but ``n_cells``: the k feeds of each hour.
 """
@@ -44,6 +47,7 @@ FORECAST_VIEW_COLUMNS = ["cell_id", "expected_count", "probability", "score", "r
 CAMERA_COLUMNS = ["camera_id", "name", "kind", "status", "longitude", "latitude", "view_wkt"]
 PLACE_COLUMNS = ["category", "name", "longitude", "latitude"]
 PRIORITY_COLUMNS = ["rank", "camera_id", "name", "expected_in_view", "marginal", "n_cells", "why"]
+RECORD_COLUMNS = ["run_id", "shift", "period_start", "incidents", "priority", "busiest", "static"]
 WATCH_COLUMNS = ["hour", "rank", "camera_id", "name", "marginal", "expected_in_view", "why"]
 GAP_COLUMNS = ["cell_id", "risk", "risk_rank", "reasons"]
 TASK_KINDS = ("train", "backtest")
@@ -103,6 +107,9 @@ class DashboardProvider(Protocol):
 
     def watch_list(self, run_id: int, k: int = 4) -> pd.DataFrame:
         """Feeds to watch hour by hour through a shift (``watch`` contract; empty without hourly forecasts)."""
+
+    def choice_record(self, k: int = 4) -> pd.DataFrame:
+        """The camera choice on the last 30 shifts with outcomes (``record`` contract)."""
 
     def backtests(self) -> list[Backtest]:
         """The newest backtests first."""

@@ -157,6 +157,7 @@ class StoreProvider:
         self.timezone = timezone
         self._forecasts = _LRU(6)
         self._priority = _LRU(6)
+        self._evaluations = _LRU(64)
         self._static: dict[str, Any] = {}
 
     def _read(self, fn: Callable, **kw):
@@ -230,6 +231,15 @@ class StoreProvider:
 
     def camera_priority(self, run_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         return self._priority.get_or(int(run_id), lambda: self._rank(int(run_id)))
+
+    def choice_record(self, k: int = 4) -> pd.DataFrame:
+        from forecasting.jobs.priority import choice_record, evaluate_camera_choice
+
+        def evaluate(run_id: int) -> dict:  # stored runs are immutable: each shift is evaluated once
+            return self._evaluations.get_or((run_id, k), lambda: evaluate_camera_choice(
+                self.factory, self.settings, run_id=run_id, k=k))
+
+        return choice_record(self.factory, self.settings, n=30, k=k, evaluate=evaluate)
 
     def watch_list(self, run_id: int, k: int = 4) -> pd.DataFrame:
         from forecasting.jobs.priority import watch_list

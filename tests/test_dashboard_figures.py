@@ -176,3 +176,14 @@ def test_camera_list_is_compact_and_shows_what_sets_the_order_beside_each_own_co
     assert len(top) == tables.CAMERA_LIST_TOP == 10 and top["label"].iloc[0] == "#1 C1 Main St"
     assert top.loc[1, ["adds", "own"]].tolist() == ["0.82", "1.50"]
     assert len(tables.camera_list(p, show_all=True)) == 12
+
+
+def test_choice_record_figure_draws_three_methods_or_says_why_empty():
+    rec = FakeProvider(n_cells=25).choice_record()
+    fig = figures.choice_record_figure(rec, k=4)
+    assert [t.name for t in fig.data] == ["priority (forecast)", "k busiest cameras",
+                                          "most incidents in view, past year"]
+    assert len(fig.data[0].x) == 30 and "Last 30 shifts" in fig.layout.title.text
+    assert fig.layout.yaxis.tickformat == ".0%"
+    empty = figures.choice_record_figure(rec.iloc[:0])
+    assert not empty.data and "outcome" in empty.layout.annotations[0].text

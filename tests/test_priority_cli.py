@@ -388,3 +388,27 @@ def test_watch_list_by_hour_follows_each_hours_forecast(env, factory):
     shift_run = int(p.forecast_runs().query("period == 'shift'")["id"].iloc[0])
     watch = p.watch_list(shift_run, k=1)
     assert watch["camera_id"].tolist() == ["A", "C"] and watch["why"].tolist() == hours["explanation"].tolist()
+
+
+def test_choice_record_scores_stored_shifts_with_outcomes_against_two_rules(factory, settings):
+    from forecasting.jobs.priority import choice_record, evaluate_camera_choice
+    from forecasting.store import repository as repo
+    from forecasting.store.session import transaction
+
+    _fill(factory, incidents_in_shift=True)
+    assert choice_record(factory, settings, k=2).empty  # the shift has not ended in the data yet
+    doc = evaluate_camera_choice(factory, settings, shift=SHIFT, k=2)
+    # Past year in view: A 3 (two at (1,1), one at (2,2)), B 1, C 1, D 0: the static rule takes A and B
+    # (ties: the camera listed first), which see cluster 1's three incidents of the shift.
+    assert doc["static"]["cameras"] == ["A", "B"] and doc["static"]["seen"] == 3
+    with transaction(factory) as s:  # a later incident: the shift's outcome is now known
+        run = repo.create_run(session=s, kind="incidents", source_path="t", format="canonical", source="x",
+                              sha256=None)
+        repo.insert_incidents(session=s, frame=pd.DataFrame({
+            "incident_id": ["late"], "occurred_at": [pd.Timestamp("2024-03-05 20:00", tz="UTC")],
+            "time_resolution": "minute", "tz": TZ, "longitude": [0.0], "latitude": [0.0], "source_crs": "EPSG:4326",
+            "source_x": None, "source_y": None, "category": "x", "category_group": "x", "content_hash": ["late"],
+            "attributes": None}), source="x", run_id=run)
+    rec = choice_record(factory, settings, k=2)
+    assert rec["shift"].tolist() == [SHIFT] and rec["incidents"].tolist() == [5]
+    np.testing.assert_allclose(rec[["priority", "busiest", "static"]].to_numpy(), [[0.8, 0.6, 0.6]])

@@ -41,7 +41,8 @@ def layout(ctx):
                                     dcc.Checklist(id=ids.CAM_SHOW_ALL, options=[{"label": " show all cameras",
                                                                                  "value": "all"}], value=[])],
                                    className="cc-camcol"),
-                          html.Div(id=ids.CAM_WHY, className="cc-why")], className="cc-camrow")],
+                          html.Div(id=ids.CAM_WHY, className="cc-why")], className="cc-camrow"),
+                      dcc.Graph(id=ids.CAM_RECORD, style={"height": "240px"}, config={"displaylogo": False})],
                      className="cc-panel cc-wide"),
             html.Div([dcc.Graph(id=ids.CAM_MAP, style={"height": "560px"}, config={"displaylogo": False}),
                       html.H3("Through the shift, hour by hour"),
@@ -71,6 +72,11 @@ def ranking(ctx, run_id, user=None, show_all=False, current=None):
     note = html.P(f"{share:.0%} of the risk of the 20 highest-risk cells is in no camera's view."
                   if share is not None else "", className="cc-note")
     return options, value, [note, tables.html_table(tables.gaps_table(gaps))]
+
+
+def record(ctx, k: int = 4):
+    """The chart of the last 30 shifts: priority vs the k busiest vs the static rule."""
+    return figures.choice_record_figure(ctx.provider.choice_record(k), k=k)
 
 
 def hourly(ctx, run_id):
@@ -114,6 +120,10 @@ def register(app, ctx) -> None:
                   Input(ids.CAM_PERIOD, "value"), Input(ids.CAM_SHOW_ALL, "value"), State(ids.CAM_LIST, "value"))
     def _rank(run_id, show_all, current):
         return ranking(ctx, run_id, current_user(), bool(show_all), current)
+
+    @app.callback(Output(ids.CAM_RECORD, "figure"), Input(ids.CAM_PERIOD, "value"))
+    def _record(_run_id):
+        return record(ctx)
 
     @app.callback(Output(ids.CAM_HOURS, "children"), Input(ids.CAM_PERIOD, "value"))
     def _hours(run_id):

@@ -570,8 +570,12 @@ def evaluate_camera_choice(
     factory: sessionmaker[Session], settings: Settings, *, shift: str | None = None, k: int = 4,
     lookback_days: int = 28, rule: str = "area", weights: Mapping[str, float] | None = None,
     kinds: Sequence[str] | None = WATCHABLE_KINDS, model: str | None = None, periods: Periods | None = None,
+    run_id: int | None = None, static_days: int = 365,
 ) -> dict:
     """Share of the shift's incidents the chosen k cameras would have seen, against the k busiest.
+
+    Also against a static rule: the k cameras with most incidents in view in the ``static_days``
+    before the shift (``static``).
 
     The priority choice is :func:`camera_priority`'s (forecast risk, greedy, overlaps counted
     once). The baseline is the k cameras with most people counted (``activity_counts``) in the
@@ -586,13 +590,18 @@ def evaluate_camera_choice(
         busiest share.
     """
     res = camera_priority(factory, settings, shift=shift, k=k, rule=rule, weights=weights, kinds=kinds,
-                          model=model, periods=periods)
+                          model=model, periods=periods, run_id=run_id)
     f = res.forecast
     start, end = f.start_utc, f.end_utc
     with transaction(factory) as s:
         people = plans.camera_people(session=s, start=(start - pd.Timedelta(days=lookback_days)).to_pydatetime(),
                                      end=start.to_pydatetime(), pks=res.views["pk"].tolist())
         inc = load_incidents(session=s, start=start.to_pydatetime(), end=end.to_pydatetime())
+        past = load_incidents(session=s, start=(start - pd.Timedelta(days=static_days)).to_pydatetime(),
+                              end=start.to_pydatetime())
+    past_in_view = pd.Series(pr.in_view_counts(past, res.views), index=res.views["camera_id"].to_numpy())
+    static = past_in_view.sort_values(ascending=False, kind="stable").index[:k].astype(str).tolist()
+    seen_s, _ = pr.share_seen(inc, res.views, static)
     key = res.views.set_index("pk")["camera_id"]
     activity = pd.DataFrame({"camera_id": people["pk"].map(key), "people": people["people"]}).dropna()
     busiest = pr.busiest_cameras(activity, k) if len(activity) else []
@@ -605,8 +614,47 @@ def evaluate_camera_choice(
 
     out = {**_head(f), "k": int(k), "lookback_days": int(lookback_days), "incidents": n,
            "priority": {"cameras": chosen, "seen": seen_p, "share": share(seen_p)},
-           "busiest": {"cameras": busiest, "seen": seen_b, "share": share(seen_b)}}
+           "busiest": {"cameras": busiest, "seen": seen_b, "share": share(seen_b)},
+           "static": {"cameras": static, "seen": seen_s, "share": share(seen_s), "days": int(static_days)}}
     out["lift"] = None if n == 0 else out["priority"]["share"] - out["busiest"]["share"]
     if not busiest:
         out["busiest"]["note"] = f"no activity counts in the {lookback_days} days before the shift"
     return out
+
+
+def choice_record(
+    factory: sessionmaker[Session], settings: Settings, *, n: int = 30, k: int = 4, evaluate=None,
+) -> pd.DataFrame:
+    """The camera choice on the last ``n`` stored shift forecasts whose outcome is known.
+
+    One :func:`evaluate_camera_choice` per shift (the latest issued run of each), so the record
+    is computed from the stored forecasts by the same engine as everything else. ``evaluate``
+    (default :func:`evaluate_camera_choice`) lets a caller cache evaluations of immutable runs.
+
+    Returns
+    -------
+    DataFrame
+        ``run_id, shift, period_start, incidents, priority, busiest, static`` (shares; NaN when the
+        shift had no incident), oldest first; empty when no stored shift has ended.
+    """
+    n, k = pr._check_k("n", n), pr._check_k("k", k)
+    with transaction(factory) as s:
+        runs = fc.forecast_runs(session=s, period="shift")
+        latest = plans.latest_data_time(session=s)
+    cols = ["run_id", "shift", "period_start", "incidents", "priority", "busiest", "static"]
+    if runs.empty or latest is None:
+        return pd.DataFrame(columns=cols)
+    done = runs.loc[runs["period_end"] <= latest].sort_values("issued_at").drop_duplicates("period_start", keep="last")
+    done = done.sort_values("period_start").tail(n)
+    evaluate = evaluate or (lambda run_id: evaluate_camera_choice(factory, settings, run_id=run_id, k=k))
+    rows = []
+    for run in done.itertuples(index=False):  # one evaluation per shift (n <= 30 by default)
+        try:
+            r = evaluate(int(run.id))
+        except DataError:  # e.g. no camera in service then
+            continue
+        rows.append({"run_id": int(run.id), "shift": r["shift"], "period_start": r["period_start"],
+                     "incidents": r["incidents"], "priority": r["priority"]["share"],
+                     "busiest": r["busiest"]["share"], "static": r["static"]["share"]})
+    return pd.DataFrame(rows, columns=cols).astype({"priority": float, "busiest": float, "static": float})
+

@@ -14,6 +14,7 @@ import pandas as pd
 from dashboards.contracts import (
     GAP_COLUMNS,
     PRIORITY_COLUMNS,
+    RECORD_COLUMNS,
     TASK_COLUMNS,
     TASK_KINDS,
     WATCH_COLUMNS,
@@ -180,6 +181,18 @@ class FakeProvider:
 
     def camera_priority(self, run_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         return rank_cameras(self.forecast(run_id), self._cameras)
+
+    def choice_record(self, k: int = 4) -> pd.DataFrame:
+        """A seeded record of 30 past shifts."""
+        rng = np.random.default_rng(11)
+        n = rng.integers(0, 9, 30)
+        shares = {m: np.where(n > 0, rng.binomial(n, p) / np.maximum(n, 1), np.nan)
+                  for m, p in (("priority", 0.4), ("busiest", 0.25), ("static", 0.3))}
+        starts = pd.date_range("2024-05-23 06:00", periods=30, freq="8h")
+        return pd.DataFrame({"run_id": np.arange(100, 130), "shift": [f"{t:%Y-%m-%d}/{(t.hour - 6) // 8}"
+                                                                       for t in starts],
+                             "period_start": [t.isoformat() for t in starts], "incidents": n, **shares},
+                            columns=RECORD_COLUMNS)
 
     def watch_list(self, run_id: int, k: int = 4) -> pd.DataFrame:
         """No hourly forecasts in the fake city."""
