@@ -35,7 +35,7 @@ def layout(ctx):
                              "higher-ranked feed sees (overlapping views count once). 'On its own': expected "
                              "incidents in its view alone.", className="cc-note"),
                       html.Div([
-                          html.Div([html.Div([html.Span("Feed"), html.Span("Adds"), html.Span("On its own")],
+                          html.Div([html.Div([html.Span(h) for h in ("", "Feed", "Adds", "On its own")],
                                              className="cc-camhead"),
                                     dcc.RadioItems(id=ids.CAM_LIST, options=[], className="cc-camlist"),
                                     dcc.Checklist(id=ids.CAM_SHOW_ALL, options=[{"label": " show all cameras",
@@ -43,7 +43,7 @@ def layout(ctx):
                                    className="cc-camcol"),
                           html.Div(id=ids.CAM_WHY, className="cc-why")], className="cc-camrow"),
                       dcc.Graph(id=ids.CAM_RECORD, style={"height": "240px"}, config={"displaylogo": False})],
-                     className="cc-panel cc-wide"),
+                     className="cc-panel cc-cams"),
             html.Div([dcc.Graph(id=ids.CAM_MAP, style={"height": "560px"}, config={"displaylogo": False}),
                       html.H3("Through the shift, hour by hour"),
                       html.Div(id=ids.CAM_HOURS),
