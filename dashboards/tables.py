@@ -127,8 +127,8 @@ def watch_table(watch: pd.DataFrame) -> pd.DataFrame:
     --------
     >>> w = pd.DataFrame({"hour": ["2024-03-04T22:00:00"], "rank": [1], "camera_id": ["A"], "name": ["Main"],
     ...                   "marginal": [0.5], "expected_in_view": [0.75], "why": ["..."]})
-    >>> watch_table(w).iloc[0].tolist()
-    ['22:00', 1, 'A Main', '0.50', '0.75', '...']
+    >>> watch_table(w).iloc[0].astype(str).tolist()
+    ['22:00', '1', 'A Main', '0.50', '0.75', '...']
     """
     return pd.DataFrame({
         "Hour": watch["hour"].astype(str).str[11:16],
