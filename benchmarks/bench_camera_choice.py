@@ -1,11 +1,19 @@
-"""Benchmark: do the priority cameras see more of the next shift's incidents than the busiest ones?
+"""Benchmark: do the priority cameras see more of each shift's incidents than simple rules?
 
-On the simulated city (labelled simulated): issues one shift forecast per shift for the last
+Two modes:
+
+    uv run python benchmarks/bench_camera_choice.py chicago [--model historical] [--boot 10000]
+    uv run python benchmarks/bench_camera_choice.py simulated [--shifts 42] [--k 4] [--days 730]
+
+``chicago``: real data, the CTA 'L' stations as camera sites, every shift of 2018-2019 against
+three rules and the hindsight optimum (see ``bench_camera_choice_chicago.py`` and
+docs/priority_and_patrol.md). Its last line reads
+``k=10: priority <share>, best rule <share> (<rule name>), p=<p>``.
+
+``simulated``: on the simulated city (labelled simulated): issues one shift forecast per shift for the last
 ``--shifts`` shifts of the data (each from incidents before that shift only), then for every
 shift compares the k cameras chosen by forecast risk with the k cameras that counted the most
 people in the 28 days before the shift. Prints the pooled share of incidents seen by each.
-
-    uv run python benchmarks/bench_camera_choice.py [--shifts 42] [--k 4] [--days 730]
 """
 
 from __future__ import annotations
@@ -28,12 +36,25 @@ from forecasting.store import migrate
 from forecasting.store.session import make_engine, make_session_factory
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--shifts", type=int, default=42)
-    ap.add_argument("--k", type=int, default=4)
-    ap.add_argument("--days", type=int, default=730)
+def main() -> int:
+    import bench_camera_choice_chicago as chicago
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="mode", required=True)
+    chicago.add_arguments(sub.add_parser("chicago", help="real data: Chicago CTA stations and assaults"))
+    sim = sub.add_parser("simulated", help="the simulated city against the busiest cameras")
+    sim.add_argument("--shifts", type=int, default=42)
+    sim.add_argument("--k", type=int, default=4)
+    sim.add_argument("--days", type=int, default=730)
     args = ap.parse_args()
+    if args.mode == "chicago":
+        return chicago.run(args)
+    simulated(args)
+    return 0
+
+
+def simulated(args) -> None:
+    """Pooled share of incidents seen by the priority cameras and by the busiest, on the simulated city."""
     with tempfile.TemporaryDirectory() as tmp:
         cfg = load_settings(data_dir=tmp)
         migrate.upgrade(cfg.resolved_database_url())
@@ -67,4 +88,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -38,15 +38,19 @@ def _wait(fn, timeout=120.0, poll=0.01):
 
 def bench_app(n_cells: int, repeats: int) -> dict:
     """Sign-in-to-map and period-change timings of the real app at ``n_cells``."""
+    import sys
+
     from selenium.webdriver.common.by import By
 
     from dashboards import create_app, ids
     from dashboards.settings import DashboardSettings
-    from dashboards.synthetic import seed_store
     from dashboards.testing import MAP_STATE_JS, chrome, serve_in_thread
     from forecasting.config import load_settings
     from forecasting.store import migrate
     from forecasting.store.session import make_engine, make_session_factory
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the synthetic city is test support
+    from tests.support.synthetic import seed_store  # noqa: E402
 
     data = Path(tempfile.mkdtemp(prefix="crimecast-bench-"))
     settings = load_settings(data_dir=str(data), _toml_file=None)

@@ -1,7 +1,7 @@
 """crimecast web dashboard (Dash): risk map, cameras, models, exports, with sign-in and roles.
 
 Public API: :func:`create_app`, :func:`serve`, :func:`ensure_demo_user`, and the provider protocol
-:class:`dashboards.provider.DashboardProvider`. Importing this package has no side effects.
+:class:`dashboards.contracts.DashboardProvider`. Importing this package has no side effects.
 """
 
 from __future__ import annotations

@@ -19,11 +19,11 @@ def create_app(settings, provider=None, *, recorder=None, dash_settings: Dashboa
     settings : forecasting.config.Settings
         Where the database and data directory are.
     provider : DashboardProvider, optional
-        Data source of the pages; default a :class:`~dashboards.provider.StoreProvider` on the
+        Data source of the pages; default a :class:`~dashboards.store_provider.StoreProvider` on the
         configured (migrated) database.
     recorder : Recorder, optional
-        Audit and task writer; default a :class:`~dashboards.provider.StoreRecorder`, or the
-        provider itself when it is also a recorder (such as :class:`~dashboards.provider.FakeProvider`).
+        Audit and task writer; default a :class:`~dashboards.tasks.StoreRecorder`, or the
+        provider itself when it is also a recorder (such as the tests' fake).
     dash_settings : DashboardSettings, optional
         Map, session and boundary settings; default from ``CRIMECAST_*`` environment variables.
 
@@ -35,14 +35,16 @@ def create_app(settings, provider=None, *, recorder=None, dash_settings: Dashboa
     Examples
     --------
     >>> from forecasting.config import load_settings
-    >>> from dashboards.provider import FakeProvider
+    >>> from tests.support.fake_provider import FakeProvider
     >>> app = create_app(load_settings(data_dir="/tmp/cc"), FakeProvider(n_cells=50))  # doctest: +SKIP
     """
     import dash
     from dash import Input, Output, dcc, html
 
+    from dashboards.contracts import Recorder
     from dashboards.pages import PageContext, page_modules
-    from dashboards.provider import Recorder, StoreProvider, StoreRecorder
+    from dashboards.store_provider import StoreProvider
+    from dashboards.tasks import StoreRecorder
 
     ds = dash_settings or DashboardSettings()
     if provider is None:
@@ -53,7 +55,7 @@ def create_app(settings, provider=None, *, recorder=None, dash_settings: Dashboa
         check_migrated(engine)
         factory = make_session_factory(engine)
         provider = StoreProvider(factory, boundary_files=ds.boundary_files, data_dir=settings.data_dir,
-                                 timezone=settings.timezone)
+                                 timezone=settings.timezone, settings=settings)
         recorder = recorder or StoreRecorder(factory, url)
     if recorder is None:
         if not isinstance(provider, Recorder):

@@ -34,7 +34,7 @@ class PermissionDenied(ForecastingError):
 
 
 def current_user():
-    """The signed-in :class:`~dashboards.provider.Account` of this request, or None."""
+    """The signed-in :class:`~dashboards.contracts.Account` of this request, or None."""
     return getattr(g, "account", None)
 
 
@@ -96,7 +96,7 @@ def install(server: Flask, *, provider, recorder, secret_key: str, cookie_secure
     server : flask.Flask
         The Dash app's server.
     provider : DashboardProvider
-        Reads accounts (:meth:`~dashboards.provider.DashboardProvider.get_account`).
+        Reads accounts (:meth:`~dashboards.contracts.DashboardProvider.get_account`).
     recorder : Recorder
         Checks passwords and writes sign-in events to the audit table.
     secret_key : str

@@ -128,7 +128,7 @@ def risk_map_figure(
     Parameters
     ----------
     forecast : DataFrame
-        ``forecast`` contract of :mod:`dashboards.provider`.
+        ``forecast`` contract of :mod:`dashboards.contracts`.
     measure : {"expected_count", "probability"}
     crs : str, optional
         Projected CRS of the grid (offline raster drawing).
@@ -154,7 +154,7 @@ def risk_map_figure(
 
     Examples
     --------
-    >>> from dashboards.provider import FakeProvider
+    >>> from tests.support.fake_provider import FakeProvider
     >>> p = FakeProvider(n_cells=100)
     >>> fig = risk_map_figure(p.forecast(1), crs=p.CRS)
     >>> fig.data[0].type, fig.layout.meta["kind"]
@@ -401,6 +401,52 @@ def history_figure(history: pd.DataFrame, forecast_value: float | None = None, p
                       legend={"orientation": "h", "y": 1.12, "x": 0}, bargap=0.15,
                       yaxis_title=f"incidents per {period}", plot_bgcolor="white")
     fig.update_yaxes(gridcolor="#eee", rangemode="tozero")
+    return fig
+
+
+#: Methods of the camera-choice record, with their legend names and colours.
+CHOICE_METHODS = {"priority": ("priority (forecast)", "#d73027"), "busiest": ("k busiest cameras", "#7a869a"),
+                  "static": ("most incidents in view, past year", "#4575b4")}
+
+
+def choice_record_figure(record: pd.DataFrame, k: int | None = None, height: int = 240) -> go.Figure:
+    """Share of each past shift's incidents the chosen cameras saw: priority vs busiest vs static rule.
+
+    Parameters
+    ----------
+    record : DataFrame
+        ``shift, incidents, priority, busiest, static`` (shares), oldest first
+        (:func:`forecasting.jobs.priority.choice_record`).
+    k : int, optional
+        Feeds watched, for the title.
+
+    Examples
+    --------
+    >>> r = pd.DataFrame({"shift": ["2024-03-04/1", "2024-03-04/2"], "incidents": [4, 0],
+    ...                   "priority": [0.5, None], "busiest": [0.25, None], "static": [0.0, None]})
+    >>> fig = choice_record_figure(r, k=4)
+    >>> [t.name for t in fig.data], list(fig.data[0].y)
+    (['priority (forecast)', 'k busiest cameras', 'most incidents in view, past year'], [0.5, None])
+    """
+    fig = go.Figure()
+    if record.empty:
+        fig.add_annotation(text="No stored shift forecast has its outcome yet", showarrow=False,
+                           xref="paper", yref="paper", x=0.5, y=0.5)
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
+    for key, (name, colour) in CHOICE_METHODS.items():
+        if record.empty:
+            break
+        y = [None if pd.isna(v) else float(v) for v in record[key]]
+        fig.add_trace(go.Scatter(x=record["shift"].astype(str), y=y, name=name, mode="lines+markers",
+                                 line={"color": colour, "width": 2 if key == "priority" else 1},
+                                 customdata=record["incidents"],
+                                 hovertemplate="%{x}: %{y:.0%} of %{customdata} incidents seen<extra></extra>"))
+    title = f"Last {len(record)} shifts: share of incidents the {k or 'k'} chosen feeds saw" if len(record) else ""
+    fig.update_layout(height=height, margin={"l": 40, "r": 8, "t": 30, "b": 40}, plot_bgcolor="white",
+                      title={"text": title, "font": {"size": 13}}, legend={"orientation": "h", "y": -0.3, "x": 0})
+    if len(record):
+        fig.update_yaxes(tickformat=".0%", gridcolor="#eee", rangemode="tozero")
     return fig
 
 

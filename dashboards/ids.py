@@ -26,6 +26,9 @@ CAM_LIST = "cam-list"
 CAM_MAP = "cam-map"
 CAM_GAPS = "cam-gaps"
 CAM_WHY = "cam-why"
+CAM_SHOW_ALL = "cam-show-all"
+CAM_HOURS = "cam-hours"
+CAM_RECORD = "cam-record"
 
 # models
 MODELS_TARGET = "models-target"

@@ -40,7 +40,7 @@ def period_options(runs: pd.DataFrame, period: str | None = None, category: str 
     Parameters
     ----------
     runs : DataFrame
-        ``runs`` contract of :mod:`dashboards.provider`.
+        ``runs`` contract of :mod:`dashboards.contracts`.
     period : str, optional
         Keep one period kind (``week``, ``day``, ``shift``).
     category : str, optional
@@ -93,6 +93,53 @@ def priority_table(priority: pd.DataFrame, limit: int | None = None) -> pd.DataF
     return out.head(limit) if limit else out
 
 
+#: Cameras shown before "show all" on the cameras page.
+CAMERA_LIST_TOP = 10
+
+
+def camera_list(priority: pd.DataFrame, show_all: bool = False, top: int = CAMERA_LIST_TOP) -> pd.DataFrame:
+    """The ranked feeds as the cameras page lists them: the top ``top`` unless ``show_all``.
+
+    ``adds`` (expected incidents in view that no higher-ranked feed sees) sets the order;
+    ``own`` is the camera's expected incidents in view on its own; both to two decimals.
+
+    Examples
+    --------
+    >>> p = pd.DataFrame({"rank": [1, 2], "camera_id": ["A", "B"], "name": ["Main St", ""],
+    ...                   "expected_in_view": [0.5, 0.4], "marginal": [0.5, 0.1]})
+    >>> camera_list(p, top=1).to_dict("records")
+    [{'camera_id': 'A', 'label': '#1 A Main St', 'adds': '0.50', 'own': '0.50'}]
+    """
+    sel = priority if show_all else priority.head(top)
+    return pd.DataFrame({
+        "camera_id": sel["camera_id"].astype(str).to_numpy(),
+        "label": [f"#{int(r)} {c} {n}".strip() for r, c, n in
+                  zip(sel["rank"], sel["camera_id"], sel["name"].fillna(""), strict=True)],
+        "adds": sel["marginal"].map(lambda v: f"{v:.2f}").to_numpy(),
+        "own": sel["expected_in_view"].map(lambda v: f"{v:.2f}").to_numpy(),
+    }, columns=["camera_id", "label", "adds", "own"])
+
+
+def watch_table(watch: pd.DataFrame) -> pd.DataFrame:
+    """Hour-by-hour watch list: hour (HH:MM), rank, feed, adds, on its own, why.
+
+    Examples
+    --------
+    >>> w = pd.DataFrame({"hour": ["2024-03-04T22:00:00"], "rank": [1], "camera_id": ["A"], "name": ["Main"],
+    ...                   "marginal": [0.5], "expected_in_view": [0.75], "why": ["..."]})
+    >>> watch_table(w).iloc[0].astype(str).tolist()
+    ['22:00', '1', 'A Main', '0.50', '0.75', '...']
+    """
+    return pd.DataFrame({
+        "Hour": watch["hour"].astype(str).str[11:16],
+        "Rank": watch["rank"].astype(int),
+        "Feed": [f"{c} {n}".strip() for c, n in zip(watch["camera_id"], watch["name"].fillna(""), strict=True)],
+        "Adds": watch["marginal"].map(lambda v: f"{v:.2f}"),
+        "On its own": watch["expected_in_view"].map(lambda v: f"{v:.2f}"),
+        "Why": watch["why"],
+    })
+
+
 def gaps_table(gaps: pd.DataFrame, limit: int = 10) -> pd.DataFrame:
     """High-risk cells no camera sees, with their risk rank and first reason."""
     return pd.DataFrame({
@@ -116,7 +163,7 @@ def backtest_table(metrics: Mapping, target: str = "all", shares: Sequence[float
 
     Examples
     --------
-    >>> from dashboards.provider import synthetic_metrics
+    >>> from tests.support.synthetic import synthetic_metrics
     >>> backtest_table(synthetic_metrics()).columns[:3].tolist()
     ['Model', 'PAI@0.5%', 'PAI@1%']
     """

@@ -5,6 +5,15 @@ Which camera feeds should a control room watch during the next shift, and where 
 risk map: a camera covers a set of cells, and the value of a set of cameras is the risk of the
 *union* of the cells they cover, so two cameras watching the same street are not counted twice.
 
+Coverage by area (the default of the jobs): a camera covers the *part* of each cell inside its
+view polygon, and the expected incidents in view are ``sum over cells of risk x covered share``
+(risk spread evenly within a cell). Overlapping views must not count the same ground twice, so
+each cell is cut into the *atoms* of the overlay of the views that reach it: every atom is seen by
+a known set of cameras and weighs ``cell risk x atom area / cell area``. Maximum coverage over
+cameras x atoms is then exact (the union of the chosen views, cell by cell) and still submodular,
+so the same greedy applies. A camera site without a view polygon sees a circle of
+:data:`VIEW_RADIUS_M` metres (:func:`site_views`).
+
 The greedy algorithm (repeatedly add the camera with the largest marginal covered risk) reaches
 at least ``1 - 1/e`` (about 63%) of the best possible covered risk for any k, because covered
 risk is monotone and submodular (Nemhauser, Wolsey & Fisher 1978). Each greedy run also reports a
@@ -41,8 +50,13 @@ from forecasting.errors import ConfigError, CRSError, InputError, check_positive
 from forecasting.grid import check_metric_crs, utm_crs
 from forecasting.schema import ALL_CATEGORIES, require_columns
 
-#: How a view covers a cell: its centroid lies in the view, or the view overlaps the cell's interior.
-COVERAGE_RULES = ("centroid", "intersects")
+#: How a view covers a cell: the part of the cell inside the view (``area``), all of the cell when its
+#: centroid lies in the view (``centroid``), or all of it when the view overlaps its interior (``intersects``).
+COVERAGE_RULES = ("area", "centroid", "intersects")
+
+#: View radius, metres, of a camera site that has no view polygon (e.g. a station taken as a camera site):
+#: an assumption, stated wherever it is used.
+VIEW_RADIUS_M = 150.0
 
 #: Greedy guarantee for maximum coverage: greedy value >= (1 - 1/e) * optimum.
 GREEDY_BOUND = 1.0 - 1.0 / np.e
@@ -74,6 +88,8 @@ class Coverage:
     matrix: sparse.csr_array
     set_ids: np.ndarray
     cell_ids: np.ndarray
+    atom_cell: np.ndarray | None = None
+    atom_share: np.ndarray | None = None
 
     @property
     def n_sets(self) -> int:
@@ -83,7 +99,32 @@ class Coverage:
     @property
     def n_cells(self) -> int:
         """Number of cells."""
-        return int(self.matrix.shape[1])
+        return int(len(self.cell_ids))
+
+    @property
+    def by_area(self) -> bool:
+        """True when columns are atoms (pieces of cells, coverage by area), False when they are cells."""
+        return self.atom_cell is not None
+
+    def atom_weights(self, cell_values: np.ndarray) -> np.ndarray:
+        """Per-column weights from per-cell values: ``value of the atom's cell x atom share`` (cells: as is)."""
+        if not self.by_area:
+            return cell_values
+        v = np.asarray(cell_values, dtype=float)[self.atom_cell]
+        return v * (self.atom_share if v.ndim == 1 else self.atom_share[:, None])
+
+    def to_cells(self, columns: np.ndarray) -> np.ndarray:
+        """Cell positions of column positions (atoms -> their cells, unique and sorted)."""
+        columns = np.asarray(columns, dtype=np.int64)
+        return np.unique(self.atom_cell[columns]) if self.by_area else columns
+
+    def covered_share(self, ids: Sequence[str] | None = None) -> np.ndarray:
+        """Share of each cell's area seen by any of the cameras ``ids`` (default: every camera)."""
+        m = self.matrix if ids is None else self.matrix[self.positions(ids)]
+        seen = (np.asarray(m.sum(axis=0)).ravel() > 0).astype(float)
+        if not self.by_area:
+            return seen
+        return np.bincount(self.atom_cell, weights=seen * self.atom_share, minlength=self.n_cells)
 
     def positions(self, ids: Sequence[str]) -> np.ndarray:
         """Row positions of camera ids; unknown ids raise :class:`InputError`."""
@@ -96,14 +137,31 @@ class Coverage:
         return pos
 
     def covered(self, ids: Sequence[str] | None = None) -> np.ndarray:
-        """Boolean mask of cells seen by any of the cameras ``ids`` (default: every camera)."""
-        m = self.matrix if ids is None else self.matrix[self.positions(ids)]
-        return np.asarray(m.sum(axis=0)).ravel() > 0
+        """Boolean mask of cells seen (in part, by area) by any of the cameras ``ids`` (default: every camera)."""
+        return self.covered_share(ids) > 0
 
     def cells_of(self, camera_id: str) -> np.ndarray:
-        """Positions of the cells one camera covers."""
+        """Positions of the cells one camera covers (in part, by area)."""
         i = int(self.positions([camera_id])[0])
-        return self.matrix.indices[self.matrix.indptr[i]:self.matrix.indptr[i + 1]]
+        return self.to_cells(self.matrix.indices[self.matrix.indptr[i]:self.matrix.indptr[i + 1]])
+
+    def cells_per_set(self) -> np.ndarray:
+        """Number of cells each camera covers (in part, by area)."""
+        if not self.by_area:
+            return np.diff(self.matrix.indptr).astype(np.int64)
+        coo = self.matrix.tocoo()
+        pairs = np.unique(np.column_stack([coo.row, self.atom_cell[coo.col]]), axis=0)
+        return np.bincount(pairs[:, 0], minlength=self.n_sets).astype(np.int64) if len(pairs) else \
+            np.zeros(self.n_sets, dtype=np.int64)
+
+    def in_view(self, camera_id: str, cell_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Cells one camera covers and, for each, ``value x share of the cell in its view``."""
+        i = int(self.positions([camera_id])[0])
+        cols = self.matrix.indices[self.matrix.indptr[i]:self.matrix.indptr[i + 1]]
+        if not self.by_area:
+            return cols, np.asarray(cell_values, dtype=float)[cols]
+        cells, inv = np.unique(self.atom_cell[cols], return_inverse=True)
+        return cells, np.bincount(inv, weights=self.atom_weights(cell_values)[cols], minlength=len(cells))
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -154,13 +212,17 @@ def _greedy(matrix: sparse.csr_array, weights: np.ndarray, k: int,
             seen: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], float]:
     """Greedy maximum coverage: chosen rows, marginal gains, new cells per step, upper bound on OPT.
 
-    Ties in marginal gain go to the larger stand-alone value, then to the earlier row.
+    Ties in marginal gain go to the larger stand-alone value, then to the earlier row. Values equal
+    to 10 significant digits tie: sums over atoms differ in the last bits with their order.
     """
     n = matrix.shape[0]
     w = weights.astype(float).copy()
     covered = np.zeros(matrix.shape[1], dtype=bool) if seen is None else seen.copy()
     w[covered] = 0.0
     standalone = matrix @ w
+    scale = float(np.abs(standalone).max()) if n else 1.0
+    scale = scale if scale > 0 else 1.0
+    alone_key = np.round(standalone / scale, 10)
     available = np.ones(n, dtype=bool)
     chosen, gains, new_cells = [], [], []
     value, bound = 0.0, np.inf
@@ -169,7 +231,7 @@ def _greedy(matrix: sparse.csr_array, weights: np.ndarray, k: int,
         g_av = np.where(available, g, -np.inf)
         top = np.sort(g[available])[-k:]
         bound = min(bound, value + float(top.clip(min=0).sum()))
-        j = int(np.lexsort((np.arange(n), -standalone, -g_av))[0])
+        j = int(np.lexsort((np.arange(n), -alone_key, -np.round(g_av / scale, 10)))[0])
         cells = matrix.indices[matrix.indptr[j]:matrix.indptr[j + 1]]
         fresh = cells[~covered[cells]]
         chosen.append(j)
@@ -197,10 +259,14 @@ def coverage_matrix(cells, views, rule: str = "centroid") -> Coverage:
         ``cell_id`` and cell polygons.
     views : GeoDataFrame
         ``camera_id`` and view polygons, in the cells' CRS.
-    rule : {"centroid", "intersects"}, default "centroid"
+    rule : {"centroid", "intersects", "area"}, default "centroid"
         ``"centroid"``: a camera covers a cell when the cell's centroid lies inside the view
         (a view smaller than a cell may then cover nothing). ``"intersects"``: when the view
         overlaps the cell's interior (a camera may then cover several partly seen cells).
+        ``"area"``: a camera covers the part of each cell inside its view; columns are then the
+        atoms of the overlay of the views within each cell (see the module notes), so risk in
+        view is ``sum of cell risk x covered share`` with overlaps counted once. Area shares are
+        taken in the frames' CRS (in degrees they are exact to well under 1 % for city cells).
 
     Returns
     -------
@@ -228,6 +294,9 @@ def coverage_matrix(cells, views, rule: str = "centroid") -> Coverage:
     _check_same_crs(cells, views)
     cell_geoms = _geometries(cells, "cells")
     view_geoms = _geometries(views, "views")
+    if rule == "area":
+        return _area_coverage(cell_geoms, shapely.make_valid(view_geoms), _ids(views["camera_id"]),
+                              _ids(cells["cell_id"]))
     if rule == "centroid":
         tree = shapely.STRtree(shapely.centroid(cell_geoms))
         pairs = tree.query(view_geoms, predicate="contains")
@@ -242,6 +311,82 @@ def coverage_matrix(cells, views, rule: str = "centroid") -> Coverage:
     matrix.sum_duplicates()
     matrix.data[:] = 1.0
     return Coverage(matrix, _ids(views["camera_id"]), _ids(cells["cell_id"]))
+
+
+def _area_coverage(cell_geoms: np.ndarray, view_geoms: np.ndarray, set_ids: np.ndarray,
+                   cell_ids: np.ndarray) -> Coverage:
+    """Cameras x atoms coverage: the overlay of the views' pieces within each cell."""
+    cell_area = shapely.area(cell_geoms)
+    vi, ci = shapely.STRtree(cell_geoms).query(view_geoms, predicate="intersects")
+    pieces = shapely.intersection(view_geoms[vi], cell_geoms[ci])
+    # Keep the polygonal parts (an intersection may add the shared edge as a line).
+    parts, owner = shapely.get_parts(pieces, return_index=True)
+    poly = (shapely.get_type_id(parts) == 3) & (shapely.area(parts) > 1e-9 * cell_area[ci[owner]])
+    parts, vi, ci = parts[poly], vi[owner[poly]], ci[owner[poly]]
+    n_sets = len(view_geoms)
+    if len(parts) == 0:
+        return Coverage(sparse.csr_array((n_sets, 0)), set_ids, cell_ids, np.zeros(0, dtype=np.int64),
+                        np.zeros(0))
+    # Atoms: the faces of all pieces' noded boundaries; each lies inside one cell. A face inside
+    # no piece (ground enclosed by views but seen by none) is dropped.
+    lines = shapely.union_all(shapely.boundary(parts))
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(lines)))
+    faces = faces[shapely.area(faces) > 0]
+    inside = shapely.point_on_surface(faces)
+    fi, pi = shapely.STRtree(parts).query(inside, predicate="within")
+    atoms, atom_of = np.unique(fi, return_inverse=True)
+    atom_cell = np.zeros(len(atoms), dtype=np.int64)
+    atom_cell[atom_of] = ci[pi]
+    share = shapely.area(faces[atoms]) / cell_area[atom_cell]
+    matrix = sparse.csr_array((np.ones(len(fi)), (vi[pi], atom_of)), shape=(n_sets, len(atoms)))
+    matrix.sum_duplicates()
+    matrix.data[:] = 1.0
+    return Coverage(matrix, set_ids, cell_ids, atom_cell, share)
+
+
+def site_views(sites: pd.DataFrame, radius_m: float = VIEW_RADIUS_M, *, view_col: str = "geometry",
+               n_arc: int = 32):
+    """Camera views in WGS84, a circle of ``radius_m`` around each site that has no view polygon.
+
+    Parameters
+    ----------
+    sites : DataFrame or GeoDataFrame
+        ``camera_id``, ``longitude``, ``latitude`` (WGS84) and optionally view polygons in
+        ``view_col`` (missing or empty ones are replaced).
+    radius_m : float, default :data:`VIEW_RADIUS_M`
+    n_arc : int, default 32
+        Vertices of each circle.
+
+    Returns
+    -------
+    GeoDataFrame
+        ``sites`` with polygon ``geometry`` (EPSG:4326) and ``view_assumed`` (True for circles).
+
+    Examples
+    --------
+    >>> v = site_views(pd.DataFrame({"camera_id": ["s1"], "longitude": [-87.63], "latitude": [41.88]}))
+    >>> bool(v["view_assumed"].iloc[0]), round(float(v.to_crs("EPSG:26916").area.iloc[0]) / 1e4, 1)
+    (True, 7.0)
+    """
+    import geopandas as gpd
+    from pyproj import Geod
+
+    check_positive("radius_m", radius_m, "metres")
+    require_columns(sites, ["camera_id", "longitude", "latitude"], "sites")
+    n = len(sites)
+    have = np.asarray(sites[view_col].values, dtype=object) if view_col in sites else np.full(n, None, dtype=object)
+    missing = shapely.is_missing(have) | shapely.is_empty(have)
+    lon = sites["longitude"].to_numpy(float)[missing]
+    lat = sites["latitude"].to_numpy(float)[missing]
+    az = np.linspace(0.0, 360.0, n_arc, endpoint=False)
+    m = int(missing.sum())
+    alon, alat, _ = Geod(ellps="WGS84").fwd(np.repeat(lon, n_arc), np.repeat(lat, n_arc), np.tile(az, m),
+                                            np.full(m * n_arc, float(radius_m)))
+    rings = np.stack([alon.reshape(m, n_arc), alat.reshape(m, n_arc)], axis=-1)
+    have = have.copy()
+    have[missing] = shapely.polygons(rings) if m else []
+    frame = pd.DataFrame(sites).drop(columns=[view_col], errors="ignore")
+    return gpd.GeoDataFrame(frame.assign(view_assumed=missing), geometry=have, crs="EPSG:4326")
 
 
 def _ids(values) -> np.ndarray:
@@ -327,16 +472,15 @@ def camera_risk(coverage: Coverage, risk) -> pd.DataFrame:
     >>> camera_risk(cov, pd.Series({"a": 0.5, "b": 0.25}))["risk"].tolist()
     [0.75, 0.25]
     """
-    out = pd.DataFrame({"camera_id": coverage.set_ids,
-                        "n_cells": np.diff(coverage.matrix.indptr).astype(np.int64)})
+    out = pd.DataFrame({"camera_id": coverage.set_ids, "n_cells": coverage.cells_per_set()})
     if isinstance(risk, pd.DataFrame):
         frame = risk.reindex(pd.Index(coverage.cell_ids)).fillna(0.0)
         _align_risk(frame, coverage)
-        sums = coverage.matrix @ frame.to_numpy(float)
+        sums = coverage.matrix @ coverage.atom_weights(frame.to_numpy(float))
         for j, col in enumerate(frame.columns):
             out[col] = sums[:, j]
     else:
-        out["risk"] = coverage.matrix @ _align_risk(risk, coverage)
+        out["risk"] = coverage.matrix @ coverage.atom_weights(_align_risk(risk, coverage))
     return out
 
 
@@ -375,10 +519,11 @@ def choose_cameras(coverage: Coverage, risk, k: int) -> pd.DataFrame:
     k = _check_k("k", k)
     if coverage.n_sets == 0:
         raise InputError("there are no cameras to choose from; got an empty coverage")
-    w = _align_risk(risk, coverage)
+    w_cells = _align_risk(risk, coverage)
+    w = coverage.atom_weights(w_cells)
     chosen, gains, fresh, bound = _greedy(coverage.matrix, w, k)
     standalone = (coverage.matrix @ w)[chosen]
-    total = float(w.sum())
+    total = float(w_cells.sum())
     cum = np.cumsum(gains)
     out = pd.DataFrame({
         "rank": np.arange(1, len(chosen) + 1),
@@ -388,8 +533,8 @@ def choose_cameras(coverage: Coverage, risk, k: int) -> pd.DataFrame:
         "overlap_risk": (standalone - gains).clip(min=0),
         "cumulative_risk": cum,
         "cumulative_share": cum / total if total > 0 else np.zeros(len(chosen)),
-        "n_cells": np.diff(coverage.matrix.indptr)[chosen].astype(np.int64),
-        "new_cell_ids": [coverage.cell_ids[c].tolist() for c in fresh],
+        "n_cells": coverage.cells_per_set()[chosen],
+        "new_cell_ids": [coverage.cell_ids[coverage.to_cells(c)].tolist() for c in fresh],
     })
     out.attrs.update(total_risk=total, upper_bound=float(bound))
     return out
@@ -434,11 +579,14 @@ def explain_choice(choice: pd.DataFrame, coverage: Coverage, risk, reasons: pd.S
     rs.index = rs.index.astype(str)
     tops, texts = [], []
     for row in choice.itertuples(index=False):  # one explanation per chosen camera (k rows)
-        fresh = pd.Index(coverage.cell_ids).get_indexer(pd.Index(row.new_cell_ids, dtype=object))
-        pool = fresh if len(fresh) and w[fresh].sum() > 0 else coverage.cells_of(row.camera_id)
-        pool = pool[np.argsort(-w[pool], kind="stable")][:top]
-        cells = [{"cell_id": str(coverage.cell_ids[c]), "risk": float(w[c]),
-                  "reasons": list(rs.get(str(coverage.cell_ids[c]), None) or [])} for c in pool]
+        seen, in_view = coverage.in_view(row.camera_id, w)  # risk of each cell inside this view
+        fresh = np.isin(seen, pd.Index(coverage.cell_ids).get_indexer(pd.Index(row.new_cell_ids, dtype=object)))
+        pick = fresh if fresh.any() and in_view[fresh].sum() > 0 else np.ones(len(seen), dtype=bool)
+        pool, vals = seen[pick], in_view[pick]
+        order = np.argsort(-vals, kind="stable")[:top]
+        cells = [{"cell_id": str(coverage.cell_ids[c]), "risk": float(v),
+                  "reasons": list(rs.get(str(coverage.cell_ids[c]), None) or [])}
+                 for c, v in zip(pool[order], vals[order], strict=True)]
         tops.append(cells)
         if row.standalone_risk <= 0:
             head = f"#{row.rank} {row.camera_id}: no forecast risk in view"
@@ -648,6 +796,59 @@ def site_cameras(cells, risk, budget: int, radius_m: float = 100.0, *, existing:
     added = float(gains.sum())
     guarantee = 1.0 if bound <= 0 else min(1.0, added / bound)
     return Siting(sites, float(unseen.sum()), float(bound), guarantee)
+
+
+# ------------------------------------------------------------------------------ context
+def in_view_counts(points: pd.DataFrame, views) -> np.ndarray:
+    """How many of ``points`` (``longitude``, ``latitude``) fall in each view (views' row order).
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import box
+    >>> v = gpd.GeoDataFrame({"camera_id": ["a", "b"]}, geometry=[box(0, 0, 1, 1), box(0, 0, 2, 2)],
+    ...                      crs="EPSG:4326")
+    >>> in_view_counts(pd.DataFrame({"longitude": [0.5, 1.5], "latitude": [0.5, 0.5]}), v).tolist()
+    [1, 2]
+    """
+    require_columns(points, ["longitude", "latitude"], "points")
+    out = np.zeros(len(views), dtype=np.int64)
+    if len(points) == 0 or len(views) == 0:
+        return out
+    pts = shapely.points(points["longitude"].to_numpy(float), points["latitude"].to_numpy(float))
+    _, hit = shapely.STRtree(_geometries(views, "views")).query(pts, predicate="within")
+    return np.bincount(hit, minlength=len(views)).astype(np.int64)
+
+
+def context_reasons(same_shift: np.ndarray, change: np.ndarray, *, unit: str = "incidents") -> list[str]:
+    """Sentences on a camera's own history and activity, one per camera.
+
+    Parameters
+    ----------
+    same_shift : ndarray of int
+        Incidents in the camera's view in the same shift of the day over the past year.
+    change : ndarray of float
+        Relative change of people counted this week against the usual (NaN: no counts).
+
+    Examples
+    --------
+    >>> a, b = context_reasons(np.array([3, 0]), np.array([0.4, np.nan]))
+    >>> a.split("; ")[0]
+    '3 incidents within view in this shift of the day over the past year'
+    >>> a.split("; ")[1]
+    'people counted here 40 % above usual this week'
+    >>> b
+    'no incident within view in this shift of the day over the past year'
+    """
+    out = []
+    for n, c in zip(np.asarray(same_shift), np.asarray(change, dtype=float), strict=True):  # one per camera
+        head = (f"{int(n)} {unit if n != 1 else unit.rstrip('s')} within view" if n else
+                f"no {unit.rstrip('s')} within view") + " in this shift of the day over the past year"
+        if np.isfinite(c) and abs(c) >= 0.05:
+            head += f"; people counted here {abs(c):.0%} {'above' if c > 0 else 'below'} usual this week".replace(
+                "%", " %")
+        out.append(head)
+    return out
 
 
 # ----------------------------------------------------------------------------- evaluation

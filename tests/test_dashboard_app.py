@@ -9,7 +9,7 @@ from flask import g
 
 from dashboards import create_app, ids
 from dashboards.pages import cameras, exports, models, risk_map
-from dashboards.provider import FakeProvider
+from tests.support.fake_provider import FakeProvider
 
 ACCOUNTS = {"ana": ("analyst-password", "analyst"), "vic": ("viewer-password", "viewer"),
             "adm": ("admin-password!", "admin")}
@@ -201,6 +201,14 @@ def test_camera_ranking_and_highlight(ctx, fake):
     fig, why = cameras.camera_view(ctx, run, options[1]["value"])
     assert f"selected: {options[1]['value']}" in [t.name for t in fig.data]
     assert why.children.startswith("#2 ")
+
+
+def test_camera_list_keeps_the_selection_when_showing_all(ctx, fake):
+    run = int(fake.forecast_runs().query("period == 'shift'")["id"].iloc[0])
+    options, first, _ = cameras.ranking(ctx, run, None, show_all=False)
+    second = options[1]["value"]
+    again, kept, _ = cameras.ranking(ctx, run, None, show_all=True, current=second)
+    assert kept == second and len(again) == len(fake.cameras())
 
 
 def test_export_download_is_audited(ctx, fake):

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from dashboards import figures, tables
-from dashboards.provider import FakeProvider, rank_cameras, synthetic_metrics
 from forecasting.errors import InputError
+from tests.support.fake_provider import FakeProvider, rank_cameras
+from tests.support.synthetic import synthetic_metrics
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +165,25 @@ def test_tasks_and_versions_tables(fake):
     tasks = pd.DataFrame({"id": [1], "kind": ["train"], "status": ["running"], "progress": [0.42],
                           "message": [None], "created_by": ["ana"], "created_at": [pd.Timestamp("2024-01-01")]})
     assert tables.tasks_table(tasks)["Progress"].iloc[0] == "42%"
+
+
+def test_camera_list_is_compact_and_shows_what_sets_the_order_beside_each_own_count():
+    p = pd.DataFrame({"rank": np.arange(1, 13), "camera_id": [f"C{i}" for i in range(1, 13)],
+                      "name": ["Main St"] + [""] * 11, "expected_in_view": np.linspace(0.9, 0.2, 12),
+                      "marginal": np.linspace(0.9, 0.0, 12), "n_cells": 1, "why": "x"})
+    p.loc[1, "expected_in_view"] = 1.5  # a big view mostly seen already: own > adds, yet ranked by adds
+    top = tables.camera_list(p)
+    assert len(top) == tables.CAMERA_LIST_TOP == 10 and top["label"].iloc[0] == "#1 C1 Main St"
+    assert top.loc[1, ["adds", "own"]].tolist() == ["0.82", "1.50"]
+    assert len(tables.camera_list(p, show_all=True)) == 12
+
+
+def test_choice_record_figure_draws_three_methods_or_says_why_empty():
+    rec = FakeProvider(n_cells=25).choice_record()
+    fig = figures.choice_record_figure(rec, k=4)
+    assert [t.name for t in fig.data] == ["priority (forecast)", "k busiest cameras",
+                                          "most incidents in view, past year"]
+    assert len(fig.data[0].x) == 30 and "Last 30 shifts" in fig.layout.title.text
+    assert fig.layout.yaxis.tickformat == ".0%"
+    empty = figures.choice_record_figure(rec.iloc[:0])
+    assert not empty.data and "outcome" in empty.layout.annotations[0].text

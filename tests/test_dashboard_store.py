@@ -77,7 +77,7 @@ def test_demo_user_gets_a_fresh_random_password(factory):
 
 @pytest.fixture
 def seeded(factory, tmp_path):
-    from dashboards.synthetic import seed_store
+    from tests.support.synthetic import seed_store
 
     info = seed_store(factory, n_cells=400, n_incidents=2000, users={"ana": ("analyst-password", "analyst")},
                       boundaries_dir=tmp_path / "var" / "boundaries")
@@ -85,7 +85,8 @@ def seeded(factory, tmp_path):
 
 
 def test_store_provider_reads_what_was_stored(seeded, settings):
-    from dashboards.provider import FORECAST_VIEW_COLUMNS, StoreProvider
+    from dashboards.contracts import FORECAST_VIEW_COLUMNS
+    from dashboards.store_provider import StoreProvider
 
     factory, info = seeded
     p = StoreProvider(factory, data_dir=settings.data_dir)
@@ -108,7 +109,8 @@ def test_store_provider_reads_what_was_stored(seeded, settings):
 
 
 def test_store_recorder_marks_a_crashed_task_failed(seeded, sqlite_url):
-    from dashboards.provider import StoreProvider, StoreRecorder
+    from dashboards.store_provider import StoreProvider
+    from dashboards.tasks import StoreRecorder
 
     factory, _ = seeded
     rec = StoreRecorder(factory, sqlite_url, commands={"train": ["no-such-command"]})

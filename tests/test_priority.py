@@ -61,12 +61,91 @@ def test_coverage_intersects_rule_ignores_touching_edges():
 
 def test_coverage_errors_name_parameter_and_values():
     cells = _row_cells(2)
-    with pytest.raises(ConfigError, match=re.escape("rule must be one of ['centroid', 'intersects']; got 'area'")):
-        pr.coverage_matrix(cells, _views({"a": (0, 50)}), rule="area")
+    with pytest.raises(ConfigError, match=re.escape(
+            "rule must be one of ['area', 'centroid', 'intersects']; got 'union'")):
+        pr.coverage_matrix(cells, _views({"a": (0, 50)}), rule="union")
     with pytest.raises(CRSError, match="same CRS; got cells EPSG:32610 and views EPSG:4326"):
         pr.coverage_matrix(cells, _views({"a": (0, 50)}, crs="EPSG:4326"))
     with pytest.raises(InputError, match=re.escape("views frame is missing column(s) ['camera_id']")):
         pr.coverage_matrix(cells, gpd.GeoDataFrame({"id": ["a"]}, geometry=[box(0, 0, 1, 1)], crs=CRS))
+
+
+def _boxes(spans: dict[str, tuple[float, float, float, float]]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({"camera_id": list(spans)}, geometry=[box(*b) for b in spans.values()], crs=CRS)
+
+
+def test_area_coverage_counts_the_seen_part_of_each_cell_and_overlaps_once():
+    # Cells 100 x 100: c0 [0,100), c1 [100,200), c2 [200,300); risk 2, 4, 1.
+    # A sees the right half of c0 and the left half of c1; B the lower half of c1 (a quarter of c1
+    # overlaps A); C the right half of c2.
+    cells = _row_cells(3)
+    views = _boxes({"A": (50, 0, 150, 100), "B": (100, 0, 200, 50), "C": (250, 0, 300, 100)})
+    cov = pr.coverage_matrix(cells, views, rule="area")
+    assert cov.by_area and cov.n_cells == 3 and cov.matrix.shape == (3, 5)  # atoms: c0|A, c1|A, A&B, B, c2|C
+    np.testing.assert_allclose(np.sort(cov.atom_share), [0.25, 0.25, 0.25, 0.5, 0.5])
+    np.testing.assert_allclose(cov.covered_share(), [0.5, 0.75, 0.5])
+    np.testing.assert_allclose(cov.covered_share(["B"]), [0.0, 0.5, 0.0])
+    risk = pd.Series({"c0": 2.0, "c1": 4.0, "c2": 1.0})
+    own = pr.camera_risk(cov, risk)
+    np.testing.assert_allclose(own["risk"], [3.0, 2.0, 0.5])  # 2 x 0.5 + 4 x 0.5; 4 x 0.5; 1 x 0.5
+    assert own["n_cells"].tolist() == [2, 1, 1]
+    choice = pr.choose_cameras(cov, risk, k=3)
+    # B adds only the quarter of c1 that A does not see: 4 x 0.25 = 1.0 > C's 0.5.
+    assert choice["camera_id"].tolist() == ["A", "B", "C"]
+    np.testing.assert_allclose(choice["marginal_risk"], [3.0, 1.0, 0.5])
+    np.testing.assert_allclose(choice["overlap_risk"], [0.0, 1.0, 0.0])
+    assert choice["new_cell_ids"].tolist() == [["c0", "c1"], ["c1"], ["c2"]]
+    ex = pr.explain_choice(choice, cov, risk)
+    assert ex["explanation"].iloc[1] == ("#2 B: 2.00 expected incidents in view, 1.00 not seen by higher-ranked "
+                                         "cameras. Main cells: c1 (2.00).")
+
+
+def test_area_coverage_three_overlapping_views_in_one_cell():
+    # One cell of risk 10; P = left 60 %, Q = right 60 % (20 % overlap), R = the bottom 30 % strip.
+    cells = _row_cells(1)
+    views = _boxes({"P": (0, 0, 60, 100), "Q": (40, 0, 100, 100), "R": (0, 0, 100, 30)})
+    cov = pr.coverage_matrix(cells, views, rule="area")
+    assert cov.matrix.shape[1] == 6  # the overlay of three views cuts the cell into six atoms
+    np.testing.assert_allclose(cov.atom_share.sum(), 1.0)
+    choice = pr.choose_cameras(cov, pd.Series({"c0": 10.0}), k=3)
+    # P = 6 (tie with Q: the earlier); Q adds 40 % = 4; R's strip under P or Q is all seen by then.
+    # Before Q, R would add only its part right of P: 40 x 30 = 12 % = 1.2 < 4.
+    assert choice["camera_id"].tolist() == ["P", "Q", "R"]
+    np.testing.assert_allclose(choice["marginal_risk"], [6.0, 4.0, 0.0], atol=1e-9)
+    np.testing.assert_allclose(choice["standalone_risk"], [6.0, 6.0, 3.0])
+    assert choice.attrs["upper_bound"] == pytest.approx(10.0)
+
+
+def test_area_greedy_value_is_the_risk_of_the_union_of_chosen_views():
+    """Against shapely directly: covered risk = sum over cells of risk x area(union of views in cell) / area."""
+    rng = np.random.default_rng(5)
+    side = 6
+    cells = gpd.GeoDataFrame({"cell_id": [f"c{i}" for i in range(side * side)]},
+                             geometry=[box(c * 100, r * 100, c * 100 + 100, r * 100 + 100)
+                                       for r in range(side) for c in range(side)], crs=CRS)
+    centres = rng.uniform(50, 550, size=(12, 2))
+    views = gpd.GeoDataFrame({"camera_id": [f"v{i}" for i in range(12)]},
+                             geometry=[Point(x, y).buffer(r) for (x, y), r in zip(centres, rng.uniform(40, 160, 12),
+                                                                                   strict=True)], crs=CRS)
+    risk = pd.Series(rng.gamma(1.0, 1.0, side * side), index=cells["cell_id"])
+    cov = pr.coverage_matrix(cells, views, rule="area")
+    choice = pr.choose_cameras(cov, risk, k=5)
+    for i in range(1, 6):
+        union = views.set_index("camera_id").loc[choice["camera_id"].iloc[:i], "geometry"].union_all()
+        seen = cells.geometry.intersection(union).area.to_numpy() / 1e4
+        assert choice["cumulative_risk"].iloc[i - 1] == pytest.approx(float((risk.to_numpy() * seen).sum()), rel=1e-9)
+
+
+def test_site_views_draw_the_documented_radius_only_where_a_view_is_missing():
+    sites = gpd.GeoDataFrame({"camera_id": ["a", "b"], "longitude": [-87.63, -87.62], "latitude": [41.88, 41.88]},
+                             geometry=[None, box(-87.621, 41.879, -87.619, 41.881)], crs="EPSG:4326")
+    v = pr.site_views(sites)
+    assert v["view_assumed"].tolist() == [True, False]
+    area = v.to_crs("EPSG:26916").area.to_numpy()
+    assert area[0] == pytest.approx(np.pi * pr.VIEW_RADIUS_M ** 2, rel=0.01)  # a 32-gon of radius 150 m
+    assert v.geometry.iloc[1].equals(sites.geometry.iloc[1])
+    with pytest.raises(ConfigError, match="radius_m must be a positive number of metres"):
+        pr.site_views(sites, radius_m=0)
 
 
 # ------------------------------------------------------------------------------ priority

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dashboards.provider import DashboardProvider, Recorder
+from dashboards.contracts import DashboardProvider, Recorder
 from dashboards.settings import DashboardSettings
 
 

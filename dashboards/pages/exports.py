@@ -6,8 +6,8 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from dashboards import ids, tables
 from dashboards.auth import current_user
+from dashboards.contracts import area_names
 from dashboards.pages.cameras import shift_options
-from dashboards.provider import area_names
 
 PATH = "/exports"
 TITLE = "Exports"
@@ -53,12 +53,10 @@ def preview(ctx, run_id, area):
 
 
 def download(ctx, run_id, area, fmt, user):
-    """The file for ``dcc.Download`` and a message; every download is audited."""
+    """The file for ``dcc.Download`` and a message; the export job audits every download as it makes it."""
     if run_id is None:
         return no_update, "Nothing to export: no forecast stored."
     name, content = ctx.provider.export_plan(int(run_id), _area(area), fmt, user.username if user else None)
-    ctx.recorder.audit(user.username if user else None, "export", target=f"forecast_run:{int(run_id)}",
-                       details={"format": fmt, "area": _area(area), "file": name, "bytes": len(content)})
     return dcc.send_bytes(content, name), f"Downloaded {name} ({len(content):,} bytes)."
 
 

@@ -55,15 +55,30 @@ def priority_cameras(
     k: Annotated[int, typer.Option("--k", help="Operator capacity: feeds that can be watched at once.")] = 4,
     as_json: JsonOpt = False,
     weight: WeightOpt = None,
-    rule: Annotated[str, typer.Option(help="Coverage rule: centroid or intersects.")] = "centroid",
+    rule: Annotated[str, typer.Option(help="Coverage rule: area (the part of each cell in view), centroid or "
+                                           "intersects.")] = "area",
     kind: Annotated[list[str] | None, typer.Option(help="Camera kinds to rank (repeatable; default cctv).")] = None,
     model: ModelOpt = None,
     shift_start: ShiftStartOpt = 6,
     shift_hours: ShiftHoursOpt = 8,
+    by_hour: Annotated[bool, typer.Option("--by-hour", help="Watch list for each hour of the shift (needs "
+                                                           "hourly forecasts).")] = False,
 ) -> None:
     """Rank cameras to watch: greedy by risk not yet seen by higher-ranked cameras, with reasons."""
     from forecasting.jobs import priority as jp
 
+    if by_hour:
+        wl = jp.watch_list(factory(), settings(), shift=shift, k=k, rule=rule, weights=_weights(weight),
+                           kinds=kind or jp.WATCHABLE_KINDS, model=model, periods=_periods(shift_start, shift_hours))
+        if as_json:
+            _echo_json(wl.to_dict())
+            return
+        typer.echo(f"shift {wl.forecast.label}: the {k} feeds to watch, hour by hour")
+        for hour, rows in wl.hours.groupby("hour", sort=True):
+            typer.echo(f"{hour[11:16]}")
+            for line in rows["explanation"]:
+                typer.echo(f"  {line}")
+        return
     res = jp.camera_priority(factory(), settings(), shift=shift, k=k, rule=rule, weights=_weights(weight),
                              kinds=kind or jp.WATCHABLE_KINDS, model=model,
                              periods=_periods(shift_start, shift_hours))

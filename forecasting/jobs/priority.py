@@ -98,7 +98,7 @@ def _timezone(s: Session, settings: Settings) -> str:
 
 def load_shift_forecast(
     factory: sessionmaker[Session], settings: Settings, *, shift: str | None = None, model: str | None = None,
-    weights: Mapping[str, float] | None = None, periods: Periods | None = None,
+    weights: Mapping[str, float] | None = None, periods: Periods | None = None, run_id: int | None = None,
 ) -> ShiftForecast:
     """Load the stored forecast of one shift (default: the first shift after the latest data).
 
@@ -106,19 +106,37 @@ def load_shift_forecast(
     With several models stored for the shift, ``model`` picks one (default: the most recently
     issued); one run per category (the latest issued) is combined with severity ``weights``.
 
+    ``run_id`` (what the dashboard holds) selects that run's period and model instead of
+    ``shift`` and ``model``; the run's period may be of any kind (a week, a day), so the
+    dashboard and the CLI rank cameras for a stored run with the same code.
+
     Raises
     ------
     DataError
-        When no shift forecast is stored, or none for the requested ``shift``.
+        When no shift forecast is stored, or none for the requested ``shift`` or ``run_id``.
     """
     periods = periods or Periods("shift")
     with transaction(factory) as s:
-        runs = fc.forecast_runs(session=s, period="shift")
-        if runs.empty:
-            raise DataError(NO_FORECAST)
         tz = _timezone(s, settings)
-        runs["local_start"] = runs["period_start"].dt.tz_convert(tz).dt.tz_localize(None)
-        if shift is not None:
+        if run_id is not None:
+            runs = fc.forecast_runs(session=s)
+            hit = runs.loc[runs["id"] == int(run_id)]
+            if hit.empty:
+                raise DataError(f"run_id must be a stored forecast run; got {run_id!r}")
+            r = hit.iloc[0]
+            runs = runs.loc[(runs["period"] == r["period"]) & (runs["grid_id"] == r["grid_id"])].copy()
+            shift, model = None, str(r["model"])
+            periods = periods if r["period"] == "shift" else None
+            runs["local_start"] = runs["period_start"].dt.tz_convert(tz).dt.tz_localize(None)
+            want = pd.Timestamp(r["period_start"]).tz_convert(tz).tz_localize(None)
+        else:
+            runs = fc.forecast_runs(session=s, period="shift")
+            if runs.empty:
+                raise DataError(NO_FORECAST)
+            runs["local_start"] = runs["period_start"].dt.tz_convert(tz).dt.tz_localize(None)
+        if run_id is not None:
+            pass  # ``want`` and ``model`` are the run's
+        elif shift is not None:
             want = periods.start([pt.parse_shift(shift, periods)])[0]
         else:
             latest = plans.latest_data_time(session=s)
@@ -141,7 +159,9 @@ def load_shift_forecast(
             match = match.loc[match["model"] == model]
         else:
             match = match.loc[match["model"] == match.sort_values("issued_at")["model"].iloc[-1]]
-        match = match.sort_values("issued_at").drop_duplicates("category", keep="last")
+        # The latest run per category; a run asked for by id wins over later runs of its category.
+        match = match.assign(_chosen=match["id"] == (-1 if run_id is None else int(run_id)))
+        match = match.sort_values(["_chosen", "issued_at"]).drop_duplicates("category", keep="last")
         if match["grid_id"].nunique() > 1:
             raise DataError(f"the shift's forecasts use different grids {sorted(match['grid_id'].unique())}; "
                             "re-issue them on one grid")
@@ -152,9 +172,9 @@ def load_shift_forecast(
             frames.append(f)
         mv = plans.model_versions(session=s, ids=match["model_version_id"].dropna().astype(int).tolist())
     long = pd.concat(frames, ignore_index=True)
+    label = _label(want, periods)
     if long.empty:
-        raise DataError(f"the forecast of shift {pt.shift_label(periods.index([want])[0], periods)} holds no "
-                        "cell; re-issue it")
+        raise DataError(f"the forecast of shift {label} holds no cell; re-issue it")
     risk = pr.cell_risk(long, weights)
     cats = list(match["category"])
     base = ALL_CATEGORIES if ALL_CATEGORIES in cats else cats[0]
@@ -163,14 +183,14 @@ def load_shift_forecast(
         cells["expected_count"] = risk[[c for c in cats]].sum(axis=1).reindex(cells["cell_id"]).to_numpy()
     cells["risk"] = risk["risk"].reindex(cells["cell_id"].astype(str)).fillna(0.0).to_numpy()
     cells = _geo(cells)
-    index = int(periods.index([want])[0])
-    end = want + periods.length
     period_end = match["period_end"].iloc[0]
     if pd.notna(period_end):
         end = period_end.tz_convert(tz).tz_localize(None)
+    else:
+        end = want + (periods or Periods("shift")).length
     version = ",".join(str(int(v)) for v in match["model_version_id"].dropna().unique()) or None
     meta = {
-        "shift": pt.shift_label(index, periods), "period": "shift", "period_start": want.isoformat(),
+        "shift": label, "period": str(match["period"].iloc[0]), "period_start": want.isoformat(),
         "period_end": end.isoformat(), "timezone": tz, "model": str(match["model"].iloc[0]),
         "model_version": version,
         "model_version_names": mv["name"].astype(str).tolist() if len(mv) else [],
@@ -178,6 +198,13 @@ def load_shift_forecast(
         "issued_at": str(match["issued_at"].max()), "weights": dict(weights or {}),
     }
     return ShiftForecast(meta["shift"], want, end, tz, cells, risk, meta)
+
+
+def _label(start: pd.Timestamp, periods: Periods | None) -> str:
+    """``DATE/SHIFT`` of a shift; the local start (``YYYY-MM-DD HH:MM``) of a period of another kind."""
+    if periods is None:
+        return f"{start:%Y-%m-%d %H:%M}"
+    return pt.shift_label(int(periods.index([start])[0]), periods)
 
 
 def _geo(frame: pd.DataFrame):
@@ -192,16 +219,18 @@ def _geo(frame: pd.DataFrame):
 
 
 def _views(cams: pd.DataFrame):
-    import geopandas as gpd
+    """Camera views (WGS84); a camera stored without a view polygon sees :data:`priority.VIEW_RADIUS_M` around it."""
     import shapely
 
-    geom = shapely.from_wkt(cams["view_wkt"].to_numpy(dtype=object), on_invalid="warn")
-    out = gpd.GeoDataFrame({"camera_id": cams["camera_key"].to_numpy(), "name": cams["name"].to_numpy(),
-                            "kind": cams["kind"].to_numpy(), "pk": cams["pk"].to_numpy(),
-                            "longitude": cams["longitude"].to_numpy(), "latitude": cams["latitude"].to_numpy()},
-                           geometry=geom, crs="EPSG:4326")
-    ok = ~(shapely.is_missing(geom) | shapely.is_empty(geom))
-    return out.loc[ok].reset_index(drop=True)
+    wkt = cams["view_wkt"].where(cams["view_wkt"].notna() & (cams["view_wkt"].astype(str) != ""), None)
+    geom = shapely.from_wkt(wkt.to_numpy(dtype=object), on_invalid="warn")
+    sites = pd.DataFrame({"camera_id": cams["camera_key"].to_numpy(), "name": cams["name"].to_numpy(),
+                          "kind": cams["kind"].to_numpy(), "pk": cams["pk"].to_numpy(),
+                          "longitude": cams["longitude"].to_numpy(), "latitude": cams["latitude"].to_numpy(),
+                          "geometry": geom})
+    located = sites["longitude"].notna() & sites["latitude"].notna()
+    has_view = ~(shapely.is_missing(geom) | shapely.is_empty(geom))
+    return pr.site_views(sites.loc[located | has_view].reset_index(drop=True))
 
 
 def _cameras(factory, at: pd.Timestamp, kinds: Sequence[str] | None):
@@ -226,6 +255,7 @@ class CameraPriority:
     choice: pd.DataFrame
     cameras: pd.DataFrame
     k: int
+    gaps: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def to_dict(self) -> dict:
         ch = self.choice.drop(columns=["new_cell_ids"])
@@ -250,12 +280,19 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 
 def camera_priority(
     factory: sessionmaker[Session], settings: Settings, *, shift: str | None = None, k: int = 4,
-    rule: str = "centroid", weights: Mapping[str, float] | None = None, kinds: Sequence[str] | None = WATCHABLE_KINDS,
-    model: str | None = None, top: int = 3, periods: Periods | None = None,
+    rule: str = "area", weights: Mapping[str, float] | None = None, kinds: Sequence[str] | None = WATCHABLE_KINDS,
+    model: str | None = None, top: int = 3, periods: Periods | None = None, run_id: int | None = None,
+    top_gaps: int = 20,
 ) -> CameraPriority:
-    """Rank the cameras to watch during one shift (greedy by marginal covered risk, explained)."""
+    """Rank the cameras to watch during one shift (greedy by marginal covered risk, explained).
+
+    The one engine of the ranking: ``crimecast priority cameras`` and the dashboard's cameras page
+    both call it (the dashboard with the ``run_id`` it shows). ``gaps`` lists the ``top_gaps``
+    highest-risk cells that none of these cameras sees.
+    """
     k = pr._check_k("k", k)
-    f = load_shift_forecast(factory, settings, shift=shift, model=model, weights=weights, periods=periods)
+    f = load_shift_forecast(factory, settings, shift=shift, model=model, weights=weights, periods=periods,
+                            run_id=run_id)
     views = _cameras(factory, f.start_utc, kinds)
     cov = pr.coverage_matrix(f.cells, views, rule=rule)
     choice = pr.choose_cameras(cov, f.risk, k)
@@ -263,7 +300,92 @@ def camera_priority(
                                unit="expected incidents" if not weights else "weighted expected incidents")
     info = views.set_index("camera_id")[["name", "kind"]]
     choice.insert(2, "name", choice["camera_id"].map(info["name"]))
-    return CameraPriority(f, views, cov, choice, pr.camera_risk(cov, f.risk), k)
+    if f.meta.get("period") in ("shift", "hour"):
+        context = _context(factory, views, f, periods or Periods("shift"))
+        choice["context"] = choice["camera_id"].map(context)
+        choice["explanation"] = choice["explanation"] + " Context: " + choice["context"] + "."
+    gaps = pr.coverage_gaps(cov, f.risk, top=top_gaps, reasons=f.reasons)
+    return CameraPriority(f, views, cov, choice, pr.camera_risk(cov, f.risk), k, gaps)
+
+
+@dataclass
+class WatchList:
+    """What :func:`watch_list` returns: per hour of the shift, the ranked feeds."""
+
+    forecast: ShiftForecast
+    hours: pd.DataFrame
+    k: int
+
+    def to_dict(self) -> dict:
+        return {**_head(self.forecast), "k": self.k, "hours": _records(self.hours)}
+
+
+def watch_list(
+    factory: sessionmaker[Session], settings: Settings, *, shift: str | None = None, run_id: int | None = None,
+    k: int = 4, rule: str = "area", weights: Mapping[str, float] | None = None,
+    kinds: Sequence[str] | None = WATCHABLE_KINDS, model: str | None = None, periods: Periods | None = None,
+) -> WatchList:
+    """Feeds to watch hour by hour through one shift, from the stored hourly forecasts.
+
+    Each hour's ranking is :func:`camera_priority` on that hour's forecast run (the same engine,
+    rule, kinds and weights as the shift's), so an operator rotating feeds sees, per hour, the
+    ranked feeds, their expected incidents in view and the reasons in words.
+
+    Returns
+    -------
+    WatchList
+        ``hours``: ``hour`` (local start), ``rank, camera_id, name, marginal_risk,
+        standalone_risk, explanation`` for the ``k`` feeds of each hour.
+
+    Raises
+    ------
+    DataError
+        When no hourly forecast is stored inside the shift.
+    """
+    k = pr._check_k("k", k)
+    f = load_shift_forecast(factory, settings, shift=shift, model=model, weights=weights, periods=periods,
+                            run_id=run_id)
+    with transaction(factory) as s:
+        runs = fc.forecast_runs(session=s, period="hour")
+    if len(runs):
+        runs = runs.loc[(runs["period_start"] >= f.start_utc) & (runs["period_start"] < f.end_utc)]
+        if model is not None or f.meta.get("model") in set(runs["model"]):
+            runs = runs.loc[runs["model"] == (model or f.meta.get("model"))]
+        runs = runs.sort_values("issued_at").drop_duplicates(["period_start", "category"], keep="last")
+        runs = runs.loc[runs["category"] == runs.groupby("period_start")["category"].transform("first")]
+    if runs.empty:
+        hours = int((f.end - f.start) / pd.Timedelta(hours=1))
+        raise DataError(f"no hourly forecast stored inside shift {f.label}; run `crimecast forecast --period hour "
+                        f"--at {f.start:%Y-%m-%dT%H:%M} --count {hours}` first")
+    frames = []
+    for run in runs.sort_values("period_start").itertuples(index=False):  # one ranking per hour (<= 24)
+        res = camera_priority(factory, settings, run_id=int(run.id), k=k, rule=rule, weights=weights, kinds=kinds,
+                              periods=periods)
+        ch = res.choice.loc[:, ["rank", "camera_id", "name", "marginal_risk", "standalone_risk", "explanation"]]
+        frames.append(ch.assign(hour=res.forecast.start.isoformat()))
+    hours = pd.concat(frames, ignore_index=True)
+    return WatchList(f, hours.loc[:, ["hour", *hours.columns[:-1]]], k)
+
+
+def _context(factory, views, f: ShiftForecast, periods: Periods, days: int = 365) -> pd.Series:
+    """Camera id -> a sentence on its view's own history in this shift of the day and its activity this week."""
+    start = f.start_utc
+    with transaction(factory) as s:
+        inc = load_incidents(session=s, start=(start - pd.Timedelta(days=days)).to_pydatetime(),
+                             end=start.to_pydatetime())
+        week = plans.camera_people(session=s, start=(start - pd.Timedelta(days=7)).to_pydatetime(),
+                                   end=start.to_pydatetime(), pks=views["pk"].tolist())
+        usual = plans.camera_people(session=s, start=(start - pd.Timedelta(days=35)).to_pydatetime(),
+                                    end=(start - pd.Timedelta(days=7)).to_pydatetime(), pks=views["pk"].tolist())
+    sod = periods.shift_of_day(periods.index([f.start]))[0]
+    if len(inc):
+        local = pd.to_datetime(inc["occurred_at"], utc=True).dt.tz_convert(f.timezone).dt.tz_localize(None)
+        inc = inc.loc[periods.shift_of_day(periods.index(local)) == sod]
+    same = pr.in_view_counts(inc, views)
+    w = views["pk"].map(week.set_index("pk")["people"]).to_numpy(float)
+    u = views["pk"].map(usual.set_index("pk")["people"] / 4.0).to_numpy(float)
+    change = np.where(u > 0, w / np.where(u > 0, u, 1.0) - 1.0, np.nan)
+    return pd.Series(pr.context_reasons(same, change), index=views["camera_id"].to_numpy())
 
 
 @dataclass
@@ -285,7 +407,7 @@ class SiteSuggestion:
 
 def camera_sites(
     factory: sessionmaker[Session], settings: Settings, *, budget: int, radius_m: float = 100.0,
-    shift: str | None = None, top: int = 20, rule: str = "centroid", weights: Mapping[str, float] | None = None,
+    shift: str | None = None, top: int = 20, rule: str = "area", weights: Mapping[str, float] | None = None,
     kinds: Sequence[str] | None = None, model: str | None = None, periods: Periods | None = None,
 ) -> SiteSuggestion:
     """Coverage gaps among the ``top`` risk cells, and up to ``budget`` new camera sites.
@@ -339,7 +461,7 @@ def load_areas(factory: sessionmaker[Session] | None = None, *, path=None, layer
 def patrol_plan(
     factory: sessionmaker[Session], settings: Settings, *, shift: str | None = None, area: str | None = None,
     areas=None, config: pt.PatrolConfig | None = None, weights: Mapping[str, float] | None = None,
-    model: str | None = None, address_days: int = 365, periods: Periods | None = None,
+    model: str | None = None, address_days: int = 365, periods: Periods | None = None, run_id: int | None = None,
 ) -> pt.PatrolPlan:
     """Build the patrol plan of one shift (default: the first shift after the latest data).
 
@@ -351,8 +473,11 @@ def patrol_plan(
         Patrol-area polygons with a ``name`` column (see :func:`load_areas`).
     address_days : int, default 365
         Incidents of this many days before the shift label hotspots with their most frequent address.
+    run_id : int, optional
+        A stored forecast run (the dashboard's selection) instead of ``shift`` and ``model``.
     """
-    f = load_shift_forecast(factory, settings, shift=shift, model=model, weights=weights, periods=periods)
+    f = load_shift_forecast(factory, settings, shift=shift, model=model, weights=weights, periods=periods,
+                            run_id=run_id)
     if area is not None:
         if areas is None:
             if area != pt.WHOLE_AREA:
@@ -408,6 +533,31 @@ def export_patrol(
     return {**details, "audit_id": audit_id, "generated_by": user, "generated_at": now.isoformat()}
 
 
+def export_formats() -> dict[str, str]:
+    """Patrol-plan export formats and their file suffixes (csv, geojson, kml, ics, pdf)."""
+    return dict(ex.EXPORT_FORMATS)
+
+
+def export_patrol_bytes(
+    factory: sessionmaker[Session], settings: Settings, *, fmt: str, stem: str, user: str | None = None,
+    **plan_options,
+) -> tuple[str, bytes, dict]:
+    """:func:`export_patrol` into memory, for a download: ``(filename, content, audit details)``.
+
+    The export is made and audited exactly as on the command line; the file goes through a
+    private temporary directory that is removed before returning.
+    """
+    import tempfile
+
+    fmt = (fmt or "").lower()
+    if fmt not in ex.EXPORT_FORMATS:
+        raise ConfigError(f"format must be one of {list(ex.EXPORT_FORMATS)}; got {fmt!r}")
+    name = f"{stem}{ex.EXPORT_FORMATS[fmt]}"
+    with tempfile.TemporaryDirectory(prefix="crimecast-export-") as tmp:
+        info = export_patrol(factory, settings, fmt=fmt, out=Path(tmp) / name, user=user, **plan_options)
+        return name, Path(info["path"]).read_bytes(), info
+
+
 def _os_user() -> str:
     try:
         return getpass.getuser()
@@ -418,10 +568,14 @@ def _os_user() -> str:
 # -------------------------------------------------------------------------- evaluation
 def evaluate_camera_choice(
     factory: sessionmaker[Session], settings: Settings, *, shift: str | None = None, k: int = 4,
-    lookback_days: int = 28, rule: str = "centroid", weights: Mapping[str, float] | None = None,
+    lookback_days: int = 28, rule: str = "area", weights: Mapping[str, float] | None = None,
     kinds: Sequence[str] | None = WATCHABLE_KINDS, model: str | None = None, periods: Periods | None = None,
+    run_id: int | None = None, static_days: int = 365,
 ) -> dict:
     """Share of the shift's incidents the chosen k cameras would have seen, against the k busiest.
+
+    Also against a static rule: the k cameras with most incidents in view in the ``static_days``
+    before the shift (``static``).
 
     The priority choice is :func:`camera_priority`'s (forecast risk, greedy, overlaps counted
     once). The baseline is the k cameras with most people counted (``activity_counts``) in the
@@ -436,13 +590,18 @@ def evaluate_camera_choice(
         busiest share.
     """
     res = camera_priority(factory, settings, shift=shift, k=k, rule=rule, weights=weights, kinds=kinds,
-                          model=model, periods=periods)
+                          model=model, periods=periods, run_id=run_id)
     f = res.forecast
     start, end = f.start_utc, f.end_utc
     with transaction(factory) as s:
         people = plans.camera_people(session=s, start=(start - pd.Timedelta(days=lookback_days)).to_pydatetime(),
                                      end=start.to_pydatetime(), pks=res.views["pk"].tolist())
         inc = load_incidents(session=s, start=start.to_pydatetime(), end=end.to_pydatetime())
+        past = load_incidents(session=s, start=(start - pd.Timedelta(days=static_days)).to_pydatetime(),
+                              end=start.to_pydatetime())
+    past_in_view = pd.Series(pr.in_view_counts(past, res.views), index=res.views["camera_id"].to_numpy())
+    static = past_in_view.sort_values(ascending=False, kind="stable").index[:k].astype(str).tolist()
+    seen_s, _ = pr.share_seen(inc, res.views, static)
     key = res.views.set_index("pk")["camera_id"]
     activity = pd.DataFrame({"camera_id": people["pk"].map(key), "people": people["people"]}).dropna()
     busiest = pr.busiest_cameras(activity, k) if len(activity) else []
@@ -455,8 +614,47 @@ def evaluate_camera_choice(
 
     out = {**_head(f), "k": int(k), "lookback_days": int(lookback_days), "incidents": n,
            "priority": {"cameras": chosen, "seen": seen_p, "share": share(seen_p)},
-           "busiest": {"cameras": busiest, "seen": seen_b, "share": share(seen_b)}}
+           "busiest": {"cameras": busiest, "seen": seen_b, "share": share(seen_b)},
+           "static": {"cameras": static, "seen": seen_s, "share": share(seen_s), "days": int(static_days)}}
     out["lift"] = None if n == 0 else out["priority"]["share"] - out["busiest"]["share"]
     if not busiest:
         out["busiest"]["note"] = f"no activity counts in the {lookback_days} days before the shift"
     return out
+
+
+def choice_record(
+    factory: sessionmaker[Session], settings: Settings, *, n: int = 30, k: int = 4, evaluate=None,
+) -> pd.DataFrame:
+    """The camera choice on the last ``n`` stored shift forecasts whose outcome is known.
+
+    One :func:`evaluate_camera_choice` per shift (the latest issued run of each), so the record
+    is computed from the stored forecasts by the same engine as everything else. ``evaluate``
+    (default :func:`evaluate_camera_choice`) lets a caller cache evaluations of immutable runs.
+
+    Returns
+    -------
+    DataFrame
+        ``run_id, shift, period_start, incidents, priority, busiest, static`` (shares; NaN when the
+        shift had no incident), oldest first; empty when no stored shift has ended.
+    """
+    n, k = pr._check_k("n", n), pr._check_k("k", k)
+    with transaction(factory) as s:
+        runs = fc.forecast_runs(session=s, period="shift")
+        latest = plans.latest_data_time(session=s)
+    cols = ["run_id", "shift", "period_start", "incidents", "priority", "busiest", "static"]
+    if runs.empty or latest is None:
+        return pd.DataFrame(columns=cols)
+    done = runs.loc[runs["period_end"] <= latest].sort_values("issued_at").drop_duplicates("period_start", keep="last")
+    done = done.sort_values("period_start").tail(n)
+    evaluate = evaluate or (lambda run_id: evaluate_camera_choice(factory, settings, run_id=run_id, k=k))
+    rows = []
+    for run in done.itertuples(index=False):  # one evaluation per shift (n <= 30 by default)
+        try:
+            r = evaluate(int(run.id))
+        except DataError:  # e.g. no camera in service then
+            continue
+        rows.append({"run_id": int(run.id), "shift": r["shift"], "period_start": r["period_start"],
+                     "incidents": r["incidents"], "priority": r["priority"]["share"],
+                     "busiest": r["busiest"]["share"], "static": r["static"]["share"]})
+    return pd.DataFrame(rows, columns=cols).astype({"priority": float, "busiest": float, "static": float})
+

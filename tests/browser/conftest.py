@@ -38,11 +38,11 @@ def live(browser_ok, tmp_path_factory):
     """The dashboard on a free localhost port over a seeded SQLite database."""
     from dashboards import create_app
     from dashboards.settings import DashboardSettings
-    from dashboards.synthetic import seed_store
     from dashboards.testing import serve_in_thread
     from forecasting.config import load_settings
     from forecasting.store import migrate
     from forecasting.store.session import make_engine, make_session_factory
+    from tests.support.synthetic import seed_store
 
     data = tmp_path_factory.mktemp("dashboard-var")
     settings = load_settings(data_dir=str(data), _toml_file=None)

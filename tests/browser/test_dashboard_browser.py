@@ -72,9 +72,17 @@ def test_cell_click_shows_reasons(driver, live, shots):
 
 def test_camera_list_and_highlight(driver, live, shots):
     driver.find_element(By.ID, "nav-cameras").click()
+    top = _wait(driver, lambda d: (x := d.find_elements(By.CSS_SELECTOR, f"#{ids.CAM_LIST} label")) and
+                len(x) == 10 and x)  # compact: the top 10 first
+    assert top[0].text.startswith("#1 CAM-")
+    driver.find_element(By.CSS_SELECTOR, f"#{ids.CAM_SHOW_ALL} input").click()
     labels = _wait(driver, lambda d: (x := d.find_elements(By.CSS_SELECTOR, f"#{ids.CAM_LIST} label")) and
                    len(x) == 12 and x)
     assert labels[0].text.startswith("#1 CAM-")
+    # The selected camera's reasons sit beside the list (to its right), not below it.
+    why = driver.find_element(By.ID, ids.CAM_WHY).rect
+    first = labels[0].rect
+    assert why["x"] >= first["x"] + first["width"] - 1
     labels[1].click()
     second = labels[1].text.split()[1]
     _wait(driver, lambda d: d.execute_script(

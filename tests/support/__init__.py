@@ -1,0 +1,1 @@
+"""Test support: the fake dashboard provider and the synthetic city (not part of the installed package)."""
