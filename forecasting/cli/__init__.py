@@ -72,6 +72,10 @@ def _register() -> None:
     app.add_typer(priority_app, name="priority")
     app.add_typer(export_app, name="export")
 
+    from forecasting.cli.governance import audit_app
+
+    app.add_typer(audit_app, name="audit")
+
 
 _register()
 

@@ -55,7 +55,7 @@ def apply_retention(factory: sessionmaker[Session], settings: Settings, *, now: 
     before = now - timedelta(days=settings.retention_days)
     with transaction(factory) as s:
         counts, gaps = crepo.purge_counts(session=s, before=before, dry_run=dry_run)
-        audit = purge_audit(session=s, before=before, dry_run=dry_run)
+        audit = purge_audit(session=s, before=before, dry_run=dry_run, username=user)
         if not dry_run:
             record_audit(session=s, username=user, action="retention",
                          target=f"before {before.isoformat()}",
