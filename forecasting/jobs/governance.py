@@ -1,42 +1,70 @@
-"""Governance jobs: the retention limit on activity counts and the audit log.
+"""Governance jobs: retention limits per table (``crimecast db purge``).
 
-A composition module: computes the cut-off from the settings and calls the store's purge
-functions in one transaction, recording the purge itself in the audit log.
+A composition module: computes each cut-off from the settings and calls the store's purge
+functions in one transaction, recording the purge itself in the audit log. Export files are
+deleted after the transaction commits (a failed purge deletes no file), and only under
+``data_dir``: a file the user wrote elsewhere is theirs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from forecasting.config import Settings
+from forecasting.config import RETENTION_TABLES, Settings
 from forecasting.store import cameras as crepo
-from forecasting.store.governance import purge_audit, record_audit
+from forecasting.store import governance as grepo
 from forecasting.store.session import transaction
 
 
 @dataclass(frozen=True)
 class RetentionSummary:
-    """What :func:`apply_retention` deleted (or would delete, with ``dry_run``)."""
+    """What :func:`apply_retention` deleted (or would delete, with ``dry_run``).
+
+    ``before`` is the cut-off of the counts (kept for callers of the single-limit purge);
+    ``cutoffs`` gives every table's.
+    """
 
     before: datetime
     counts: int
     gaps: int
     audit_events: int
     dry_run: bool
+    forecast_runs: int = 0
+    patrol_visits: int = 0
+    export_files: int = 0
+    cutoffs: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["before"] = self.before.isoformat()
+        out["cutoffs"] = {k: v.isoformat() for k, v in self.cutoffs.items()}
+        return out
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+    except (ValueError, OSError):
+        return False
+    return True
 
 
 def apply_retention(factory: sessionmaker[Session], settings: Settings, *, now: datetime | None = None,
                     dry_run: bool = False, user: str | None = None) -> RetentionSummary:
-    """Delete activity counts, count gaps and audit events older than ``retention_days``.
+    """Delete what is older than each table's retention limit.
 
     Parameters
     ----------
     factory : sessionmaker
     settings : Settings
-        ``retention_days`` sets the cut-off, ``now - retention_days`` (UTC).
+        ``retention_<table>_days`` (default ``retention_days``) for ``counts`` (activity counts and
+        gaps), ``forecasts`` (forecast runs whose period ended before the cut-off), ``exports``
+        (export files under ``data_dir`` recorded in the audit log, and stored patrol visits) and
+        ``audit`` (a prefix of the audit chain, replaced by a checkpoint row).
     now : datetime, optional
         Default: the current time (UTC). Naive values are read as UTC.
     dry_run : bool, default False
@@ -48,17 +76,72 @@ def apply_retention(factory: sessionmaker[Session], settings: Settings, *, now: 
     Returns
     -------
     RetentionSummary
+
+    Examples
+    --------
+    >>> apply_retention(factory, settings, dry_run=True).counts  # doctest: +SKIP
+    0
     """
     now = now or datetime.now(UTC)
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
-    before = now - timedelta(days=settings.retention_days)
+    cut = {t: now - timedelta(days=settings.retention(t)) for t in RETENTION_TABLES}
+    root = Path(settings.data_dir)
     with transaction(factory) as s:
-        counts, gaps = crepo.purge_counts(session=s, before=before, dry_run=dry_run)
-        audit = purge_audit(session=s, before=before, dry_run=dry_run, username=user)
+        counts, gaps = crepo.purge_counts(session=s, before=cut["counts"], dry_run=dry_run)
+        runs = grepo.purge_forecasts(session=s, before=cut["forecasts"], dry_run=dry_run)
+        visits = grepo.purge_patrol_visits(session=s, before=cut["exports"], dry_run=dry_run)
+        # Read the export records before the audit purge can remove them.
+        files = [p for p in map(Path, grepo.expired_exports(session=s, before=cut["exports"]))
+                 if p.is_file() and _inside(p, root)]
+        audit = grepo.purge_audit(session=s, before=cut["audit"], dry_run=dry_run, username=user)
+        summary = RetentionSummary(cut["counts"], counts, gaps, audit, dry_run, runs, visits, len(files), cut)
         if not dry_run:
-            record_audit(session=s, username=user, action="retention",
-                         target=f"before {before.isoformat()}",
-                         details={"counts": counts, "gaps": gaps, "audit_events": audit,
-                                  "retention_days": settings.retention_days})
-    return RetentionSummary(before, counts, gaps, audit, dry_run)
+            grepo.record_audit(session=s, username=user, action="retention",
+                               target=f"before {cut['counts'].isoformat()}",
+                               details={**{k: v for k, v in summary.to_dict().items() if k != "dry_run"},
+                                        "retention_days": {t: settings.retention(t) for t in RETENTION_TABLES}})
+    if not dry_run:
+        for p in files:
+            p.unlink(missing_ok=True)
+    return summary
+
+
+def store_plan_visits(session: Session, plan, *, audit_id: int | None) -> int:
+    """Store the visit windows of an exported patrol plan (UTC, with the hotspot's cells).
+
+    The feedback-loop guard reads them back (:func:`forecasting.store.governance.patrol_visits`)
+    to tell incidents recorded where and while a patrol was present from the rest.
+
+    Parameters
+    ----------
+    session : Session
+        The export's transaction, so visits exist exactly when the export's audit row does.
+    plan : PatrolPlan
+        ``visits`` (``hotspot_id, area, start, end`` in naive local time, ``longitude, latitude``),
+        ``hotspots`` (``hotspot_id, cell_ids``) and ``meta`` (``timezone, shift, model_version``).
+    audit_id : int, optional
+        The export's audit event.
+
+    Returns
+    -------
+    int
+        Visits stored.
+    """
+    import pandas as pd
+
+    visits = plan.visits
+    if visits.empty:
+        return 0
+    tz = plan.meta.get("timezone") or "UTC"
+    cells = pd.Series(plan.hotspots["cell_ids"].to_numpy(), index=plan.hotspots["hotspot_id"].astype(str))
+    frame = visits.assign(
+        start=pd.to_datetime(visits["start"]).dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+        .dt.tz_convert("UTC"),
+        end=pd.to_datetime(visits["end"]).dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+        .dt.tz_convert("UTC"),
+        cell_ids=visits["hotspot_id"].astype(str).map(cells).to_numpy(),
+    ).dropna(subset=["start", "end"])
+    version = str(plan.meta.get("model_version") or "")
+    return grepo.save_patrol_visits(session=session, visits=frame, audit_id=audit_id, shift=plan.meta.get("shift"),
+                                    model_version_id=int(version) if version.isdigit() else None)

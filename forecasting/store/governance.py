@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from forecasting.errors import ConfigError
-from forecasting.store.models import AuditEvent, PatrolVisit, User
+from forecasting.store.models import AuditEvent, Forecast, ForecastRun, PatrolVisit, User
 
 #: ``prev_hash`` of the first row ever written.
 GENESIS = "0" * 64
@@ -265,6 +265,15 @@ def purge_patrol_visits(*, session: Session, before: datetime, dry_run: bool = F
     if dry_run:
         return int(session.scalar(select(func.count()).select_from(PatrolVisit).where(old)) or 0)
     return int(session.execute(delete(PatrolVisit).where(old)).rowcount or 0)
+
+
+def purge_forecasts(*, session: Session, before: datetime, dry_run: bool = False) -> int:
+    """Delete forecast runs whose period ended before ``before``, with their cells; returns how many runs."""
+    old = select(ForecastRun.id).where(ForecastRun.period_end < before)
+    if dry_run:
+        return int(session.scalar(select(func.count()).select_from(old.subquery())) or 0)
+    session.execute(delete(Forecast).where(Forecast.run_id.in_(old)))
+    return int(session.execute(delete(ForecastRun).where(ForecastRun.period_end < before)).rowcount or 0)
 
 
 def expired_exports(*, session: Session, before: datetime) -> list[str]:
