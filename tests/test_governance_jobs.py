@@ -61,3 +61,17 @@ def test_each_table_has_its_own_limit_and_exports_outside_data_dir_are_kept(fact
         event = grepo.audit_frame(session=s, action="retention").iloc[0]
     assert left["cell_ids"].tolist() == [["b", "c"]]
     assert event["details"]["retention_days"] == {"counts": 3650, "forecasts": 30, "exports": 60, "audit": 400}
+
+
+def test_patrolled_mask_from_stored_visits(factory):
+    from forecasting.jobs.governance import patrolled_mask
+
+    with transaction(factory) as s:
+        grepo.save_patrol_visits(session=s, visits=pd.DataFrame({
+            "hotspot_id": ["H01", "H02", "H03"],
+            "start": pd.to_datetime(["2024-01-02 08:00", "2024-01-09 09:00", "2023-12-01 00:00"], utc=True),
+            "end": pd.to_datetime(["2024-01-02 08:15", "2024-01-09 09:15", "2023-12-01 00:15"], utc=True),
+            "cell_ids": [["a", "b"], ["c", "zz"], ["a"]]}), audit_id=None, shift=None, model_version_id=None)
+    starts = pd.date_range("2024-01-01", periods=3, freq="7D", tz="UTC")
+    mask = patrolled_mask(factory, ["a", "b", "c"], starts, pd.Timedelta(days=7))
+    assert mask.astype(int).tolist() == [[1, 1, 0], [0, 0, 1], [0, 0, 0]]

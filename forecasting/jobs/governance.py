@@ -145,3 +145,70 @@ def store_plan_visits(session: Session, plan, *, audit_id: int | None) -> int:
     version = str(plan.meta.get("model_version") or "")
     return grepo.save_patrol_visits(session=session, visits=frame, audit_id=audit_id, shift=plan.meta.get("shift"),
                                     model_version_id=int(version) if version.isdigit() else None)
+
+
+def read_area_layer(path, name_col: str = "name"):
+    """An area layer for the fairness figures: ``name``, polygons and any ``population`` column kept.
+
+    Raises
+    ------
+    InputError
+        When the file is missing, has no ``name_col`` column or no CRS.
+    """
+    import geopandas as gpd
+
+    from forecasting.errors import InputError
+
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"areas file {str(p)!r} does not exist")
+    areas = gpd.read_file(p)
+    if name_col not in areas.columns:
+        raise InputError(f"areas file must have a {name_col!r} column naming each area (--area-field); got "
+                         f"columns {[c for c in areas.columns if c != 'geometry']}")
+    if areas.crs is None:
+        raise InputError(f"areas file {str(p)!r} has no CRS; expected one (e.g. EPSG:4326)")
+    return areas.rename(columns={name_col: "name"}) if name_col != "name" else areas
+
+
+def patrolled_mask(factory: sessionmaker[Session], cell_ids, period_starts, period_length):
+    """Which cell-periods had a stored patrol visit: ``(n_periods, n_cells)`` bool, for the guard.
+
+    Feed it with the recorded counts to :func:`forecasting.fairness.discount_patrolled` so a model
+    retrained on them is not pulled back to where patrols were (the feedback loop).
+
+    Parameters
+    ----------
+    factory : sessionmaker
+    cell_ids : array-like of str
+        The grid's cell ids, in panel order.
+    period_starts : DatetimeIndex
+        UTC starts of the periods.
+    period_length : Timedelta
+
+    Examples
+    --------
+    >>> patrolled_mask(factory, grid.cell_ids, starts, pd.Timedelta(weeks=1)).shape  # doctest: +SKIP
+    (52, 1830)
+    """
+    import numpy as np
+    import pandas as pd
+
+    starts = pd.DatetimeIndex(period_starts)
+    starts = starts.tz_localize("UTC") if starts.tz is None else starts.tz_convert("UTC")
+    ids = pd.Index(np.asarray(cell_ids).astype(str))
+    out = np.zeros((len(starts), len(ids)), dtype=bool)
+    if not len(starts):
+        return out
+    with transaction(factory) as s:
+        v = grepo.patrol_visits(session=s, start=starts[0].to_pydatetime(),
+                                end=(starts[-1] + period_length).to_pydatetime())
+    v = v.explode("cell_ids").dropna(subset=["cell_ids"])
+    if v.empty:
+        return out
+    period = starts.searchsorted(v["start"].to_numpy(), side="right") - 1
+    ok = (period >= 0) & (v["start"].to_numpy() < (starts[np.clip(period, 0, None)] + period_length).to_numpy())
+    cell = ids.get_indexer(v["cell_ids"].astype(str))
+    ok &= cell >= 0
+    out[period[ok], cell[ok]] = True
+    return out
