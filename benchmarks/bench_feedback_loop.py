@@ -86,7 +86,8 @@ def run(truth, districts, *, warmup: int, detect: float, uplift: float, top: flo
     f, tf = np.array(flagged), np.array(true_flags)
     overlap = (f & tf).sum(axis=1) / tf.sum(axis=1)
     return {"overlap": overlap, "gini": fa.concentration(f, districts, 16)["gini"].to_numpy(),
-            "persistence": fa.persistence(f, [4])[4], "true_gini": fa.concentration(tf, districts, 16)["gini"].to_numpy(),
+            "persistence": fa.persistence(f, [4])[4],
+            "true_gini": fa.concentration(tf, districts, 16)["gini"].to_numpy(),
             "true_persistence": fa.persistence(tf, [4])[4]}
 
 
