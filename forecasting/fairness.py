@@ -351,19 +351,27 @@ def discount_patrolled(counts, patrolled, uplift: float = DETECTION_UPLIFT) -> n
     return np.where(p, c / uplift, c)
 
 
-_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_{}[]()<>#+-.!|~"})
+# Characters that start emphasis, code, links/images, HTML, headings, tables or strike-through.
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]<>#|~"})
 
 
 def md_escape(text: Any) -> str:
     """Text safe inside Markdown (and a table cell): specials escaped, line breaks and controls dropped.
 
+    A leading ``-``, ``+`` or ``1.`` (a list item) is escaped too; parentheses and full stops elsewhere
+    are harmless once ``[`` and ``]`` are escaped, so prose stays readable.
+
     Examples
     --------
-    >>> md_escape("**Kits** | <script>\\n[x](javascript:1)")
-    '\\\\*\\\\*Kits\\\\*\\\\* \\\\| \\\\<script\\\\> \\\\[x\\\\]\\\\(javascript:1\\\\)'
+    >>> print(md_escape("**Kits** | <script>\\n[x](javascript:1)"))
+    \\*\\*Kits\\*\\* \\| \\<script\\> \\[x\\](javascript:1)
+    >>> print(md_escape("- 1. item"))
+    \\- 1. item
     """
-    s = "".join(ch if ch.isprintable() else " " for ch in str(text))
-    return " ".join(s.split()).translate(_MD_SPECIAL)
+    s = " ".join("".join(ch if ch.isprintable() else " " for ch in str(text)).split()).translate(_MD_SPECIAL)
+    if s[:1] in ("-", "+", "=") or s.split(".", 1)[0].isdigit() and "." in s[:10]:
+        s = "\\" + s
+    return s
 
 
 def fairness_markdown(fair: dict, *, model: str = "lgbm", max_rows: int = 30) -> str:

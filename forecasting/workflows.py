@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecasting import fairness
+from forecasting import fairness, reports
 from forecasting.baselines import (
     HindsightMap,
     HistoricalCounts,
@@ -281,6 +281,7 @@ def run_backtest(events: pd.DataFrame, *, start, end, period: str = "week",
     grid.polygons("EPSG:4326")[["cell_id", "geometry"]].to_file(files["cells"], driver="GeoJSON")
     _write_scores(result, files["scores"])
     summary["fairness"] = fairness.backtest_fairness(result, areas)
+    summary["calibration"] = reports.backtest_calibration(result)
     write_report(result, summary, out, plots=plots, extra=fairness.fairness_markdown(
         summary["fairness"], model=summary["fairness"]["model"]))
     t3 = time.perf_counter()

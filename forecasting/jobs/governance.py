@@ -212,3 +212,78 @@ def patrolled_mask(factory: sessionmaker[Session], cell_ids, period_starts, peri
     ok &= cell >= 0
     out[period[ok], cell[ok]] = True
     return out
+
+
+# ------------------------------------------------------------------ model cards and transparency
+def _retention_days(settings: Settings) -> dict[str, int]:
+    return {t: settings.retention(t) for t in RETENTION_TABLES}
+
+
+def _backtest_dict(b) -> dict | None:
+    if b is None:
+        return None
+    return {"id": b.id, "created_at": str(b.created_at)[:19], "start": str(b.start)[:10] if b.start else None,
+            "end": str(b.end)[:10] if b.end else None, "period": b.period, "metrics": b.metrics or {}}
+
+
+def model_card_document(factory: sessionmaker[Session], settings: Settings, version_id: int | None = None):
+    """The model card of a stored model version (default: the newest), with its period's latest backtest.
+
+    Returns
+    -------
+    forecasting.reports.Document
+
+    Raises
+    ------
+    DataError
+        When no model version is stored, or none has ``version_id``.
+    """
+    from forecasting import reports
+    from forecasting.errors import DataError
+    from forecasting.store import forecasts as frepo
+
+    with transaction(factory) as s:
+        if version_id is None:
+            rows = frepo.list_model_versions(session=s, limit=1)
+            if rows.empty:
+                raise DataError("no model version is stored; run `crimecast train` first")
+            version_id = int(rows["id"].iloc[0])
+        v = frepo.get_model_version(session=s, version_id=version_id)
+        if v is None:
+            raise DataError(f"version must be the id of a stored model version; got {version_id}")
+        bt = next((b for b in frepo.list_backtests(session=s, limit=50) if b.period == v.period), None)
+        version = {c: getattr(v, c) for c in ("id", "name", "category", "period", "train_start", "train_end",
+                                               "features", "params", "metrics", "data_hash", "created_at",
+                                               "created_by")}
+        backtest = _backtest_dict(bt)
+    return reports.model_card(version, backtest, _retention_days(settings))
+
+
+def transparency_facts(factory: sessionmaker[Session], settings: Settings) -> dict:
+    """Aggregate facts for the transparency report (no cell, hotspot or location)."""
+    from sqlalchemy import func, select
+
+    from forecasting.store import forecasts as frepo
+    from forecasting.store.models import ActivityCount, Camera, Incident
+
+    with transaction(factory) as s:
+        by_source = dict(s.execute(select(Incident.source, func.count()).group_by(Incident.source)).all())
+        first, last = s.execute(select(func.min(Incident.occurred_at), func.max(Incident.occurred_at))).one()
+        cams = int(s.scalar(select(func.count()).select_from(Camera)) or 0)
+        count_rows = int(s.scalar(select(func.count()).select_from(ActivityCount)) or 0)
+        chain = grepo.verify_audit(session=s)
+        by_month = grepo.audit_activity(session=s).to_dict(orient="records")
+        purges = grepo.audit_frame(session=s, action="retention", limit=24)
+        bt = next(iter(frepo.list_backtests(session=s, limit=1)), None)
+        backtest = _backtest_dict(bt)
+    return {
+        "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "incidents": {"total": int(sum(by_source.values())),
+                      "by_source": {str(k): int(n) for k, n in by_source.items()},
+                      "first": str(first)[:10] if first else None, "last": str(last)[:10] if last else None},
+        "cameras": {"cameras": cams, "count_rows": count_rows},
+        "retention": _retention_days(settings),
+        "backtest": backtest,
+        "audit": {"chain": {"ok": chain.ok, "rows": chain.rows, "message": chain.message}, "by_month": by_month},
+        "purges": [{"at": r.at, "details": r.details} for r in purges.itertuples()],
+    }
