@@ -50,8 +50,8 @@ def fairness_info(fair: dict | None, share: str | None) -> str:
     e = fair["by_share"][share]
     pers = ", ".join(f"{k} period(s) later {v:.0%}" for k, v in e["persistence"].items() if v == v)
     over = e.get("over_attended")
-    return (f"Model {fair['model']}, top {share} of cells flagged over {fair['n_periods']} periods. Gini of the flagged "
-            f"share by {'area' if fair['n_areas'] else 'cell'}: {e['gini_mean']:.2f} on average "
+    return (f"Model {fair['model']}, top {share} of cells flagged over {fair['n_periods']} periods. Gini of the "
+            f"flagged share by {'area' if fair['n_areas'] else 'cell'}: {e['gini_mean']:.2f} on average "
             f"({e['gini_first']:.2f} first period, {e['gini_last']:.2f} last). Still flagged: {pers or 'n/a'}. "
             + ("" if over is None else f"Over-attended (attention share above incident share by more than "
                f"{fair['threshold']:.0%}): {', '.join(over) or 'none'}."))
@@ -66,8 +66,9 @@ def fairness_frame(fair: dict | None, share: str | None) -> pd.DataFrame:
     cols = [c for c in ("flagged_share", "incident_share", "population_share", "visit_share", "camera_share")
             if c in df]
     out = df[["area"]].copy()
-    for c in [*cols, "excess"]:
-        out[c.replace("_", " ")] = df[c].map(lambda x: f"{x:+.1%}" if c == "excess" else f"{x:.1%}")
+    for c in cols:
+        out[c.replace("_", " ")] = df[c].map("{:.1%}".format)
+    out["excess"] = df["excess"].map("{:+.1%}".format)
     out["over-attended"] = df["over_attended"].map({True: "yes", False: ""})
     return out
 
