@@ -394,10 +394,13 @@ def fairness_markdown(fair: dict, *, model: str = "lgbm", max_rows: int = 30) ->
         key = next(iter(fair["by_share"]))
         cols = [c for c in ("flagged_share", "incident_share", "population_share", "visit_share", "camera_share")
                 if c in first["areas"][0]]
-        lines += ["", f"Shares by area at top {key} (largest excess first):", "",
+        lines += ["", f"Shares by area at top {key} (largest excess first; areas without cells or incidents "
+                  "left out):", "",
                   "| area | " + " | ".join(c.replace("_", " ") for c in cols) + " | excess |",
                   "|---|" + "---:|" * (len(cols) + 1)]
-        rows = sorted(first["areas"], key=lambda r: -r["excess"])[:max_rows]
+        # Areas the study area does not reach (every share zero) are left out of the table.
+        rows = sorted((r for r in first["areas"] if any(r[c] > 0 for c in cols)), key=lambda r: -r["excess"])
+        rows = rows[:max_rows]
         lines += ["| " + md_escape(r["area"]) + " | " + " | ".join(f"{r[c]:.1%}" for c in cols)
                   + f" | {r['excess']:+.1%}{' **over**' if r['over_attended'] else ''} |" for r in rows]
     return "\n".join(lines)
