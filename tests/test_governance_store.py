@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -191,3 +192,21 @@ def test_audit_activity_counts_per_month_and_action(factory):
     month = datetime.now(UTC).strftime("%Y-%m")
     assert act.to_dict(orient="records") == [{"month": month, "action": "export", "events": 1},
                                              {"month": month, "action": "view", "events": 3}]
+
+
+def test_upgrade_chains_the_audit_rows_already_there(settings):
+    url = settings.resolved_database_url()
+    migrate.upgrade(url, "0002")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        for i in range(3):
+            conn.execute(text("insert into audit_log (at, username, action, target, details) values "
+                              "(:at, 'ana', 'view', :t, :d)"),
+                         {"at": datetime(2024, 1, 1 + i), "t": f"run {i}", "d": json.dumps({"i": i})})
+    migrate.upgrade(url)
+    factory = make_session_factory(engine)
+    r = _verify(factory)
+    assert r.ok and r.rows == 3
+    _fill(factory, 1)  # new rows continue the migrated chain
+    assert _verify(factory).ok
+    engine.dispose()
