@@ -19,6 +19,7 @@ These describe places and never persons. All user-supplied text (area names) goe
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -365,11 +366,11 @@ def md_escape(text: Any) -> str:
     --------
     >>> print(md_escape("**Kits** | <script>\\n[x](javascript:1)"))
     \\*\\*Kits\\*\\* \\| \\<script\\> \\[x\\](javascript:1)
-    >>> print(md_escape("- 1. item"))
-    \\- 1. item
+    >>> print(md_escape("- 1. item"), md_escape("1. item"), md_escape("0.95 (0.9)"))
+    \\- 1. item \\1. item 0.95 (0.9)
     """
     s = " ".join("".join(ch if ch.isprintable() else " " for ch in str(text)).split()).translate(_MD_SPECIAL)
-    if s[:1] in ("-", "+", "=") or s.split(".", 1)[0].isdigit() and "." in s[:10]:
+    if s[:1] in ("-", "+", "=") or re.match(r"\d{1,9}[.)](\s|$)", s):
         s = "\\" + s
     return s
 

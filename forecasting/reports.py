@@ -210,10 +210,10 @@ def _fairness_blocks(doc: Document, fair: dict | None) -> None:
     for key, e in fair.get("by_share", {}).items():
         pers = "; ".join(f"{k}: {_pct(v)}" for k, v in e.get("persistence", {}).items())
         over = e.get("over_attended")
-        rows.append([key, f"{e['gini_mean']:.2f} ({e['gini_first']:.2f} -> {e['gini_last']:.2f})",
+        rows.append([key, f"{e['gini_mean']:.2f} ({e['gini_first']:.2f} to {e['gini_last']:.2f})",
                      f"{e['hhi_mean']:.3f}", pers,
                      "n/a (no area layer)" if over is None else (", ".join(over) or "none")])
-    doc.table(["flagged share", "Gini mean (first -> last)", "HHI mean", "persistence (lag: share)",
+    doc.table(["flagged share", "Gini mean (first to last period)", "HHI mean", "persistence (lag: share)",
                "over-attended areas"], rows)
 
 
@@ -362,7 +362,7 @@ def transparency_report(facts: dict) -> Document:
         if rows:
             doc.table(ACCURACY_HEADER, rows)
         else:
-            doc.p("No comparison stored.")
+            doc.p("The latest backtest compares no learned model with a simple rule (run it with lgbm).")
     else:
         doc.p("No backtest stored yet.")
     _fairness_blocks(doc, (bt or {}).get("metrics", {}).get("fairness"))
