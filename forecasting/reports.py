@@ -297,13 +297,21 @@ def model_card(version: dict, backtest: dict | None, retention: dict[str, int]) 
                  f"Incidents used: {v.get('sources') or 'the incidents stored in the database'}; data hash "
                  f"{v.get('data_hash') or 'n/a'}",
                  f"Created {v.get('created_at') or '?'} by {v.get('created_by') or '?'}"])
-    feats = list(v.get("features") or [])
+    feats = v.get("features") or []
     doc.h2("Features")
-    doc.p(f"{len(feats)} features, computed for each cell from incidents strictly before the forecast origin"
-          + (": " + ", ".join(map(str, feats[:40])) + (" ..." if len(feats) > 40 else "") if feats else "."))
+    doc.p("Computed for each cell from incidents strictly before the forecast origin (counts in windows, "
+          "neighbours' counts, decaying histories, calendar), with these settings:" if isinstance(feats, dict)
+          else f"{len(feats)} features, computed for each cell from incidents strictly before the forecast origin.")
+    if isinstance(feats, dict):
+        doc.bullets([f"{k} = {val}" for k, val in feats.items()])
+    elif feats:
+        doc.bullets([", ".join(map(str, feats[:60])) + (" ..." if len(feats) > 60 else "")])
     doc.h2("Accuracy against simple rules")
     if backtest:
         bm = backtest.get("metrics") or {}
+        if v.get("name") not in bm.get("targets", {}).get("all", {}).get("models", {}):
+            doc.p(f"The latest backtest of {v.get('period')} forecasts did not run {v.get('name')}: the figures "
+                  "below describe the models it ran (named in each section), not this version.")
         doc.p(f"Backtest {backtest.get('id')} ({backtest.get('start')} to {backtest.get('end')}, "
               f"{bm.get('n_periods', '?')} periods, {bm.get('n_cells', '?')} cells): PAI = share of incidents "
               "in the flagged area divided by the area share; 95 % intervals from a paired bootstrap of periods.")

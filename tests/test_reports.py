@@ -111,3 +111,11 @@ def test_cli_reports(env, tmp_path):
     assert bad.exit_code == 1 and "version must be the id of a stored model version; got 99" in bad.stderr
     bad = run.invoke(app, ["report", "transparency", "--out", str(tmp_path / "t.txt")], env=env)
     assert bad.exit_code == 1 and bad.stderr.startswith("Error: --out must end in .md or .pdf")
+
+
+def test_model_card_says_when_the_backtest_did_not_run_the_model():
+    metrics = {**METRICS, "targets": {"all": {"models": {"naive": {}}, "bootstrap": {}}}}
+    md = reports.to_markdown(reports.model_card({"id": 1, "name": "lgbm", "period": "week",
+                                                 "features": {"windows_days": [7, 28]}}, {"id": 2, "metrics": metrics},
+                                                {}))
+    assert "did not run lgbm" in md and "- windows\\_days = [7, 28]" not in md and "windows\\_days = \\[7, 28\\]" in md

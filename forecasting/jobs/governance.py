@@ -251,7 +251,10 @@ def model_card_document(factory: sessionmaker[Session], settings: Settings, vers
         v = frepo.get_model_version(session=s, version_id=version_id)
         if v is None:
             raise DataError(f"version must be the id of a stored model version; got {version_id}")
-        bt = next((b for b in frepo.list_backtests(session=s, limit=50) if b.period == v.period), None)
+        same = [b for b in frepo.list_backtests(session=s, limit=50) if b.period == v.period]
+        # Prefer the newest backtest that ran this model; else the newest of the period (the card says so).
+        bt = next((b for b in same if v.name in ((b.metrics or {}).get("targets", {}).get("all", {})
+                                                 .get("models", {}))), same[0] if same else None)
         version = {c: getattr(v, c) for c in ("id", "name", "category", "period", "train_start", "train_end",
                                                "features", "params", "metrics", "data_hash", "created_at",
                                                "created_by")}
