@@ -53,3 +53,11 @@ EXPORT_PREVIEW = "export-preview"
 EXPORT_BUTTON = "export-button"
 EXPORT_DOWNLOAD = "export-download"
 EXPORT_MESSAGE = "export-message"
+
+# trust (fairness, model cards)
+TRUST_SHARE = "trust-share"
+TRUST_FAIRNESS_INFO = "trust-fairness-info"
+TRUST_FAIRNESS_TABLE = "trust-fairness-table"
+TRUST_FAIRNESS_FIGURE = "trust-fairness-figure"
+TRUST_VERSION = "trust-version"
+TRUST_CARD = "trust-card"

@@ -63,6 +63,10 @@ DEFAULT_CATEGORY_GROUPS: dict[str, str] = {
 }
 
 
+#: What ``crimecast db purge`` applies a retention limit to (``retention_<name>_days``).
+RETENTION_TABLES = ("counts", "forecasts", "exports", "audit")
+
+
 class Settings(BaseSettings):
     """Runtime settings of crimecast.
 
@@ -82,6 +86,12 @@ class Settings(BaseSettings):
     cell_size: float = Field(default=150.0, description="Default grid cell size in metres.")
     timezone: str = Field(default="UTC", description="Time zone of sources that do not carry one.")
     retention_days: int = Field(default=730, description="Days that activity counts and audit rows are kept.")
+    # Per-table retention (crimecast db purge); unset means retention_days.
+    retention_counts_days: int | None = Field(default=None, description="Days activity counts and gaps are kept.")
+    retention_forecasts_days: int | None = Field(default=None, description="Days issued forecast runs are kept.")
+    retention_exports_days: int | None = Field(
+        default=None, description="Days export files (under data_dir) and stored patrol visits are kept.")
+    retention_audit_days: int | None = Field(default=None, description="Days audit rows are kept.")
     chunk_size: int = Field(default=50_000, description="Rows per ingestion chunk (bounds memory).")
     study_area: tuple[float, float, float, float] | None = Field(
         default=None,
@@ -96,10 +106,11 @@ class Settings(BaseSettings):
             raise ValueError(f"cell_size must be a positive number of metres; got {v}")
         return v
 
-    @field_validator("retention_days", "chunk_size")
+    @field_validator("retention_days", "chunk_size", "retention_counts_days", "retention_forecasts_days",
+                     "retention_exports_days", "retention_audit_days")
     @classmethod
-    def _positive_int(cls, v: int) -> int:
-        if v <= 0:
+    def _positive_int(cls, v: int | None) -> int | None:
+        if v is not None and v <= 0:
             raise ValueError(f"must be a positive integer; got {v}")
         return v
 
@@ -140,6 +151,19 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{Path(self.data_dir).expanduser().absolute() / 'crimecast.db'}"
+
+    def retention(self, table: str) -> int:
+        """Days rows of ``table`` (counts, forecasts, exports, audit) are kept.
+
+        Examples
+        --------
+        >>> Settings(retention_days=90, retention_audit_days=400, _toml_file=None).retention("counts")
+        90
+        """
+        if table not in RETENTION_TABLES:
+            raise ConfigError(f"table must be one of {list(RETENTION_TABLES)}; got {table!r}")
+        days = getattr(self, f"retention_{table}_days")
+        return self.retention_days if days is None else days
 
     def artifacts_dir(self) -> Path:
         """Directory for model artifacts and reports (created on demand by writers)."""

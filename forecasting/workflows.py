@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from forecasting import fairness, reports
 from forecasting.baselines import (
     HindsightMap,
     HistoricalCounts,
@@ -188,7 +189,7 @@ def run_backtest(events: pd.DataFrame, *, start, end, period: str = "week",
                  progress: Callable[[str], None] | None = None,
                  lgbm_params: dict | None = None, features: FeatureBuilder | None = None,
                  tune_candidates: Sequence[dict] | None = None, n_boot: int = 1000, plots: bool = True,
-                 context: Callable[..., Any] | None = None) -> BacktestRun:
+                 context: Callable[..., Any] | None = None, areas: Any = None) -> BacktestRun:
     """Backtest models from an events frame and write the output contract to ``out_dir``.
 
     Parameters
@@ -226,6 +227,9 @@ def run_backtest(events: pd.DataFrame, *, start, end, period: str = "week",
         :class:`~forecasting.context.ContextFeatures` for the panel (e.g. a
         ``functools.partial`` of :func:`forecasting.context.build_context`); used by models
         with ``use_context=True`` (``lgbm_params={"use_context": True}``).
+    areas : GeoDataFrame, optional
+        Area layer (``name`` and polygons) for the fairness section's shares by area
+        (:func:`forecasting.fairness.backtest_fairness`); without it, concentration is by cell.
 
     Returns
     -------
@@ -276,7 +280,10 @@ def run_backtest(events: pd.DataFrame, *, start, end, period: str = "week",
              "metrics": out / "metrics.json", "report": out / "report.md"}
     grid.polygons("EPSG:4326")[["cell_id", "geometry"]].to_file(files["cells"], driver="GeoJSON")
     _write_scores(result, files["scores"])
-    write_report(result, summary, out, plots=plots)
+    summary["fairness"] = fairness.backtest_fairness(result, areas)
+    summary["calibration"] = reports.backtest_calibration(result)
+    write_report(result, summary, out, plots=plots, extra=fairness.fairness_markdown(
+        summary["fairness"], model=summary["fairness"]["model"]))
     t3 = time.perf_counter()
     timings = {"prepare_s": t1 - t0, "backtest_s": t2 - t1, "write_s": t3 - t2,
                "total_s": t3 - t0}

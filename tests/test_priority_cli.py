@@ -186,7 +186,7 @@ def test_priority_sites_json(env, factory):
 
 
 def test_export_patrol_every_format_and_audit(env, factory, tmp_path):
-    from forecasting.store.governance import audit_frame
+    from forecasting.store.governance import audit_frame, patrol_visits
     from forecasting.store.session import transaction
 
     _fill(factory)
@@ -206,6 +206,9 @@ def test_export_patrol_every_format_and_audit(env, factory, tmp_path):
     assert len(audit) == 5 and set(audit["username"]) == {"analyst1"}
     assert sorted(d["format"] for d in audit["details"]) == ["csv", "geojson", "ics", "kml", "pdf"]
     assert all(d["shift"] == SHIFT and d["model_version"] == "1" for d in audit["details"])
+    with transaction(factory) as s:  # every export stores its visit windows for the feedback-loop guard
+        visits = patrol_visits(session=s)
+    assert len(visits) == 5 * doc["visits"] and visits["cell_ids"].map(len).min() >= 1
 
 
 def test_export_patrol_default_user_is_the_os_user(env, factory, tmp_path, monkeypatch):

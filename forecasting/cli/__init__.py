@@ -72,6 +72,11 @@ def _register() -> None:
     app.add_typer(priority_app, name="priority")
     app.add_typer(export_app, name="export")
 
+    from forecasting.cli.governance import audit_app, report_app
+
+    app.add_typer(audit_app, name="audit")
+    app.add_typer(report_app, name="report")
+
 
 _register()
 

@@ -47,15 +47,30 @@ def db_current() -> None:
 def db_purge(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would be deleted; delete nothing.")] = False,
     now: Annotated[datetime | None, typer.Option(help="Reference time (UTC; default: now).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Delete activity counts, count gaps and audit events older than `retention_days`."""
+    """Delete what is older than each table's retention (`retention_<table>_days`, default `retention_days`).
+
+    Activity counts and gaps, forecast runs, export files under data_dir with stored patrol
+    visits, and audit rows (a checkpoint row keeps the audit chain verifiable).
+    """
     import getpass
+    import json
 
     from forecasting.jobs.governance import apply_retention
 
     cfg = settings()
     r = apply_retention(factory(), cfg, now=now, dry_run=dry_run, user=getpass.getuser())
+    if as_json:
+        typer.echo(json.dumps(r.to_dict()))
+        return
     verb = "would delete" if r.dry_run else "deleted"
-    typer.echo(f"{verb} {r.counts:,} activity counts, {r.gaps:,} count gaps and "
-               f"{r.audit_events:,} audit events from before {r.before:%Y-%m-%d %H:%M} UTC "
-               f"(retention_days = {cfg.retention_days})")
+    lines = {
+        "counts": f"{r.counts:,} activity counts and {r.gaps:,} count gaps",
+        "forecasts": f"{r.forecast_runs:,} forecast runs",
+        "exports": f"{r.export_files:,} export files and {r.patrol_visits:,} patrol visits",
+        "audit": f"{r.audit_events:,} audit events",
+    }
+    typer.echo(f"{verb}:")
+    for table, what in lines.items():
+        typer.echo(f"  {table:<9} {cfg.retention(table):>5} days, before {r.cutoffs[table]:%Y-%m-%d %H:%M} UTC: {what}")

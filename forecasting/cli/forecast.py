@@ -99,6 +99,9 @@ def backtest(
     source: SourceOpt = None,
     task_id: TaskOpt = None,
     user: UserOpt = None,
+    areas: Annotated[Path | None, typer.Option("--areas", help="Area layer (GeoJSON...) for the fairness "
+                                               "shares by area.")] = None,
+    area_field: Annotated[str, typer.Option("--area-field", help="Column naming each area.")] = "name",
 ) -> None:
     """Backtest every model on rolling origins and write the comparison (PAI, hit rate, PEI*).
 
@@ -107,6 +110,7 @@ def backtest(
     """
     from forecasting import jobs
     from forecasting.jobs import forecasting as fj
+    from forecasting.jobs.governance import read_area_layer
     from forecasting.store import migrate
     from forecasting.store.session import make_engine, make_session_factory
 
@@ -129,6 +133,6 @@ def backtest(
         run = fj.backtest_stored(session_factory, cfg, start=start, end=end, out_dir=out, period=period,
                                  categories=category or [], models=model_names, cell_size=cell_size,
                                  refit_every=refit_every, sources=sources, user=_user(user), task_id=task_id,
-                                 say=_say)
+                                 say=_say, areas=read_area_layer(areas, area_field) if areas else None)
     typer.echo((out / "report.md").read_text())
     typer.echo(f"files: {', '.join(str(p) for p in run.files.values())}")

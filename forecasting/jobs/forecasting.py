@@ -240,20 +240,24 @@ def backtest_stored(
     categories: Sequence[str] = (), models: Sequence[str] = workflows.DEFAULT_MODELS,
     cell_size: float | None = None, refit_every: int = 4, sources: Sequence[str] | None = None,
     user: str | None = None, task_id: int | None = None, say: Callable[[str], None] | None = None,
+    areas=None,
 ) -> workflows.BacktestRun:
-    """Backtest on the stored incidents and record the backtest (metrics and files) in the store."""
+    """Backtest on the stored incidents and record the backtest (metrics and files) in the store.
+
+    ``areas`` (an area layer) gives the fairness section its shares by area.
+    """
 
     def body(progress):
         stored = load_events(factory, sources=sources)
         return run_and_record(factory, stored.events, start=start, end=end, out_dir=out_dir, period=period,
                               categories=categories, models=models, cell_size=cell_size or settings.cell_size,
-                              refit_every=refit_every, user=user, progress=progress, tz=stored.tz)
+                              refit_every=refit_every, user=user, progress=progress, tz=stored.tz, areas=areas)
 
     return _run_as_task(factory, task_id, say, body)
 
 
 def run_and_record(factory, events, *, start, end, out_dir, period, categories, models, cell_size, refit_every,
-                   user=None, progress=None, tz="UTC") -> workflows.BacktestRun:
+                   user=None, progress=None, tz="UTC", areas=None) -> workflows.BacktestRun:
     """Run :func:`workflows.run_backtest` and record it in the ``backtests`` table."""
     n = {"i": 0}
 
@@ -264,7 +268,7 @@ def run_and_record(factory, events, *, start, end, out_dir, period, categories, 
 
     run = workflows.run_backtest(events, start=start, end=end, period=period, cell_size=cell_size,
                                  categories=list(categories), models=list(models), out_dir=out_dir,
-                                 refit_every=refit_every, random_state=0, progress=say)
+                                 refit_every=refit_every, random_state=0, progress=say, areas=areas)
     with transaction(factory) as s:
         fstore.add_backtest(
             session=s, period=period, cell_size=cell_size, start=_utc(pd.Timestamp(start), tz),

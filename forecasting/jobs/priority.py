@@ -27,6 +27,7 @@ from forecasting import patrol as pt
 from forecasting import priority as pr
 from forecasting.config import Settings
 from forecasting.errors import ConfigError, DataError, InputError
+from forecasting.jobs.governance import store_plan_visits
 from forecasting.periods import Periods
 from forecasting.schema import ALL_CATEGORIES
 from forecasting.store import forecasts as fc
@@ -527,6 +528,7 @@ def export_patrol(
         with transaction(factory) as s:
             audit_id = record_audit(session=s, username=user, action="export",
                                     target=f"patrol plan {plan.meta.get('shift')} ({fmt})", details=details)
+            store_plan_visits(s, plan, audit_id=audit_id)  # the feedback-loop guard reads them
     except BaseException:
         Path(path).unlink(missing_ok=True)
         raise

@@ -347,3 +347,26 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(32))  # sign_in, view, export, retrain, backtest, ...
     target: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict | None] = mapped_column(JSON)
+    # Hash chain (forecasting.store.governance): sha256 of the previous row's hash and this row's content.
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    row_hash: Mapped[str] = mapped_column(String(64))
+
+
+class PatrolVisit(Base):
+    """One visit window of an exported patrol plan (the feedback-loop guard reads these)."""
+
+    __tablename__ = "patrol_visits"
+    __table_args__ = (Index("ix_patrol_visits_start", "start"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    audit_id: Mapped[int | None] = mapped_column(Integer)  # the export's audit event (no FK: audit rows are purged)
+    exported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    shift: Mapped[str | None] = mapped_column(String(64))
+    model_version_id: Mapped[int | None] = mapped_column(Integer)
+    hotspot_id: Mapped[str] = mapped_column(String(16))
+    area: Mapped[str | None] = mapped_column(String(300))
+    start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    longitude: Mapped[float | None] = mapped_column(Float)
+    latitude: Mapped[float | None] = mapped_column(Float)
+    cell_ids: Mapped[list | None] = mapped_column(JSON)
