@@ -9,7 +9,7 @@ import pytest
 
 from dashboards import create_app
 from dashboards.pages import trust
-from dashboards.provider import FakeProvider
+from tests.support.fake_provider import FakeProvider
 
 HOSTILE = "<img src=x onerror=alert(1)> [x](javascript:1)"
 FAIR = {"model": "lgbm", "n_periods": 10, "n_areas": 2, "threshold": 0.05, "by_share": {"5%": {
