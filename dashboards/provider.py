@@ -61,6 +61,7 @@ class Account:
     role: str
     disabled: bool
     password_hash: str = field(repr=False, default="")
+    generation: int = 0  # session generation: a cookie issued under another one is refused
 
 
 @dataclass
@@ -141,6 +142,9 @@ class Recorder(Protocol):
 
     def authenticate(self, username: str, password: str) -> Account | None:
         """The enabled account matching the password (a read, but with a hashing cost)."""
+
+    def end_sessions(self, username: str) -> None:
+        """End every open session of ``username`` (sign-out)."""
 
 
 # ------------------------------------------------------------------ pure helpers
@@ -472,7 +476,8 @@ class StoreProvider(_PlanExports):
 
         def read(session):
             u = get_user(session=session, username=username)
-            return None if u is None else Account(u.username, u.role, bool(u.disabled), u.password_hash)
+            return None if u is None else Account(u.username, u.role, bool(u.disabled), u.password_hash,
+                                                  u.session_generation or 0)
 
         return self._read(read)
 
@@ -515,7 +520,15 @@ class StoreRecorder:
 
         with transaction(self.factory) as s:
             u = authenticate(session=s, username=username, password=password)
-            return None if u is None else Account(u.username, u.role, bool(u.disabled))
+            return None if u is None else Account(u.username, u.role, bool(u.disabled), "",
+                                                  u.session_generation or 0)
+
+    def end_sessions(self, username: str) -> None:
+        from forecasting.store.governance import end_sessions
+        from forecasting.store.session import transaction
+
+        with transaction(self.factory) as s:
+            end_sessions(session=s, username=username)
 
     def start_task(self, kind: str, params: dict, username: str) -> int:
         from forecasting.store.forecasts import create_task
@@ -677,10 +690,14 @@ class FakeProvider(_PlanExports):
         self.started.append({"kind": kind, "params": params, "username": username})
         return task_id
 
-    def disable(self, username: str) -> None:
-        """Disable an account (for tests of revoked sessions)."""
+    def disable(self, username: str, disabled: bool = True) -> None:
+        """Disable (or re-enable) an account, ending its sessions (for tests of revoked sessions)."""
         a = self._accounts[username]
-        self._accounts[username] = Account(a.username, a.role, True, a.password_hash)
+        self._accounts[username] = Account(a.username, a.role, disabled, a.password_hash, a.generation + 1)
+
+    def end_sessions(self, username: str) -> None:
+        a = self._accounts[username]
+        self._accounts[username] = Account(a.username, a.role, a.disabled, a.password_hash, a.generation + 1)
 
 
 # ------------------------------------------------------------------ synthetic city

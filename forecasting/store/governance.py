@@ -16,11 +16,34 @@ def record_audit(
     *, session: Session, username: str | None, action: str, target: str | None = None,
     details: dict | None = None,
 ) -> int:
-    """Append one audit event; returns its id. Targets describe places and products, never persons."""
-    event = AuditEvent(at=datetime.now(UTC), username=username, action=action, target=target, details=details)
+    """Append one audit event; returns its id. Targets describe places and products, never persons.
+
+    Text is cut to :data:`AUDIT_TEXT_LIMIT` characters (names to 64): hostile input such as a
+    600,000-character sign-in name must not grow the log.
+    """
+    event = AuditEvent(at=datetime.now(UTC), username=_cut(username, 64), action=_cut(action, 32),
+                       target=_cut(target, AUDIT_TEXT_LIMIT), details=_cut_details(details))
     session.add(event)
     session.flush()
     return event.id
+
+
+#: Longest text kept in one audit field (longer values are cut and marked with an ellipsis).
+AUDIT_TEXT_LIMIT = 500
+
+
+def _cut(text: str | None, limit: int) -> str | None:
+    if text is None:
+        return None
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _cut_details(details: dict | None) -> dict | None:
+    if details is None:
+        return None
+    return {_cut(k, 64): v if isinstance(v, int | float | bool) or v is None else _cut(v, AUDIT_TEXT_LIMIT)
+            for k, v in list(details.items())[:32]}
 
 
 def purge_audit(*, session: Session, before: datetime, dry_run: bool = False) -> int:
@@ -128,13 +151,15 @@ def set_password(*, session: Session, username: str, password: str) -> None:
     _check_password(password)
     user = _existing(session, username)
     user.password_hash = generate_password_hash(password)
+    _bump(user)
     session.flush()
 
 
 def set_disabled(*, session: Session, username: str, disabled: bool = True) -> None:
-    """Disable (or re-enable) an account; a disabled account cannot sign in."""
+    """Disable (or re-enable) an account; a disabled account cannot sign in, and its sessions end."""
     user = _existing(session, username)
     user.disabled = bool(disabled)
+    _bump(user)
     session.flush()
 
 
@@ -142,8 +167,26 @@ def set_role(*, session: Session, username: str, role: str) -> None:
     """Change the role of an existing account."""
     _check_role(role)
     user = _existing(session, username)
-    user.role = role
+    if user.role != role:
+        user.role = role
+        _bump(user)
     session.flush()
+
+
+def end_sessions(*, session: Session, username: str) -> int:
+    """End every open dashboard session of ``username`` (sign-out); returns the new session generation.
+
+    A session cookie carries the generation it was issued under; the dashboard refuses any cookie
+    whose generation is not the account's current one.
+    """
+    user = _existing(session, username)
+    _bump(user)
+    session.flush()
+    return user.session_generation
+
+
+def _bump(user: User) -> None:
+    user.session_generation = (user.session_generation or 0) + 1
 
 
 def _existing(session: Session, username: str) -> User:

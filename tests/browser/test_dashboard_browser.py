@@ -116,7 +116,8 @@ def test_viewer_is_refused_a_retrain(driver, live):
     from forecasting.store.forecasts import list_tasks
     from forecasting.store.session import transaction
 
-    driver.get(live["url"] + "/logout")
+    _wait(driver, EC.element_to_be_clickable((By.ID, "sign-out"))).click()  # a POST with the token
+    _wait(driver, EC.presence_of_element_located((By.ID, "login-form")))
     sign_in(driver, live["url"], "vic", USERS["vic"][0], "/models")
     button = _wait(driver, EC.element_to_be_clickable((By.ID, ids.RETRAIN_BUTTON)))
     button.click()
