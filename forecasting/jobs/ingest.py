@@ -30,7 +30,7 @@ from forecasting.ingest import (
 )
 from forecasting.ingest.reader import check_path
 from forecasting.store import repository as repo
-from forecasting.store.session import transaction
+from forecasting.store.session import ingest_lock, transaction
 
 
 @dataclass
@@ -67,23 +67,38 @@ T = TypeVar("T")
 def atomic_run(
     factory: sessionmaker[Session], *, kind: str, path: Path, fmt: str, source: str, options: dict,
     body: Callable[[Session, IngestSummary], None], summary_type: type[IngestSummary] = IngestSummary,
+    staged: bool = False,
 ) -> IngestSummary:
     """Run ``body(session, summary)`` as one ingest run of ``path``.
 
     The run row is committed first (status ``running``); whatever ``body`` writes and the
     final status are then committed together, so a failure or a kill leaves no partial rows.
-    A failed run is recorded with its error and the error is re-raised.
+    A failed run is recorded with its error and the error is re-raised. Ingests of one database
+    run one at a time (:func:`~forecasting.store.session.ingest_lock`): a second one waits.
+
+    With ``staged=True`` (incidents) on SQLite, ``body``'s incident and quarantine inserts go to
+    temporary tables while it reads and checks (no write lock held), then one short transaction
+    publishes them with the run's status: sign-ins and audit rows keep working meanwhile.
     """
+    with ingest_lock(factory.kw["bind"]):
+        return _atomic_run(factory, kind=kind, path=path, fmt=fmt, source=source, options=options, body=body,
+                           summary_type=summary_type, staged=staged)
+
+
+def _atomic_run(factory, *, kind, path, fmt, source, options, body, summary_type, staged) -> IngestSummary:
     with transaction(factory) as s:
         repo.fail_interrupted_runs(session=s)
         run_id = repo.create_run(session=s, kind=kind, source_path=str(path), format=fmt, source=source,
                                  sha256=file_sha256(path), options=options)
     summary = summary_type(path=str(path), run_id=run_id)
     try:
-        with transaction(factory) as s:
-            body(s, summary)
-            summary.status = "succeeded"
-            repo.finish_run(session=s, run_id=run_id, status="succeeded", **_counts(summary))
+        if staged:
+            _run_staged(factory, body, summary)
+        else:
+            with transaction(factory) as s:
+                body(s, summary)
+                summary.status = "succeeded"
+                repo.finish_run(session=s, run_id=run_id, status="succeeded", **_counts(summary))
     except BaseException as exc:
         summary.status, summary.error = "failed", _describe(exc)
         with transaction(factory) as s:
@@ -92,6 +107,36 @@ def atomic_run(
                             rows_read=summary.rows_read)
         raise
     return summary
+
+
+def _run_staged(factory: sessionmaker[Session], body, summary: IngestSummary) -> None:
+    """``body`` into the staging tables, then publish them and the run's status in one short write."""
+    from sqlalchemy.exc import OperationalError
+
+    with factory.kw["bind"].connect() as conn:  # one connection throughout: temp tables are per connection
+        s = Session(bind=conn, expire_on_commit=False)
+        try:
+            staging = repo.begin_staging(session=s)
+            body(s, summary)
+            summary.status = "succeeded"
+            if staging:
+                s.commit()  # ends the read snapshot; the staged rows stay in this connection's temp tables
+                for attempt in range(3):
+                    try:
+                        repo.publish_staged(session=s)
+                        break
+                    except OperationalError:
+                        s.rollback()  # busy beyond the timeout: the staged rows are intact, try again
+                        if attempt == 2:
+                            raise
+            repo.finish_run(session=s, run_id=summary.run_id, status="succeeded", **_counts(summary))
+            s.commit()
+        except BaseException:
+            summary.status = "running"
+            s.rollback()
+            raise
+        finally:
+            s.close()
 
 
 #: Files at least this large (bytes on disk) are parsed in a separate process.
@@ -142,7 +187,7 @@ def ingest_incidents(
                 progress(chunk.rows_read)
 
     return atomic_run(factory, kind="incidents", path=p, fmt=fmt, source=source,
-                      options=_options_dict(options), body=body)
+                      options=_options_dict(options), body=body, staged=True)
 
 
 def prefetch_process(make: Callable[[], Iterator[T]], depth: int = 1) -> Iterator[T]:
