@@ -43,7 +43,7 @@ def _two_concurrent_ingests(url, tmp_path):
     _incidents_csv(b, 60_000, 2, "b")
     procs = [_ingest(url, a), _ingest(url, b)]
     outs = [p.communicate(timeout=600) for p in procs]
-    for p, (out, err) in zip(procs, outs, strict=True):
+    for p, (_out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err.decode()[-800:]
         assert b"locked" not in err
     engine = make_engine(url)

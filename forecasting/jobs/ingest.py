@@ -28,7 +28,7 @@ from forecasting.ingest import (
     json_rows,
     read_incidents,
 )
-from forecasting.ingest.reader import check_path
+from forecasting.ingest.reader import check_encoding, check_path, skipped_members
 from forecasting.store import repository as repo
 from forecasting.store.session import ingest_lock, transaction
 
@@ -45,6 +45,7 @@ class IngestSummary:
     duplicates: int = 0
     quarantined_by_reason: Counter = field(default_factory=Counter)
     error: str | None = None
+    skipped: list[str] = field(default_factory=list)  # zip members not read, each with why
 
     @property
     def quarantined(self) -> int:
@@ -56,7 +57,7 @@ class IngestSummary:
             "rows_read": self.rows_read, "loaded": self.loaded, "duplicates": self.duplicates,
             "quarantined": self.quarantined,
             "quarantined_by_reason": dict(sorted(self.quarantined_by_reason.items())),
-            "error": self.error,
+            "error": self.error, "skipped_members": list(self.skipped),
         }
 
 
@@ -115,6 +116,7 @@ def _run_staged(factory: sessionmaker[Session], body, summary: IngestSummary) ->
 
     with factory.kw["bind"].connect() as conn:  # one connection throughout: temp tables are per connection
         s = Session(bind=conn, expire_on_commit=False)
+        staging = False
         try:
             staging = repo.begin_staging(session=s)
             body(s, summary)
@@ -136,6 +138,13 @@ def _run_staged(factory: sessionmaker[Session], body, summary: IngestSummary) ->
             s.rollback()
             raise
         finally:
+            if staging:  # the pooled connection outlives us: free the staged rows (temp_store is memory)
+                try:
+                    s.rollback()
+                    repo.end_staging(session=s)
+                    s.commit()
+                except Exception:  # noqa: BLE001 - never mask the run's own error; drop the connection
+                    conn.invalidate()
             s.close()
 
 
@@ -146,26 +155,31 @@ PROCESS_PARSE_BYTES = 8 << 20
 def ingest_incidents(
     factory: sessionmaker[Session], settings: Settings, path: str | Path, fmt: str, *,
     options: AdapterOptions | None = None, source: str | None = None,
-    progress: ProgressFn | None = None, parse_in_process: bool | None = None,
+    progress: ProgressFn | None = None, parse_in_process: bool | None = None, encoding: str = "utf-8",
 ) -> IngestSummary:
     """Ingest one incidents file in a single transaction (see :func:`atomic_run`).
 
     Parsing runs ahead of the database writes: in a thread, or for big files (at least
     :data:`PROCESS_PARSE_BYTES`, or ``parse_in_process=True``) in a child process, so that
-    parsing and writing use both cores instead of sharing one interpreter lock.
+    parsing and writing use both cores instead of sharing one interpreter lock. Text is decoded
+    with ``encoding``; rows that do not decode are quarantined as ``undecodable_text``. Zip
+    members that are not read (nested zips, other files) are listed in ``summary.skipped``.
     """
     p = check_path(path)
+    check_encoding(encoding)
+    skipped = skipped_members(p)
     adapter = incident_adapter(fmt, options)
     source = source or fmt
 
     def body(s: Session, summary: IngestSummary) -> None:
+        summary.skipped = skipped
         # Generated ids are unique within a file by construction (row hash + copy number), so
         # when the source has nothing stored yet only the source's own ids need a lookup.
         fresh = repo.count_incidents(session=s, source=source) == 0
         make_chunks = partial(
             read_incidents, p, adapter, category_groups=settings.category_groups,
             default_tz=settings.timezone, study_area=settings.study_area,
-            chunk_size=settings.chunk_size,
+            chunk_size=settings.chunk_size, encoding=encoding,
         )
         in_process = parse_in_process if parse_in_process is not None else p.stat().st_size >= PROCESS_PARSE_BYTES
         chunks = prefetch_process(make_chunks) if in_process else prefetch(make_chunks())
@@ -319,9 +333,15 @@ def _options_dict(options: AdapterOptions | None) -> dict:
     return {k: v for k, v in vars(options).items() if v}
 
 
+#: Longest error text stored with a run (a 5 MB header line must not land in ingest_runs.error).
+ERROR_TEXT_LIMIT = 1000
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
-        return "interrupted by the user"
-    if isinstance(exc, ForecastingError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+        text = "interrupted by the user"
+    elif isinstance(exc, ForecastingError):
+        text = str(exc)
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= ERROR_TEXT_LIMIT else text[: ERROR_TEXT_LIMIT - 1] + "\u2026"
