@@ -104,8 +104,20 @@ def create_app(settings, provider=None, *, recorder=None, dash_settings: Dashboa
     for m in pages:
         m.register(app, ctx)
     auth.add_security_headers(app.server, script_hashes=app.csp_hashes(), online=ds.online)
+    _quiet_static_errors(app.server)
     app.crimecast_context = ctx
     return app
+
+
+def _quiet_static_errors(server) -> None:
+    """A bad ``/_dash-component-suites/`` path is a 404 and one log line, not a 500 with a traceback."""
+    from dash.exceptions import DependencyException
+    from flask import request
+
+    @server.errorhandler(DependencyException)
+    def _not_found(_exc):
+        server.logger.warning("not served: %s", request.path[:200])
+        return "Not found", 404
 
 
 def _sign_out_form():

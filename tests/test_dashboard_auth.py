@@ -265,3 +265,32 @@ def test_security_headers(app):
     assert "script-src 'self' 'sha256-" in csp and "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0]
     assert "frame-ancestors 'none'" in csp
     assert "camera=()" in r.headers["Permissions-Policy"]
+
+
+def test_bad_static_paths_are_a_quiet_404(app, caplog):
+    c = app.server.test_client()
+    for path in ("/_dash-component-suites/dash/deps/x.min.js", "/_dash-component-suites/nope/x.js"):
+        assert c.get(path).status_code == 404
+    assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.exc_info]
+
+
+def test_background_tasks_are_capped_per_user(fake, tmp_path):
+    from flask import g
+
+    from dashboards.pages import models
+    from forecasting.config import load_settings
+
+    app = create_app(load_settings(data_dir=str(tmp_path)), fake,
+                     dash_settings=DashboardSettings(max_tasks_per_user=2))
+    ctx = app.crimecast_context
+    out = []
+    for _ in range(3):
+        with app.server.test_request_context("/_dash-update-component", method="POST"):
+            g.account = fake.get_account("ana")
+            out.append(str(models.start_task(ctx, "train", {"period": "week"}).children))
+    assert [o.startswith("Started") for o in out] == [True, True, False]
+    assert "at most 2 at once" in out[2] and len(fake.started) == 2
+    fake._tasks[0]["status"] = "succeeded"  # one finished: room for another
+    with app.server.test_request_context("/_dash-update-component", method="POST"):
+        g.account = fake.get_account("ana")
+        assert str(models.start_task(ctx, "train", {"period": "week"}).children).startswith("Started")
