@@ -2,8 +2,8 @@
 
 Seeds a fresh SQLite store (``--cells`` cells, weekly and shift runs, cameras, places,
 incidents, one viewer account per user), starts ``crimecast serve`` in its own process (waitress,
-``--threads`` threads, exactly as deployed), then runs one client thread per user. Each user
-signs in through the form (token and cookie), then loops until the deadline (and at most
+``--threads`` threads, exactly as deployed), then runs one client thread per user. Users sign
+in through the form (token and cookie) spread over ``--ramp`` seconds, then loop until the deadline (and at most
 ``--max-iterations`` times): the page shell, the Dash layout, the period-list callback, the
 map callback for a random stored run and measure, and every fifth time a cell click (cell
 history from the incidents), with a think time between requests. Prints requests per second
@@ -124,13 +124,14 @@ class Stats:
 
 
 def user_loop(i: int, url: str, password: str, run_ids: list[int], cell_ids: list[tuple[int, int]], stats: Stats,
-              deadline: float, think: float, max_iterations: int) -> None:
+              deadline: float, think: float, max_iterations: int, ramp: float = 0.0) -> None:
     """One user: sign in, then browse the risk map until the deadline."""
     import requests
 
     from dashboards import ids
 
     rng = random.Random(i)
+    time.sleep(ramp * i)  # users arrive over the ramp-up, as a shift does, not all in the same second
     s = requests.Session()
     page = stats.timed("GET /login", lambda: s.get(url + "/login", timeout=60))
     if page is None:
@@ -204,6 +205,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=8, help="waitress threads of the server")
     ap.add_argument("--think", type=float, default=0.5, help="mean think time between requests, seconds")
     ap.add_argument("--max-iterations", type=int, default=10_000, help="bound on each user's loop")
+    ap.add_argument("--ramp", type=float, default=10.0, help="seconds over which the users sign in")
     ap.add_argument("--url", help="a running server instead of a fresh one (accounts load0.. must exist)")
     ap.add_argument("--password-prefix", default=PASSWORD, help="with --url: password of loadN is prefix + N")
     ap.add_argument("--json", action="store_true")
@@ -225,7 +227,8 @@ def main() -> None:
     start = time.monotonic()
     deadline = start + args.seconds
     threads = [threading.Thread(target=user_loop, daemon=True, name=f"user{i}", args=(
-        i, url, f"{args.password_prefix}{i}", run_ids, cell_ids, stats, deadline, args.think, args.max_iterations))
+        i, url, f"{args.password_prefix}{i}", run_ids, cell_ids, stats, deadline, args.think, args.max_iterations,
+        args.ramp / max(args.users, 1)))
         for i in range(args.users)]
     try:
         for th in threads:
@@ -234,8 +237,8 @@ def main() -> None:
         for th in threads:
             th.join(timeout=max(0.0, end - time.monotonic()))
         elapsed = time.monotonic() - start
-        print(f"\n{args.users} users, {elapsed:.0f} s, {args.cells:,} cells, {args.threads} server threads, "
-              f"think time {args.think} s mean (machine shared: figures are upper bounds)")
+        print(f"\n{args.users} users signing in over {args.ramp:g} s, {elapsed:.0f} s, {args.cells:,} cells, "
+              f"{args.threads} server threads, think time {args.think} s mean (machine shared: upper bounds)")
         rows = report(stats, elapsed)
         total = sum(r["requests"] for r in rows)
         errors = {k: sorted(set(v)) for k, v in stats.errors.items() if v}

@@ -113,7 +113,8 @@ def cell_panel(ctx, run_id, click):
     cell = figures.cell_at(fc, meta, click["points"][0])
     if cell is None:
         return no_update, no_update
-    return cell, panel_children(ctx, int(run_id), cell)
+    # A stored run's cell panel (history from past incidents, forecast, reasons) is the same for everyone.
+    return cell, ctx.figures.get_or(("panel", int(run_id), cell), lambda: panel_children(ctx, int(run_id), cell))
 
 
 def panel_children(ctx, run_id: int, cell_id: str):
