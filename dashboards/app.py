@@ -72,7 +72,12 @@ def create_app(settings, provider=None, *, recorder=None, dash_settings: Dashboa
                     assets_ignore=r"plotly-cartesian\.min\.js" if ds.online else "")
     auth.install(app.server, provider=provider, recorder=recorder,
                  secret_key=secret_key(ds, Path(settings.data_dir)), cookie_secure=ds.cookie_secure,
-                 session_hours=ds.session_hours)
+                 session_hours=ds.session_hours, idle_minutes=ds.session_idle_minutes)
+    if ds.trusted_proxies:  # client address (throttling, audit) from X-Forwarded-For of these proxies only
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.server.wsgi_app = ProxyFix(app.server.wsgi_app, x_for=ds.trusted_proxies, x_proto=ds.trusted_proxies,
+                                       x_host=ds.trusted_proxies)
 
     def shell():
         user = auth.current_user()
@@ -81,7 +86,7 @@ def create_app(settings, provider=None, *, recorder=None, dash_settings: Dashboa
             dcc.Location(id=ids.URL),
             html.Div([html.Span("crimecast", className="cc-brand"),
                       html.Nav(id=ids.NAV, children=_nav(pages, "/"), style={"display": "flex", "gap": "18px"}),
-                      html.Span([badge, " \u00b7 ", html.A("Sign out", href="/logout")], id=ids.USER_BADGE,
+                      html.Span([badge, " \u00b7 ", _sign_out_form()], id=ids.USER_BADGE,
                                 className="cc-user")], className="cc-header"),
             html.Div(id=ids.PAGE, className="cc-main"),
         ])
@@ -100,8 +105,30 @@ def create_app(settings, provider=None, *, recorder=None, dash_settings: Dashboa
 
     for m in pages:
         m.register(app, ctx)
+    auth.add_security_headers(app.server, script_hashes=app.csp_hashes(), online=ds.online)
+    _quiet_static_errors(app.server)
     app.crimecast_context = ctx
     return app
+
+
+def _quiet_static_errors(server) -> None:
+    """A bad ``/_dash-component-suites/`` path is a 404 and one log line, not a 500 with a traceback."""
+    from dash.exceptions import DependencyException
+    from flask import request
+
+    @server.errorhandler(DependencyException)
+    def _not_found(_exc):
+        server.logger.warning("not served: %s", request.path[:200])
+        return "Not found", 404
+
+
+def _sign_out_form():
+    """Sign-out is a POST with the session's token (a GET link could be triggered by any page)."""
+    from dash import dcc, html
+
+    return html.Form([dcc.Input(type="hidden", name="csrf", value=auth.csrf_token()),
+                      html.Button("Sign out", type="submit", id="sign-out", className="cc-signout")],
+                     method="POST", action="/logout", style={"display": "inline"})
 
 
 def _nav(pages, active: str):

@@ -63,6 +63,7 @@ class Account:
     role: str
     disabled: bool
     password_hash: str = field(repr=False, default="")
+    generation: int = 0  # session generation: a cookie issued under another one is refused
 
 
 @dataclass
@@ -149,6 +150,9 @@ class Recorder(Protocol):
 
     def authenticate(self, username: str, password: str) -> Account | None:
         """The enabled account matching the password (a read, but with a hashing cost)."""
+
+    def end_sessions(self, username: str) -> None:
+        """End every open session of ``username`` (sign-out)."""
 
 
 def check_format(fmt: str, formats) -> str:

@@ -21,7 +21,8 @@ class DashboardSettings(BaseSettings):
 
     Environment variables: ``CRIMECAST_TILE_URL``, ``CRIMECAST_MAP_STYLE``, ``CRIMECAST_SECRET_KEY``,
     ``CRIMECAST_BOUNDARY_FILES`` (JSON list of GeoJSON paths), ``CRIMECAST_COOKIE_SECURE``,
-    ``CRIMECAST_SESSION_HOURS``.
+    ``CRIMECAST_SESSION_HOURS``, ``CRIMECAST_SESSION_IDLE_MINUTES``, ``CRIMECAST_TRUSTED_PROXIES``,
+    ``CRIMECAST_MAX_TASKS_PER_USER``.
 
     Examples
     --------
@@ -41,13 +42,19 @@ class DashboardSettings(BaseSettings):
         default_factory=list, description="GeoJSON boundary layers; else data_dir/boundaries/*.geojson."
     )
     cookie_secure: bool = Field(default=False, description="Send the session cookie over HTTPS only.")
-    session_hours: float = Field(default=12.0, description="Hours a sign-in lasts.")
+    session_hours: float = Field(default=12.0, description="Hours a sign-in lasts at most (never re-issued).")
+    session_idle_minutes: float = Field(default=30.0, description="Minutes without a request that end a session.")
+    trusted_proxies: int = Field(
+        default=0, ge=0, le=5,
+        description="Reverse proxies in front of the server whose X-Forwarded-For is trusted (0: none).",
+    )
+    max_tasks_per_user: int = Field(default=2, ge=1, description="Background tasks one user may run at once.")
 
-    @field_validator("session_hours")
+    @field_validator("session_hours", "session_idle_minutes")
     @classmethod
-    def _positive(cls, v: float) -> float:
+    def _positive(cls, v: float, info) -> float:
         if v <= 0:
-            raise ValueError(f"session_hours must be a positive number of hours; got {v}")
+            raise ValueError(f"{info.field_name} must be a positive number; got {v}")
         return v
 
     @property

@@ -323,6 +323,7 @@ class StoreProvider:
 
         def read(session):
             u = get_user(session=session, username=username)
-            return None if u is None else Account(u.username, u.role, bool(u.disabled), u.password_hash)
+            return None if u is None else Account(u.username, u.role, bool(u.disabled), u.password_hash,
+                                                  u.session_generation or 0)
 
         return self._read(read)

@@ -37,6 +37,10 @@ def period_options(runs: pd.DataFrame, period: str | None = None, category: str 
                    tz: str | None = None) -> list[dict]:
     """Dropdown options (``label``, ``value`` = run id) of the stored runs, soonest period first.
 
+    Runs are immutable: re-issuing a forecast adds a run. Each period lists its latest run
+    first, then the earlier ones labelled as such (``title`` names the run that superseded them)
+    so they stay selectable for comparison.
+
     Parameters
     ----------
     runs : DataFrame
@@ -51,8 +55,19 @@ def period_options(runs: pd.DataFrame, period: str | None = None, category: str 
         sel = sel[sel["period"] == period]
     if category:
         sel = sel[sel["category"] == category]
-    sel = sel.sort_values(["period_start", "id"])
-    return [{"label": period_label(r, tz), "value": int(r["id"])} for _, r in sel.iterrows()]
+    key = ["period_start", "model", "category", "period"]
+    sel = sel.sort_values(["period_start", "id"], ascending=[True, False])
+    latest = sel.groupby(key, sort=False)["id"].transform("max")
+    out = []
+    for (_, r), newest in zip(sel.iterrows(), latest, strict=True):
+        if r["id"] == newest:
+            out.append({"label": period_label(r, tz), "value": int(r["id"])})
+        else:
+            issued = pd.Timestamp(r["issued_at"])
+            when = f", issued {issued.tz_convert(tz) if tz else issued:%d %b %H:%M}" if pd.notna(issued) else ""
+            out.append({"label": f"{period_label(r, tz)} - earlier run {int(r['id'])}{when}",
+                        "value": int(r["id"]), "title": f"superseded by run {int(newest)}"})
+    return out
 
 
 def default_period(options: list[dict]):
@@ -60,7 +75,8 @@ def default_period(options: list[dict]):
 
     Options are listed soonest first; earlier runs are kept for comparing forecast with outcome.
     """
-    return options[-1]["value"] if options else None
+    current = [o for o in options if "title" not in o]  # not superseded by a later run
+    return (current or options)[-1]["value"] if options else None
 
 
 def cell_summary(forecast: pd.DataFrame, cell_id: str) -> dict:

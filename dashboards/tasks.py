@@ -41,7 +41,15 @@ class StoreRecorder:
 
         with transaction(self.factory) as s:
             u = authenticate(session=s, username=username, password=password)
-            return None if u is None else Account(u.username, u.role, bool(u.disabled))
+            return None if u is None else Account(u.username, u.role, bool(u.disabled), "",
+                                                  u.session_generation or 0)
+
+    def end_sessions(self, username: str) -> None:
+        from forecasting.store.governance import end_sessions
+        from forecasting.store.session import transaction
+
+        with transaction(self.factory) as s:
+            end_sessions(session=s, username=username)
 
     def start_task(self, kind: str, params: dict, username: str) -> int:
         from forecasting.store.forecasts import create_task

@@ -36,6 +36,7 @@ def chrome(download_dir: str | Path | None = None):
     for flag in CHROME_FLAGS:
         opts.add_argument(flag)
     opts.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='crimecast-chrome-')}")
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console (CSP violations) for the tests
     if download_dir is not None:
         opts.add_experimental_option("prefs", {"download.default_directory": str(download_dir),
                                                "download.prompt_for_download": False})

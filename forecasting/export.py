@@ -15,7 +15,12 @@ Writers are pure: they take a :class:`~forecasting.patrol.PatrolPlan` and a path
 export in the audit log is the caller's job (:mod:`forecasting.jobs.priority`). Outputs describe
 places (hotspots, block-level addresses), never persons.
 
-Layer 4: imports ``errors`` and ``patrol``; simplekml, icalendar, fpdf2 and matplotlib lazily.
+Hostile text in any field (an address, an area name, a user name) is harmless in every format:
+CSV cells that a spreadsheet would run as a formula are neutralised (:func:`csv_safe`), KML is
+built as an element tree so text is escaped by the XML library, GeoJSON by ``json``, iCalendar by
+``icalendar``.
+
+Layer 4: imports ``errors`` and ``patrol``; icalendar, fpdf2 and matplotlib lazily.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -99,10 +105,38 @@ def hotspot_table(plan: PatrolPlan) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------- writers
+#: First characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells cannot run as spreadsheet formulas.
+
+    OWASP's rule: a text cell starting with ``= + - @``, a tab or a carriage return gets a
+    leading single quote, so Excel, LibreOffice and Sheets show it as text. Numbers stay numbers
+    (a negative longitude is data, not a formula). Nothing is stripped first, so ``"\\t=1+1"``
+    is caught as written.
+
+    Examples
+    --------
+    >>> safe = csv_safe(pd.DataFrame({"a": ["=1+1", "Main St", "\\t-2+3"], "x": [-1.5, 2.0, 3.0]}))
+    >>> safe["a"].tolist(), safe["x"].tolist()
+    (["'=1+1", 'Main St', "'\\t-2+3"], [-1.5, 2.0, 3.0])
+    """
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            text = out[col].astype(object)
+            bad = text.map(lambda v: isinstance(v, str) and v.startswith(_FORMULA_START)).astype(bool)
+            out[col] = text.where(~bad, "'" + text[bad].astype(str))
+    return out
+
+
 def write_csv(plan: PatrolPlan, path) -> Path:
-    """One row per hotspot (:func:`hotspot_table`), UTF-8 with a header row."""
+    """One row per hotspot (:func:`hotspot_table`), UTF-8 with a header row, formulas neutralised."""
     path = _target(path)
-    hotspot_table(plan).to_csv(path, index=False)
+    # RFC 4180 line ends: a carriage return inside a cell is then quoted, never a row break.
+    csv_safe(hotspot_table(plan)).to_csv(path, index=False, lineterminator="\r\n")
     return path
 
 
@@ -127,34 +161,75 @@ def write_kml(plan: PatrolPlan, path) -> Path:
 
     Folder ``Hotspots``: one point placemark per hotspot (name = hotspot id and address), with
     every :func:`hotspot_table` column as ExtendedData. Folder ``Hotspot areas``: the polygons.
+    Built with :mod:`xml.etree.ElementTree`, which escapes every text and attribute, so
+    ``Smith & Sons Street``, ``<`` or ``]]>`` in a name stay text and never add an element.
     """
-    import simplekml
+    from xml.etree import ElementTree as ET
 
     path = _target(path)
     prov = provenance(plan)
-    kml = simplekml.Kml(name=_title(plan))
-    kml.document.description = "\n".join(f"{k}: {v}" for k, v in prov.items())
-    points = kml.newfolder(name="Hotspots")
-    areas = kml.newfolder(name="Hotspot areas")
+    ET.register_namespace("", _KML_NS)
+    root = ET.Element(_k("kml"))
+    doc = _sub(root, "Document")
+    _sub(doc, "name", _title(plan))
+    _sub(doc, "description", "\n".join(f"{k}: {v}" for k, v in prov.items()))
+    style = _sub(doc, "Style", id="hotspot-area")
+    _sub(_sub(style, "PolyStyle"), "color", "5a0000ff")  # aabbggrr: translucent red
+    points = _sub(doc, "Folder")
+    _sub(points, "name", "Hotspots")
+    areas = _sub(doc, "Folder")
+    _sub(areas, "name", "Hotspot areas")
     table = hotspot_table(plan)
     geoms = np.asarray(plan.hotspots.geometry.values, dtype=object) if len(table) else []
     for row, geom in zip(table.to_dict(orient="records"), geoms, strict=True):  # one placemark per hotspot
         label = row["hotspot_id"] + (f" {row['address']}" if row["address"] else "")
         desc = (f"Expected incidents this shift: {row['expected']:.2f}\nVisits: {row['visits']} "
                 f"({row['visit_windows']})\nWhy: {row['reasons'] or '-'}")
-        pnt = points.newpoint(name=label, description=desc, coords=[(row["longitude"], row["latitude"])])
-        for k, v in row.items():
-            pnt.extendeddata.newdata(name=k, value=str(v))
+        pm = _placemark(points, label, desc, row)
+        _sub(_sub(pm, "Point"), "coordinates", f"{row['longitude']},{row['latitude']}")
         for part in getattr(geom, "geoms", [geom]):
-            pol = areas.newpolygon(name=row["hotspot_id"], description=desc,
-                                   outerboundaryis=list(part.exterior.coords),
-                                   innerboundaryis=[list(r.coords) for r in part.interiors])
-            pol.style.polystyle.color = simplekml.Color.changealphaint(90, simplekml.Color.red)
-            pol.extendeddata.newdata(name="hotspot_id", value=row["hotspot_id"])
-            for k in ("shift", "period_start", "model_version"):
-                pol.extendeddata.newdata(name=k, value=prov[k])
-    kml.save(str(path))
+            pm = _placemark(areas, row["hotspot_id"], desc, {"hotspot_id": row["hotspot_id"],
+                            **{k: prov[k] for k in ("shift", "period_start", "model_version")}})
+            _sub(pm, "styleUrl", "#hotspot-area")
+            poly = _sub(pm, "Polygon")
+            _sub(_sub(_sub(poly, "outerBoundaryIs"), "LinearRing"), "coordinates", _coords(part.exterior.coords))
+            for ring in part.interiors:
+                _sub(_sub(_sub(poly, "innerBoundaryIs"), "LinearRing"), "coordinates", _coords(ring.coords))
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
     return path
+
+
+_KML_NS = "http://www.opengis.net/kml/2.2"
+#: Characters XML 1.0 cannot hold at all (escaping does not help): replaced by U+FFFD.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _k(tag: str) -> str:
+    return f"{{{_KML_NS}}}{tag}"
+
+
+def _sub(parent, tag: str, text: str | None = None, **attrs):
+    """A KML child element; text is escaped by ElementTree, XML-invalid characters replaced."""
+    from xml.etree import ElementTree as ET
+
+    el = ET.SubElement(parent, _k(tag), {k: _XML_INVALID.sub("\ufffd", str(v)) for k, v in attrs.items()})
+    if text is not None:
+        el.text = _XML_INVALID.sub("\ufffd", str(text))
+    return el
+
+
+def _placemark(folder, name: str, description: str, data: dict):
+    pm = _sub(folder, "Placemark")
+    _sub(pm, "name", name)
+    _sub(pm, "description", description)
+    ext = _sub(pm, "ExtendedData")
+    for k, v in data.items():
+        _sub(_sub(ext, "Data", name=k), "value", v)
+    return pm
+
+
+def _coords(coords) -> str:
+    return " ".join(f"{x},{y}" for x, y, *_ in coords)
 
 
 def write_ics(plan: PatrolPlan, path) -> Path:

@@ -108,7 +108,10 @@ def test_db_downgrade_and_current(db_env):
 
     assert f"current: {migrate.head()}" in _invoke(["db", "current"], db_env).output
     assert _invoke(["db", "downgrade"], db_env).exit_code == 0
-    assert f"current: {migrate.head()}" not in _invoke(["db", "current"], db_env).output
+    from alembic.script import ScriptDirectory
+
+    below = ScriptDirectory.from_config(migrate.alembic_config("sqlite://")).get_revision(migrate.head()).down_revision
+    assert f"current: {below}" in _invoke(["db", "current"], db_env).output
     assert _invoke(["db", "downgrade", "base"], db_env).exit_code == 0
     assert "current: base" in _invoke(["db", "current"], db_env).output
 
@@ -129,3 +132,77 @@ def test_db_purge_dry_run_then_purge(db_env):
 def test_python_dash_m_entry_point(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "forecasting", "--help"], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0 and "ingest" in proc.stdout
+
+
+def _one_line_error(result, start: str) -> str:
+    assert result.exit_code == 1, result.output
+    err = result.stderr.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(start), err
+    assert "Traceback" not in result.output and "Aborted" not in result.output and "╭" not in result.output
+    return err
+
+
+def test_truncated_gzip_is_one_line(db_env, tmp_path):
+    import gzip
+
+    with gzip.open(tmp_path / "a.csv.gz", "wt") as f:
+        f.write("incident_id,occurred_at,latitude,longitude,category\n")
+        f.writelines(f"{i},2024-01-01T00:00:00Z,49.2,-123.1,Theft\n" for i in range(50_000))
+    data = (tmp_path / "a.csv.gz").read_bytes()
+    (tmp_path / "cut.csv.gz").write_bytes(data[: len(data) // 2])
+    _one_line_error(_invoke(["ingest", "incidents", str(tmp_path / "cut.csv.gz"), "-f", "canonical"], db_env),
+                    "Error: 'cut.csv.gz' is truncated or corrupt")
+
+
+def test_huge_header_is_cut_and_logged(db_env, tmp_path):
+    (tmp_path / "wide.csv").write_text("x" * 5_000_000 + "\n1\n")
+    err = _one_line_error(_invoke(["ingest", "incidents", str(tmp_path / "wide.csv"), "-f", "sf"], db_env), "Error: ")
+    assert len(err) < 600 and "details in" in err
+    runs = json.loads(_invoke(["ingest", "runs", "--json"], db_env).stdout)
+    assert runs[0]["status"] == "failed" and len(runs[0]["error"]) <= 1000
+
+
+def test_usage_errors_are_one_line_with_status_1(db_env, tmp_path):
+    _one_line_error(_invoke(["ingest", "incidents", str(SF_TRAIN)], db_env), "Error: Missing option")
+    _one_line_error(_invoke(["forecast", "--count", "many"], db_env), "Error: Invalid value")
+
+
+def test_unexpected_errors_are_one_line_and_logged(db_env, tmp_path, monkeypatch):
+    from forecasting import jobs
+
+    def boom(*a, **k):
+        raise ZeroDivisionError("division by zero\nsecond line")
+
+    monkeypatch.setattr(jobs, "ingest_incidents", boom)
+    err = _one_line_error(_invoke(["ingest", "incidents", str(SF_TRAIN), "-f", "sf"], db_env),
+                          "Error: unexpected ZeroDivisionError: division by zero second line")
+    log = err.rsplit("details in ", 1)[1].rstrip(")")
+    assert "Traceback" in open(log).read()
+
+
+def test_encoding_option_and_undecodable_quarantine(db_env, tmp_path):
+    (tmp_path / "l1.csv").write_bytes(b"incident_id,occurred_at,latitude,longitude,category\n"
+                                      b"1,2024-01-01T00:00:00Z,49.2,-123.1,Caf\xe9 theft\n")
+    utf8 = json.loads(_invoke(["ingest", "incidents", str(tmp_path / "l1.csv"), "-f", "canonical", "--json"],
+                              db_env).stdout)
+    assert utf8["quarantined_by_reason"] == {"undecodable_text": 1} and utf8["loaded"] == 0
+    latin = json.loads(_invoke(["ingest", "incidents", str(tmp_path / "l1.csv"), "-f", "canonical", "--json",
+                                "--encoding", "latin-1"], db_env).stdout)
+    assert latin["loaded"] == 1
+    _one_line_error(_invoke(["ingest", "incidents", str(tmp_path / "l1.csv"), "-f", "canonical",
+                             "--encoding", "nope"], db_env), "Error: encoding must be a known text encoding")
+
+
+def test_skipped_zip_members_in_the_summary(db_env, tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "a.zip", "w") as z:
+        z.writestr("data.csv", "incident_id,occurred_at,latitude,longitude,category\n"
+                               "1,2024-01-01T00:00:00Z,49.2,-123.1,Theft\n")
+        z.writestr("more.zip", b"PK")
+        z.writestr("readme.pdf", "%PDF")
+    r = _invoke(["ingest", "incidents", str(tmp_path / "a.zip"), "-f", "canonical", "--json"], db_env)
+    assert json.loads(r.stdout)["skipped_members"] == ["a.zip: more.zip (nested zip, not opened)",
+                                                       "a.zip: readme.pdf (not a CSV file)"]
+    r = _invoke(["ingest", "incidents", str(tmp_path / "a.zip"), "-f", "canonical"], db_env)
+    assert "skipped in a.zip: more.zip (nested zip, not opened); readme.pdf (not a CSV file)" in r.stdout

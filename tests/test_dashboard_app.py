@@ -109,13 +109,6 @@ def test_disabled_account_loses_its_session(tmp_path):
     assert c.get("/_dash-layout").status_code == 401
 
 
-def test_logout_ends_the_session(app):
-    c = app.server.test_client()
-    _sign_in(c, "vic", "viewer-password")
-    assert c.get("/logout").status_code == 302
-    assert c.get("/_dash-layout").status_code == 401
-
-
 def test_routing_callback_renders_pages_for_a_signed_in_user(app):
     c = app.server.test_client()
     _sign_in(c, "vic", "viewer-password")
@@ -239,3 +232,16 @@ def test_offline_pages_load_the_small_plotly_bundle_and_online_pages_the_full_on
     _sign_in(c, "eve", "viewer-password")
     page = c.get("/").get_data(as_text=True)
     assert ("plotly-cartesian.min.js" in page) is cartesian
+
+
+def test_map_figure_of_a_run_is_built_once_and_every_view_audited(ctx, fake):
+    user = fake.get_account("vic")
+    before = len(fake.audit_log)
+    a, _ = risk_map.map_figure(ctx, 3, "probability", ["cameras", "boundaries"], None, user)
+    b, _ = risk_map.map_figure(ctx, 3, "probability", ["boundaries", "cameras"], None, user)
+    assert a is b  # the same stored run, measure and layers: one build, shared
+    assert len(fake.audit_log) == before + 2
+    c, _ = risk_map.map_figure(ctx, 3, "expected_count", ["cameras", "boundaries"], None, user)
+    assert c is not a
+    missing, status = risk_map.map_figure(ctx, 999, "probability", [], None, user)
+    assert "not found" in status

@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from dashboards import tables
 from forecasting.cli import app
 from forecasting.store import forecasts as fstore
+from forecasting.store.models import Grid
 from forecasting.store.session import make_engine, make_session_factory, transaction
 
 from .conftest import SAMPLE
@@ -89,11 +91,27 @@ def test_forecast_stores_every_cell_with_reasons_and_prints_the_top(env):
     assert (frame["expected_count"].diff().dropna() <= 1e-12).all()
     assert frame["probability"].between(0, 1).all()
     assert len(frame.loc[0, "reasons"]) >= 1
-    # Re-issuing the same forecast replaces it instead of duplicating it.
-    again = runner.invoke(app, ["forecast", "--period", "week", "--at", "2019-12-02", "--json"], env=env)
-    assert again.exit_code == 0
+    # Stored runs are immutable: re-issuing a forecast adds a run with a new id, the earlier one is intact.
+    first_id = int(runs.iloc[0]["id"])  # the week of 2019-12-09
     with transaction(_factory(env)) as s:
-        assert len(fstore.forecast_runs(session=s, period="week")) == 2
+        frame = fstore.forecast_frame(session=s, run_id=first_id)
+    again = runner.invoke(app, ["forecast", "--period", "week", "--at", "2019-12-09", "--json"], env=env)
+    assert again.exit_code == 0, again.output
+    new_id = json.loads(again.stdout)[0]["run_id"]
+    with transaction(_factory(env)) as s:
+        after = fstore.forecast_runs(session=s, period="week")
+        old = fstore.forecast_frame(session=s, run_id=first_id)
+        grids = s.query(Grid).count()
+        versions = fstore.list_model_versions(session=s)
+    assert len(after) == 3 and new_id > first_id and first_id in set(after["id"])
+    pd.testing.assert_frame_equal(old, frame)
+    assert grids == 1  # same parameters, same grid
+    assert len(versions) == 2 and versions["id"].is_unique
+    options = tables.period_options(after, "week", "all")
+    latest = [o for o in options if "title" not in o]
+    assert [o["value"] for o in latest][-1] == new_id and tables.default_period(options) == new_id
+    earlier = [o for o in options if o["value"] == first_id][0]
+    assert "earlier run" in earlier["label"] and earlier["title"] == f"superseded by run {new_id}"
 
 
 def test_forecast_reports_progress_into_a_task(env):

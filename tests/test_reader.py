@@ -7,7 +7,7 @@ import zipfile
 import pytest
 
 from forecasting.errors import InputError
-from forecasting.ingest.reader import iter_raw_chunks
+from forecasting.ingest.reader import UNDECODABLE, iter_raw_chunks, skipped_members
 
 
 def _write(path, text):
@@ -43,10 +43,41 @@ def test_quoted_newlines_bom_and_blank_lines(tmp_path):
     assert chunk.frame["a"].tolist() == ["x\ny", "2"]
 
 
-def test_invalid_utf8_is_replaced_not_dropped(tmp_path):
-    p = _write(tmp_path / "a.csv", b"a,b\n\xff\xfe,1\n")
+def test_undecodable_text_is_quarantined_with_a_reason_not_altered(tmp_path):
+    p = _write(tmp_path / "a.csv", b"a,b\nCaf\xe9,1\nplain,2\n")
     (chunk,) = iter_raw_chunks(p)
-    assert len(chunk.frame) == 1 and "\ufffd" in chunk.frame["a"].iloc[0]
+    assert chunk.frame["a"].tolist() == ["plain"]
+    bad = chunk.bad.iloc[0]
+    assert bad["reason"] == UNDECODABLE and bad["row_number"] == 1 and "--encoding" in bad["detail"]
+    assert "\ufffd" in bad["raw"]
+    (latin,) = iter_raw_chunks(p, encoding="latin-1")
+    assert latin.frame["a"].tolist() == ["Caf\u00e9", "plain"] and latin.bad.empty
+
+
+def test_unknown_encoding_is_a_clean_error(tmp_path):
+    p = _write(tmp_path / "a.csv", "a\n1\n")
+    with pytest.raises(InputError, match=re.escape("encoding must be a known text encoding such as utf-8, "
+                                                   "latin-1 or cp1252; got 'klingon'")):
+        list(iter_raw_chunks(p, encoding="klingon"))
+
+
+def test_truncated_gzip_is_one_clear_error(tmp_path):
+    with gzip.open(tmp_path / "a.csv.gz", "wt") as f:
+        f.write("a,b\n" + "1,2\n" * 50_000)
+    data = (tmp_path / "a.csv.gz").read_bytes()
+    (tmp_path / "cut.csv.gz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match=re.escape("'cut.csv.gz' is truncated or corrupt")):
+        list(iter_raw_chunks(tmp_path / "cut.csv.gz"))
+
+
+def test_skipped_zip_members_are_listed(tmp_path):
+    with zipfile.ZipFile(tmp_path / "inner.zip", "w") as z:
+        z.writestr("x.csv", "a\n1\n")
+    with zipfile.ZipFile(tmp_path / "a.zip", "w") as z:
+        z.writestr("data.csv", "a\n1\n")
+        z.write(tmp_path / "inner.zip", "inner.zip")
+        z.writestr("notes.pdf", "%PDF")
+    assert skipped_members(tmp_path / "a.zip") == ["inner.zip (nested zip, not opened)", "notes.pdf (not a CSV file)"]
 
 
 def test_gzip_and_zip_members(tmp_path):

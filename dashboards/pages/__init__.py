@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dashboards.contracts import DashboardProvider, Recorder
+from dashboards.figure_cache import FigureCache
 from dashboards.settings import DashboardSettings
 
 
@@ -21,6 +22,7 @@ class PageContext:
     settings: DashboardSettings = field(default_factory=DashboardSettings)
     timezone: str | None = None
     backtest_out_dir: str = "var/artifacts/backtests"
+    figures: FigureCache = field(default_factory=FigureCache)  # built maps of immutable runs, shared by users
 
 
 def page_modules():

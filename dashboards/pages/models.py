@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -63,6 +64,9 @@ def backtest_view(ctx, target):
     return info, tables.html_table(tables.backtest_table(m, target)), figures.capture_curve_figure(m, target)
 
 
+_START_LOCK = threading.Lock()
+
+
 def start_task(ctx, kind: str, params: dict):
     """Start a retrain or backtest if the signed-in account is an analyst (re-checked server-side)."""
     try:
@@ -71,7 +75,15 @@ def start_task(ctx, kind: str, params: dict):
         user = current_user()
         ctx.recorder.audit(user.username if user else None, "denied", target=kind, details={"reason": str(exc)})
         return html.Span(f"Refused: {exc}.", className="cc-error")
-    task_id = ctx.recorder.start_task(kind, params, account.username)
+    with _START_LOCK:  # two quick clicks must not both pass the cap
+        active = ctx.provider.tasks()
+        mine = active[(active["created_by"] == account.username) & active["status"].isin(("queued", "running"))]
+        cap = ctx.settings.max_tasks_per_user
+        if len(mine) >= cap:
+            ctx.recorder.audit(account.username, "denied", target=kind, details={"reason": "task cap"})
+            return html.Span(f"Refused: {account.username} already runs {len(mine)} task(s) (at most {cap} at "
+                             "once); wait for one to finish.", className="cc-error")
+        task_id = ctx.recorder.start_task(kind, params, account.username)
     ctx.recorder.audit(account.username, "retrain" if kind == "train" else "backtest", target=f"task:{task_id}",
                        details=params)
     return html.Span(f"Started {kind} as task {task_id}; progress below.", className="cc-ok")

@@ -58,24 +58,37 @@ def period_choices(ctx, kind: str, category: str, current):
 
 
 def map_figure(ctx, run_id, measure: str, layers, selected_cell=None, user=None):
-    """The map of one forecast run (audited as a view), or a placeholder when there is none."""
+    """The map of one forecast run (audited as a view), or a placeholder when there is none.
+
+    The figure of a stored run is built once and shared (``ctx.figures``): runs are immutable.
+    Every view is still audited.
+    """
     if run_id is None:
         return _empty("No forecast stored yet: run `crimecast forecast`."), "No forecast run selected."
+    layers = sorted(layers or [])
+    key = ("map", int(run_id), measure, tuple(layers), selected_cell)
+    built = ctx.figures.get_or(key, lambda: _build_map(ctx, int(run_id), measure, layers, selected_cell))
+    if built is None:  # not cached: the run may be stored later
+        ctx.figures.forget(key)
+        return _empty(f"Forecast run {run_id} no longer exists."), f"Forecast run {run_id} not found."
+    if user is not None:
+        ctx.recorder.audit(user.username, "view", target=f"forecast_run:{int(run_id)}", details={"page": "map"})
+    return built
+
+
+def _build_map(ctx, run_id: int, measure: str, layers: list[str], selected_cell):
     p = ctx.provider
     runs = p.forecast_runs()
-    run = runs[runs["id"] == int(run_id)]
+    run = runs[runs["id"] == run_id]
     if run.empty:
-        return _empty(f"Forecast run {run_id} no longer exists."), f"Forecast run {run_id} not found."
+        return None
     run = run.iloc[0]
-    fc = p.forecast(int(run_id))
-    layers = list(layers or [])
+    fc = p.forecast(run_id)
     fig = figures.risk_map_figure(
         fc, measure=measure, crs=p.grid_crs(int(run["grid_id"])),
         cameras=p.cameras() if "cameras" in layers else None, places=p.places() if "places" in layers else None,
         boundaries=p.boundaries() if "boundaries" in layers else None, layers=layers, selected_cell=selected_cell,
         title=tables.period_label(run, ctx.timezone), tile_url=ctx.settings.tile_url, map_style=ctx.settings.map_style)
-    if user is not None:
-        ctx.recorder.audit(user.username, "view", target=f"forecast_run:{int(run_id)}", details={"page": "map"})
     status = (f"{len(fc):,} cells; highest expected count {fc['expected_count'].max():.2f} "
               f"(top 1% of cells: {fc['expected_count'].nlargest(max(1, len(fc) // 100)).sum():.1f} expected).")
     return fig, status
@@ -100,7 +113,8 @@ def cell_panel(ctx, run_id, click):
     cell = figures.cell_at(fc, meta, click["points"][0])
     if cell is None:
         return no_update, no_update
-    return cell, panel_children(ctx, int(run_id), cell)
+    # A stored run's cell panel (history from past incidents, forecast, reasons) is the same for everyone.
+    return cell, ctx.figures.get_or(("panel", int(run_id), cell), lambda: panel_children(ctx, int(run_id), cell))
 
 
 def panel_children(ctx, run_id: int, cell_id: str):

@@ -9,26 +9,80 @@ from forecasting.errors import ForecastingError
 
 
 class Group(TyperGroup):
-    """Turns library errors into a one-line message and exit code 1."""
+    """Turns every failure into one line ``Error: ...`` on stderr and exit code 1.
+
+    Library errors keep their message; click's usage errors, a truncated stream (EOFError),
+    Ctrl+C and unexpected exceptions too, so no traceback, box or ``Aborted.`` reaches the
+    user. Long messages are cut; the full text (with the traceback of an unexpected error)
+    goes to ``<data_dir>/crimecast.log``.
+    """
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        from typer import _click as click  # typer vendors its own click: catch its exceptions
+
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.ClickException as exc:
+            _fail(exc.format_message())
 
     def invoke(self, ctx):
         from sqlalchemy.exc import SQLAlchemyError
+        from typer import _click as click
 
         try:
             return super().invoke(ctx)
+        except (click.exceptions.NoArgsIsHelpError, typer.Exit, typer.Abort):
+            raise
         except ForecastingError as exc:
             _fail(str(exc))
+        except click.ClickException as exc:
+            _fail(exc.format_message())
         except SQLAlchemyError as exc:
             orig = getattr(exc, "orig", None) or exc
             text = str(orig).strip()
-            _fail(f"database error: {text.splitlines()[0] if text else type(exc).__name__}")
+            _fail(f"database error: {text.splitlines()[0] if text else type(exc).__name__}", detail=str(exc))
         except OSError as exc:
             _fail(f"{exc.strerror or exc}: {exc.filename or ''}".strip())
+        except EOFError as exc:
+            _fail(f"the input ended unexpectedly ({exc or 'end of file'})")
+        except KeyboardInterrupt:
+            _fail("interrupted by the user; nothing of an unfinished step was kept")
+        except Exception as exc:  # noqa: BLE001 - the last resort: still one line, the traceback in the log
+            import traceback
+
+            _fail(f"unexpected {type(exc).__name__}: {exc}", detail=traceback.format_exc())
 
 
-def _fail(message: str) -> None:
+#: Longest message printed; the whole one goes to the log.
+MESSAGE_LIMIT = 300
+
+
+def _fail(message: str, detail: str | None = None) -> None:
+    message = " ".join(str(message).split())  # one line, whatever the message held
+    log = _log(detail or message) if detail or len(message) > MESSAGE_LIMIT else None
+    if len(message) > MESSAGE_LIMIT:
+        message = message[: MESSAGE_LIMIT - 1] + "\u2026"
+    if log:
+        message += f" (details in {log})"
     typer.echo(f"Error: {message}", err=True)
     raise typer.Exit(1)
+
+
+def _log(text: str) -> str | None:
+    """Append ``text`` to ``<data_dir>/crimecast.log``; returns its path, or None when it cannot."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    try:
+        path = Path(settings().data_dir) / "crimecast.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(f"{datetime.now(UTC).isoformat()} {text.rstrip()}\n")
+        return str(path)
+    except Exception:  # noqa: BLE001 - the error line matters more than the log
+        return None
 
 
 class State:

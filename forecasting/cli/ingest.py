@@ -36,6 +36,7 @@ def ingest_incidents_cmd(
     date_format: Annotated[str | None, typer.Option(help="strftime format of the date column.")] = None,
     tz: Annotated[str | None, typer.Option(help="Time zone of local times (default: the format's own).")] = None,
     default_category: Annotated[str | None, typer.Option(help="Category for sources without one.")] = None,
+    encoding: Annotated[str, typer.Option(help="Text encoding of the files (utf-8, latin-1, cp1252...).")] = "utf-8",
 ) -> None:
     """Ingest incident files: bad rows are quarantined with a reason, re-deliveries are skipped."""
     from forecasting import jobs
@@ -51,7 +52,8 @@ def ingest_incidents_cmd(
     for p in paths:
         with progress(p, enabled=not as_json) as advance:
             summaries.append(
-                jobs.ingest_incidents(session_factory, cfg, p, fmt, options=options, source=source, progress=advance)
+                jobs.ingest_incidents(session_factory, cfg, p, fmt, options=options, source=source, progress=advance,
+                                      encoding=encoding)
             )
     if as_json:
         typer.echo(json.dumps(_total(summaries)))
@@ -71,6 +73,7 @@ def _total(summaries) -> dict:
         "duplicates": sum(s.duplicates for s in summaries),
         "quarantined": sum(s.quarantined for s in summaries),
         "quarantined_by_reason": dict(sorted(reasons.items())),
+        "skipped_members": [f"{Path(s.path).name}: {m}" for s in summaries for m in s.skipped],
         "files": [s.as_dict() for s in summaries],
     }
 
@@ -97,6 +100,9 @@ def print_summaries(summaries) -> None:
         for name, r, n in reasons:
             by_reason.add_row(name, r, f"{n:,}")
         console.print(by_reason)
+    for s in summaries:
+        if s.skipped:
+            console.print(f"skipped in {Path(s.path).name}: {'; '.join(s.skipped)}", markup=False, highlight=False)
 
 
 class progress:

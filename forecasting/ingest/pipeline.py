@@ -154,16 +154,16 @@ def _details(used: pd.DataFrame, reasons: pd.Series) -> list[str]:
 
 def read_incidents(
     path, adapter: IncidentAdapter, *, category_groups: dict[str, str], default_tz: str,
-    study_area=None, chunk_size: int = 100_000,
+    study_area=None, chunk_size: int = 100_000, encoding: str = "utf-8",
 ) -> Iterator[IngestChunk]:
-    """Stream canonical chunks from one file (see :class:`IngestChunk`)."""
+    """Stream canonical chunks from one file (see :class:`IngestChunk`), decoded with ``encoding``."""
     tz = adapter.timezone() or default_tz
     if not tz:
         raise ConfigError("a time zone is needed: pass --tz or set CRIMECAST_TIMEZONE")
     adapter = adapter.with_default_tz(tz)
     occurrences = Occurrences()
     layout = None
-    for chunk in iter_raw_chunks(path, chunk_size):
+    for chunk in iter_raw_chunks(path, chunk_size, encoding=encoding):
         if layout is None:
             layout = adapter.layout(chunk.header)
         yield canonicalise(

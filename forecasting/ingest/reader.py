@@ -7,13 +7,16 @@ can quarantine it. Everything is read as text; typing happens in the adapters.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import hashlib
 import io
 import json
+import re
 import sys
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +29,48 @@ from forecasting.errors import InputError
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 SUPPORTED_SUFFIXES = (".csv", ".csv.gz", ".zip", ".txt", ".tsv")
+_MEMBER_SUFFIXES = (".csv", ".txt", ".tsv")
+#: Quarantine reason of a row holding bytes that are not valid in the file's encoding.
+UNDECODABLE = "undecodable_text"
+# Undecodable bytes arrive as lone surrogates (errors="surrogateescape").
+_SURROGATES = re.compile("[\udc80-\udcff]")
+
+
+def check_encoding(encoding: str) -> str:
+    """The codec name for ``encoding`` (``utf-8`` reads a BOM too), or :class:`InputError`.
+
+    Examples
+    --------
+    >>> check_encoding("latin-1"), check_encoding("UTF8")
+    ('iso8859-1', 'utf-8-sig')
+    """
+    try:
+        name = codecs.lookup(encoding).name
+    except (LookupError, TypeError):
+        raise InputError(f"encoding must be a known text encoding such as utf-8, latin-1 or cp1252; "
+                         f"got {encoding!r}") from None
+    return "utf-8-sig" if name == "utf-8" else name
+
+
+def skipped_members(path: str | Path) -> list[str]:
+    """Members of a zip archive that ingestion skips, each with why (nested zips, non-CSV files)."""
+    p = Path(path)
+    if not p.name.lower().endswith(".zip"):
+        return []
+    try:
+        with zipfile.ZipFile(p) as archive:
+            names = [i.filename for i in archive.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, OSError):
+        return []
+    out = []
+    for m in sorted(names):
+        low = m.lower()
+        if low.endswith(_MEMBER_SUFFIXES) and not m.startswith("__MACOSX"):
+            continue
+        why = "nested zip, not opened" if low.endswith(".zip") else \
+            "macOS metadata" if m.startswith("__MACOSX") else "not a CSV file"
+        out.append(f"{m} ({why})")
+    return out
 
 
 @dataclass
@@ -80,10 +125,14 @@ def check_path(path: str | Path) -> Path:
     return p
 
 
-def iter_raw_chunks(path: str | Path, chunk_size: int = 100_000) -> Iterator[RawChunk]:
+def iter_raw_chunks(path: str | Path, chunk_size: int = 100_000, encoding: str = "utf-8") -> Iterator[RawChunk]:
     """Yield :class:`RawChunk` blocks of at most ``chunk_size`` rows from ``path``.
 
-    Zip archives yield the chunks of every ``.csv`` member in name order.
+    Zip archives yield the chunks of every ``.csv`` member in name order (see
+    :func:`skipped_members` for the others). Text is decoded with ``encoding``; a row holding
+    bytes that do not decode is a bad row with reason :data:`UNDECODABLE` (kept, with the
+    bytes shown as U+FFFD), never silently altered. A truncated or corrupt ``.gz``/``.zip`` is
+    an :class:`InputError` naming the file.
 
     Examples
     --------
@@ -96,6 +145,14 @@ def iter_raw_chunks(path: str | Path, chunk_size: int = 100_000) -> Iterator[Raw
     p = check_path(path)
     if chunk_size <= 0:
         raise InputError(f"chunk_size must be a positive integer; got {chunk_size}")
+    encoding = check_encoding(encoding)
+    try:
+        yield from _file_chunks(p, chunk_size, encoding)
+    except (EOFError, gzip.BadGzipFile, zlib.error, zipfile.BadZipFile) as exc:
+        raise InputError(f"{p.name!r} is truncated or corrupt ({exc}); nothing from it was kept") from None
+
+
+def _file_chunks(p: Path, chunk_size: int, encoding: str) -> Iterator[RawChunk]:
     name = p.name.lower()
     if name.endswith(".zip"):
         try:
@@ -105,30 +162,44 @@ def iter_raw_chunks(path: str | Path, chunk_size: int = 100_000) -> Iterator[Raw
         with archive:
             members = sorted(
                 m for m in archive.namelist()
-                if m.lower().endswith((".csv", ".txt", ".tsv")) and not m.startswith("__MACOSX")
+                if m.lower().endswith(_MEMBER_SUFFIXES) and not m.startswith("__MACOSX")
             )
             if not members:
                 raise InputError(f"zip archive {p.name!r} holds no .csv file")
             for m in members:
                 with archive.open(m) as raw:
-                    yield from _chunks(_text(raw), chunk_size, member=m, label=f"{p.name}:{m}")
+                    yield from _chunks(_text(raw, encoding), chunk_size, member=m, label=f"{p.name}:{m}")
     elif name.endswith(".gz"):
         with gzip.open(p, "rb") as raw:
-            yield from _chunks(_text(raw), chunk_size, member=None, label=p.name)
+            yield from _chunks(_text(raw, encoding), chunk_size, member=None, label=p.name)
     else:
         with open(p, "rb") as raw:
-            yield from _chunks(_text(raw), chunk_size, member=None, label=p.name)
+            yield from _chunks(_text(raw, encoding), chunk_size, member=None, label=p.name)
 
 
-def _text(raw) -> io.TextIOWrapper:
-    # utf-8-sig drops a BOM; undecodable bytes become U+FFFD so the row is kept, not lost.
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+def _text(raw, encoding: str) -> io.TextIOWrapper:
+    # utf-8-sig drops a BOM; undecodable bytes become lone surrogates, caught per row (_Lines).
+    return io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="")
 
 
-def _no_nul(stream) -> Iterator[str]:
-    # The csv module refuses NUL bytes ("line contains NUL"); garbage files do contain them.
-    for line in stream:
-        yield line.replace("\x00", "") if "\x00" in line else line
+class _Lines:
+    """Lines for the csv reader: NULs dropped (the csv module refuses them), undecodable bytes
+    replaced by U+FFFD and flagged, so the row that consumed the line can be quarantined."""
+
+    def __init__(self, stream) -> None:
+        self.stream, self.undecodable = stream, False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        line = next(self.stream)
+        if "\x00" in line:
+            line = line.replace("\x00", "")
+        if not line.isascii() and _SURROGATES.search(line):  # isascii is O(1): the common case costs nothing
+            self.undecodable = True
+            line = _SURROGATES.sub("\ufffd", line)
+        return line
 
 
 def _sniff_delimiter(first_line: str) -> str:
@@ -152,7 +223,7 @@ def _unique_header(header: list[str]) -> list[str]:
 
 
 def _chunks(stream, chunk_size: int, *, member: str | None, label: str) -> Iterator[RawChunk]:
-    lines = _no_nul(stream)
+    lines = _Lines(stream)
     first = next(lines, None)
     while first is not None and not first.strip():
         first = next(lines, None)
@@ -171,8 +242,14 @@ def _chunks(stream, chunk_size: int, *, member: str | None, label: str) -> Itera
     good_rows: list[int] = []
     bad: list[dict] = []
     row_number = 0
+    lines.undecodable = False  # the header may have had some: it was kept with U+FFFD
+    encoding = getattr(stream, "encoding", "utf-8")
     for row_number, row, error in _rows(reader):
-        if error is not None:
+        if lines.undecodable:
+            lines.undecodable = False
+            bad.append(_bad(row_number, member, UNDECODABLE,
+                            f"bytes that are not valid {encoding}; pass --encoding (e.g. latin-1 or cp1252)", row))
+        elif error is not None:
             bad.append(_bad(row_number, member, "csv_error", error, row))
         elif len(row) != width:
             bad.append(

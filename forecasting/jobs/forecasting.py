@@ -59,12 +59,17 @@ def load_events(factory: sessionmaker[Session], *, sources: Sequence[str] | None
 
 
 def store_grid(session: Session, grid: Grid) -> int:
-    """Store a grid and its cells (idempotent); returns the grid id."""
+    """Store a grid and its cells (idempotent); returns the grid id.
+
+    Grids with the same parameters are one grid (a second weekly forecast reuses it); cells a
+    larger extent brings are added, stored cells never change.
+    """
     kind = getattr(grid, "kind", "square")
+    params = dict(kind=kind, crs=grid.crs.to_string(),
+                  cell_size=float(grid.cell_size) if getattr(grid, "cell_size", None) else None,
+                  h3_resolution=getattr(grid, "resolution", None))
     grid_id = fstore.upsert_grid(
-        session=session, key=f"{kind}:{grid.fingerprint()}", kind=kind, crs=grid.crs.to_string(),
-        cell_size=float(grid.cell_size) if getattr(grid, "cell_size", None) else None,
-        origin_x=0.0, origin_y=0.0, h3_resolution=getattr(grid, "resolution", None),
+        session=session, key=fstore.grid_key(**params), origin_x=0.0, origin_y=0.0, **params,
     )
     polys = grid.polygons("EPSG:4326")
     # Centroids are taken in the metric CRS, then projected: a projected square's centre.

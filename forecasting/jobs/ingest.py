@@ -28,9 +28,9 @@ from forecasting.ingest import (
     json_rows,
     read_incidents,
 )
-from forecasting.ingest.reader import check_path
+from forecasting.ingest.reader import check_encoding, check_path, skipped_members
 from forecasting.store import repository as repo
-from forecasting.store.session import transaction
+from forecasting.store.session import ingest_lock, transaction
 
 
 @dataclass
@@ -45,6 +45,7 @@ class IngestSummary:
     duplicates: int = 0
     quarantined_by_reason: Counter = field(default_factory=Counter)
     error: str | None = None
+    skipped: list[str] = field(default_factory=list)  # zip members not read, each with why
 
     @property
     def quarantined(self) -> int:
@@ -56,7 +57,7 @@ class IngestSummary:
             "rows_read": self.rows_read, "loaded": self.loaded, "duplicates": self.duplicates,
             "quarantined": self.quarantined,
             "quarantined_by_reason": dict(sorted(self.quarantined_by_reason.items())),
-            "error": self.error,
+            "error": self.error, "skipped_members": list(self.skipped),
         }
 
 
@@ -67,23 +68,38 @@ T = TypeVar("T")
 def atomic_run(
     factory: sessionmaker[Session], *, kind: str, path: Path, fmt: str, source: str, options: dict,
     body: Callable[[Session, IngestSummary], None], summary_type: type[IngestSummary] = IngestSummary,
+    staged: bool = False,
 ) -> IngestSummary:
     """Run ``body(session, summary)`` as one ingest run of ``path``.
 
     The run row is committed first (status ``running``); whatever ``body`` writes and the
     final status are then committed together, so a failure or a kill leaves no partial rows.
-    A failed run is recorded with its error and the error is re-raised.
+    A failed run is recorded with its error and the error is re-raised. Ingests of one database
+    run one at a time (:func:`~forecasting.store.session.ingest_lock`): a second one waits.
+
+    With ``staged=True`` (incidents) on SQLite, ``body``'s incident and quarantine inserts go to
+    temporary tables while it reads and checks (no write lock held), then one short transaction
+    publishes them with the run's status: sign-ins and audit rows keep working meanwhile.
     """
+    with ingest_lock(factory.kw["bind"]):
+        return _atomic_run(factory, kind=kind, path=path, fmt=fmt, source=source, options=options, body=body,
+                           summary_type=summary_type, staged=staged)
+
+
+def _atomic_run(factory, *, kind, path, fmt, source, options, body, summary_type, staged) -> IngestSummary:
     with transaction(factory) as s:
         repo.fail_interrupted_runs(session=s)
         run_id = repo.create_run(session=s, kind=kind, source_path=str(path), format=fmt, source=source,
                                  sha256=file_sha256(path), options=options)
     summary = summary_type(path=str(path), run_id=run_id)
     try:
-        with transaction(factory) as s:
-            body(s, summary)
-            summary.status = "succeeded"
-            repo.finish_run(session=s, run_id=run_id, status="succeeded", **_counts(summary))
+        if staged:
+            _run_staged(factory, body, summary)
+        else:
+            with transaction(factory) as s:
+                body(s, summary)
+                summary.status = "succeeded"
+                repo.finish_run(session=s, run_id=run_id, status="succeeded", **_counts(summary))
     except BaseException as exc:
         summary.status, summary.error = "failed", _describe(exc)
         with transaction(factory) as s:
@@ -94,6 +110,44 @@ def atomic_run(
     return summary
 
 
+def _run_staged(factory: sessionmaker[Session], body, summary: IngestSummary) -> None:
+    """``body`` into the staging tables, then publish them and the run's status in one short write."""
+    from sqlalchemy.exc import OperationalError
+
+    with factory.kw["bind"].connect() as conn:  # one connection throughout: temp tables are per connection
+        s = Session(bind=conn, expire_on_commit=False)
+        staging = False
+        try:
+            staging = repo.begin_staging(session=s)
+            body(s, summary)
+            summary.status = "succeeded"
+            if staging:
+                s.commit()  # ends the read snapshot; the staged rows stay in this connection's temp tables
+                for attempt in range(3):
+                    try:
+                        repo.publish_staged(session=s)
+                        break
+                    except OperationalError:
+                        s.rollback()  # busy beyond the timeout: the staged rows are intact, try again
+                        if attempt == 2:
+                            raise
+            repo.finish_run(session=s, run_id=summary.run_id, status="succeeded", **_counts(summary))
+            s.commit()
+        except BaseException:
+            summary.status = "running"
+            s.rollback()
+            raise
+        finally:
+            if staging:  # the pooled connection outlives us: free the staged rows (temp_store is memory)
+                try:
+                    s.rollback()
+                    repo.end_staging(session=s)
+                    s.commit()
+                except Exception:  # noqa: BLE001 - never mask the run's own error; drop the connection
+                    conn.invalidate()
+            s.close()
+
+
 #: Files at least this large (bytes on disk) are parsed in a separate process.
 PROCESS_PARSE_BYTES = 8 << 20
 
@@ -101,26 +155,31 @@ PROCESS_PARSE_BYTES = 8 << 20
 def ingest_incidents(
     factory: sessionmaker[Session], settings: Settings, path: str | Path, fmt: str, *,
     options: AdapterOptions | None = None, source: str | None = None,
-    progress: ProgressFn | None = None, parse_in_process: bool | None = None,
+    progress: ProgressFn | None = None, parse_in_process: bool | None = None, encoding: str = "utf-8",
 ) -> IngestSummary:
     """Ingest one incidents file in a single transaction (see :func:`atomic_run`).
 
     Parsing runs ahead of the database writes: in a thread, or for big files (at least
     :data:`PROCESS_PARSE_BYTES`, or ``parse_in_process=True``) in a child process, so that
-    parsing and writing use both cores instead of sharing one interpreter lock.
+    parsing and writing use both cores instead of sharing one interpreter lock. Text is decoded
+    with ``encoding``; rows that do not decode are quarantined as ``undecodable_text``. Zip
+    members that are not read (nested zips, other files) are listed in ``summary.skipped``.
     """
     p = check_path(path)
+    check_encoding(encoding)
+    skipped = skipped_members(p)
     adapter = incident_adapter(fmt, options)
     source = source or fmt
 
     def body(s: Session, summary: IngestSummary) -> None:
+        summary.skipped = skipped
         # Generated ids are unique within a file by construction (row hash + copy number), so
         # when the source has nothing stored yet only the source's own ids need a lookup.
         fresh = repo.count_incidents(session=s, source=source) == 0
         make_chunks = partial(
             read_incidents, p, adapter, category_groups=settings.category_groups,
             default_tz=settings.timezone, study_area=settings.study_area,
-            chunk_size=settings.chunk_size,
+            chunk_size=settings.chunk_size, encoding=encoding,
         )
         in_process = parse_in_process if parse_in_process is not None else p.stat().st_size >= PROCESS_PARSE_BYTES
         chunks = prefetch_process(make_chunks) if in_process else prefetch(make_chunks())
@@ -142,7 +201,7 @@ def ingest_incidents(
                 progress(chunk.rows_read)
 
     return atomic_run(factory, kind="incidents", path=p, fmt=fmt, source=source,
-                      options=_options_dict(options), body=body)
+                      options=_options_dict(options), body=body, staged=True)
 
 
 def prefetch_process(make: Callable[[], Iterator[T]], depth: int = 1) -> Iterator[T]:
@@ -274,9 +333,15 @@ def _options_dict(options: AdapterOptions | None) -> dict:
     return {k: v for k, v in vars(options).items() if v}
 
 
+#: Longest error text stored with a run (a 5 MB header line must not land in ingest_runs.error).
+ERROR_TEXT_LIMIT = 1000
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
-        return "interrupted by the user"
-    if isinstance(exc, ForecastingError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+        text = "interrupted by the user"
+    elif isinstance(exc, ForecastingError):
+        text = str(exc)
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= ERROR_TEXT_LIMIT else text[: ERROR_TEXT_LIMIT - 1] + "\u2026"

@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime
 
 import pandas as pd
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from forecasting.errors import DataError
@@ -34,11 +34,27 @@ def _now() -> datetime:
 
 
 # ------------------------------------------------------------------------ grids
+def grid_key(*, kind: str, crs: str | None = None, cell_size: float | None = None, origin_x: float = 0.0,
+             origin_y: float = 0.0, h3_resolution: int | None = None) -> str:
+    """The key of a grid: its parameters, not its extent (more data adds cells to the same grid).
+
+    Examples
+    --------
+    >>> grid_key(kind="square", crs="EPSG:32610", cell_size=150.0)
+    'square:EPSG:32610:150:0:0'
+    >>> grid_key(kind="h3", h3_resolution=9)
+    'h3:9'
+    """
+    if kind == "h3":
+        return f"h3:{h3_resolution}"
+    return f"{kind}:{crs}:{cell_size:g}:{origin_x:g}:{origin_y:g}"
+
+
 def upsert_grid(
     *, session: Session, key: str, kind: str, crs: str | None = None, cell_size: float | None = None,
     origin_x: float | None = None, origin_y: float | None = None, h3_resolution: int | None = None,
 ) -> int:
-    """Id of the grid with this ``key``, creating it when new."""
+    """Id of the grid with this ``key`` (see :func:`grid_key`), creating it when new; grids are never changed."""
     found = session.scalar(select(Grid.id).where(Grid.key == key))
     if found is not None:
         return found
@@ -101,25 +117,19 @@ def get_model_version(*, session: Session, version_id: int) -> ModelVersion | No
 def save_forecast(
     *, session: Session, frame: pd.DataFrame, grid_id: int, model: str, category: str, period: str,
     period_start: datetime, period_end: datetime, model_version_id: int | None = None,
-    data_until: datetime | None = None, replace: bool = True,
+    data_until: datetime | None = None,
 ) -> int:
-    """Store one forecast run and its per-cell rows; returns the run id.
+    """Store one forecast run and its per-cell rows; returns the new run's id.
 
     ``frame`` has :data:`FORECAST_COLUMNS`; ``reasons`` holds a list of sentences (or None).
-    With ``replace``, an earlier run of the same model, category, grid and period is deleted,
-    so re-issuing a forecast does not duplicate it.
+    Stored runs are immutable: re-issuing a forecast for the same period adds a run with a new
+    id and never deletes or rewrites the earlier one, so audit rows and exports that name
+    "run 10" keep pointing at the numbers they described. Readers take the latest run of a
+    period (:func:`forecast_runs` lists newest first) and may still open the earlier ones.
     """
     missing = [c for c in FORECAST_COLUMNS if c not in frame.columns]
     if missing:
         raise DataError(f"forecast frame is missing column(s) {missing}")
-    if replace:
-        old = session.scalars(select(ForecastRun.id).where(
-            ForecastRun.grid_id == grid_id, ForecastRun.model == model, ForecastRun.category == category,
-            ForecastRun.period == period, ForecastRun.period_start == period_start,
-        )).all()
-        if old:
-            session.execute(delete(Forecast).where(Forecast.run_id.in_(old)))
-            session.execute(delete(ForecastRun).where(ForecastRun.id.in_(old)))
     run = ForecastRun(
         model_version_id=model_version_id, grid_id=grid_id, model=model, category=category, period=period,
         period_start=period_start, period_end=period_end, issued_at=_now(), data_until=data_until,

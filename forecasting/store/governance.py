@@ -74,10 +74,14 @@ def record_audit(
 ) -> int:
     """Append one audit event to the hash chain; returns its id.
 
-    Targets describe places and products, never persons. ``details`` is stored as it reads back
+    Targets describe places and products, never persons. Text is cut to
+    :data:`AUDIT_TEXT_LIMIT` characters (names to 64) before hashing: hostile input such as a
+    600,000-character sign-in name must not grow the log. ``details`` is stored as it reads back
     from JSON (tuples become lists), so the hash computed now is the hash verified later.
     """
-    details = None if details is None else json.loads(json.dumps(details))
+    username, action, target = _cut(username, 64), _cut(action, 32), _cut(target, AUDIT_TEXT_LIMIT)
+    details = _cut_details(details)
+    details = None if details is None else json.loads(json.dumps(details, default=str))
     _lock_chain(session)
     _, prev = _head(session)
     # Microseconds are the precision both SQLite and PostgreSQL keep.
@@ -88,6 +92,33 @@ def record_audit(
     session.add(event)
     session.flush()
     return event.id
+
+
+#: Longest text kept in one audit field (longer values are cut and marked with an ellipsis).
+AUDIT_TEXT_LIMIT = 500
+
+
+def _cut(text: str | None, limit: int) -> str | None:
+    if text is None:
+        return None
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _cut_value(v):
+    """Scalars kept; strings cut; lists and mappings kept when their JSON is short, else cut as text."""
+    if isinstance(v, int | float | bool) or v is None:
+        return v
+    if isinstance(v, str):
+        return _cut(v, AUDIT_TEXT_LIMIT)
+    as_json = json.dumps(v, default=str)
+    return v if len(as_json) <= AUDIT_TEXT_LIMIT else _cut(as_json, AUDIT_TEXT_LIMIT)
+
+
+def _cut_details(details: dict | None) -> dict | None:
+    if details is None:
+        return None
+    return {_cut(k, 64): _cut_value(v) for k, v in list(details.items())[:32]}
 
 
 def audit_head(*, session: Session) -> dict:
@@ -382,13 +413,15 @@ def set_password(*, session: Session, username: str, password: str) -> None:
     _check_password(password)
     user = _existing(session, username)
     user.password_hash = generate_password_hash(password)
+    _bump(user)
     session.flush()
 
 
 def set_disabled(*, session: Session, username: str, disabled: bool = True) -> None:
-    """Disable (or re-enable) an account; a disabled account cannot sign in."""
+    """Disable (or re-enable) an account; a disabled account cannot sign in, and its sessions end."""
     user = _existing(session, username)
     user.disabled = bool(disabled)
+    _bump(user)
     session.flush()
 
 
@@ -396,8 +429,26 @@ def set_role(*, session: Session, username: str, role: str) -> None:
     """Change the role of an existing account."""
     check_role(role)
     user = _existing(session, username)
-    user.role = role
+    if user.role != role:
+        user.role = role
+        _bump(user)
     session.flush()
+
+
+def end_sessions(*, session: Session, username: str) -> int:
+    """End every open dashboard session of ``username`` (sign-out); returns the new session generation.
+
+    A session cookie carries the generation it was issued under; the dashboard refuses any cookie
+    whose generation is not the account's current one.
+    """
+    user = _existing(session, username)
+    _bump(user)
+    session.flush()
+    return user.session_generation
+
+
+def _bump(user: User) -> None:
+    user.session_generation = (user.session_generation or 0) + 1
 
 
 def _existing(session: Session, username: str) -> User:

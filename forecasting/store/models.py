@@ -333,6 +333,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))  # viewer, analyst, admin
     disabled: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Bumped by sign-out, password change, disable and role change: older session cookies stop working.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class AuditEvent(Base):

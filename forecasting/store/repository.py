@@ -101,10 +101,71 @@ def list_runs(*, session: Session, kind: str | None = None, limit: int = 50) -> 
     return list(session.scalars(q))
 
 
+# ------------------------------------------------------------------ staging (SQLite)
+#: Temporary tables (private to one connection) holding an ingest's rows until it publishes them.
+_STAGE = {"incidents": "cc_stage_incidents", "quarantined_rows": "cc_stage_quarantine"}
+
+
+def begin_staging(*, session: Session) -> bool:
+    """Stage this session's incident and quarantine inserts in temporary tables; returns whether it does.
+
+    SQLite has one writer at a time: an ingest that wrote straight into ``incidents`` would hold
+    the write lock for its whole length, and sign-ins, audit rows and other ingests would time
+    out. Temporary tables live in the connection's own temp database and take no lock on the
+    main file, so the rows wait there until :func:`publish_staged` copies them in one short
+    write. PostgreSQL locks rows, not the database: it writes directly (returns False).
+    """
+    if session.connection().dialect.name != "sqlite":
+        return False
+    conn = session.connection()
+    for table, stage in _STAGE.items():
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{stage}")
+        conn.exec_driver_sql(f"CREATE TEMP TABLE {stage} AS SELECT * FROM main.{table} WHERE 0")
+    conn.exec_driver_sql(f"CREATE INDEX temp.ix_{_STAGE['incidents']} ON {_STAGE['incidents']} (incident_id)")
+    session.info["cc_staging"] = True
+    return True
+
+
+def publish_staged(*, session: Session) -> int:
+    """Copy the staged rows into the real tables (call in a fresh, short transaction); returns incidents copied."""
+    conn = session.connection()
+    n = 0
+    for table, stage in _STAGE.items():
+        cols = [c for c in (Incident if table == "incidents" else QuarantinedRow).__table__.columns.keys()
+                if c != "id"]
+        names = ", ".join(cols)
+        moved = conn.exec_driver_sql(f"INSERT INTO main.{table} ({names}) SELECT {names} FROM temp.{stage}")
+        if table == "incidents":
+            n = int(moved.rowcount or 0)
+    return n
+
+
+def end_staging(*, session: Session) -> None:
+    """Drop the staging tables (after publishing, or to discard)."""
+    conn = session.connection()
+    for stage in _STAGE.values():
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{stage}")
+    session.info.pop("cc_staging", None)
+
+
+def _table(session: Session, table: str) -> str:
+    return _STAGE[table] if session.info.get("cc_staging") else table
+
+
 def existing_hashes(*, session: Session, source: str, ids: Sequence[str]) -> pd.Series:
-    """Content hashes of the already-stored incidents among ``ids``, indexed by incident id."""
+    """Content hashes of the already-stored (or staged) incidents among ``ids``, indexed by incident id."""
+    stored = _existing_hashes(session, source, ids)
+    if not session.info.get("cc_staging"):
+        return stored
+    staged = _existing_hashes(session, source, ids, table=_STAGE["incidents"])
+    return pd.concat([stored, staged]) if len(staged) else stored
+
+
+def _existing_hashes(session: Session, source: str, ids: Sequence[str], table: str = "incidents") -> pd.Series:
     unique = pd.unique(np.asarray(ids, dtype=object))
-    if len(unique) <= _IN_BATCH:
+    if table != "incidents":
+        found = _lookup_via_temp_table(session, source, unique, table)
+    elif len(unique) <= _IN_BATCH:
         found = session.execute(
             select(Incident.incident_id, Incident.content_hash).where(
                 Incident.source == source, Incident.incident_id.in_(unique.tolist())
@@ -118,7 +179,8 @@ def existing_hashes(*, session: Session, source: str, ids: Sequence[str]) -> pd.
     return pd.Series(hashes, index=pd.Index(ids_, dtype=object), dtype=object)
 
 
-def _lookup_via_temp_table(session: Session, source: str, ids: np.ndarray) -> list[tuple[str, str]]:
+def _lookup_via_temp_table(session: Session, source: str, ids: np.ndarray,
+                           table: str = "incidents") -> list[tuple[str, str]]:
     # One join against a temporary table beats thousands of IN-list parameters.
     conn = session.connection()
     conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS cc_lookup_ids (incident_id VARCHAR(128))")
@@ -127,7 +189,7 @@ def _lookup_via_temp_table(session: Session, source: str, ids: np.ndarray) -> li
     return list(
         conn.execute(
             text(
-                "SELECT i.incident_id, i.content_hash FROM incidents i "
+                f"SELECT i.incident_id, i.content_hash FROM {table} i "
                 "JOIN cc_lookup_ids t ON t.incident_id = i.incident_id WHERE i.source = :source"
             ),
             {"source": source},
@@ -151,7 +213,7 @@ def insert_incidents(*, session: Session, frame: pd.DataFrame, source: str, run_
     out["occurred_at"] = pd.to_datetime(out["occurred_at"], utc=True)
     out["source"] = source
     out["run_id"] = run_id
-    return _bulk_insert(session, Incident.__tablename__, out)
+    return _bulk_insert(session, _table(session, Incident.__tablename__), out)
 
 
 def insert_quarantine(*, session: Session, frame: pd.DataFrame, run_id: int) -> int:
@@ -161,7 +223,7 @@ def insert_quarantine(*, session: Session, frame: pd.DataFrame, run_id: int) -> 
     out = frame.loc[:, ["row_number", "member", "reason", "detail", "raw"]].copy()
     out["row_number"] = out["row_number"].astype("Int64")
     out["run_id"] = run_id
-    return _bulk_insert(session, QuarantinedRow.__tablename__, out)
+    return _bulk_insert(session, _table(session, QuarantinedRow.__tablename__), out)
 
 
 def _bulk_insert(session: Session, table: str, frame: pd.DataFrame) -> int:
@@ -232,7 +294,8 @@ def load_incidents(
 
 
 __all__ = [
-    "count_incidents", "create_run", "existing_hashes", "fail_interrupted_runs", "finish_run",
+    "begin_staging", "count_incidents", "create_run", "end_staging", "existing_hashes", "fail_interrupted_runs",
+    "finish_run", "publish_staged",
     "get_run", "insert_incidents", "insert_quarantine", "list_runs",
     "load_incidents",
 ]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -13,7 +15,7 @@ from forecasting.errors import StoreError
 
 
 def make_engine(url: str, **kwargs) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout.
+    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout, and a new file is created 0600.
 
     Examples
     --------
@@ -27,12 +29,22 @@ def make_engine(url: str, **kwargs) -> Engine:
 
         db = make_url(url).database
         if db and db != ":memory:":
-            Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        kwargs.setdefault("connect_args", {"timeout": 30})
+            path = Path(db).expanduser()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:  # incidents and accounts are not for other local users; SQLite copies the mode to -wal/-shm
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass
+        # Writers wait up to this long for the lock (ingests publish in short writes; see ingest_lock).
+        kwargs.setdefault("connect_args", {"timeout": BUSY_TIMEOUT_SECONDS})
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+#: How long a SQLite writer waits for another one before "database is locked".
+BUSY_TIMEOUT_SECONDS = 60
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
@@ -78,3 +90,35 @@ def check_migrated(engine: Engine, table: str = "ingest_runs") -> None:
             f"the database at {engine.url.render_as_string(hide_password=True)} has no table "
             f"{table!r}; run `crimecast db upgrade` first"
         )
+
+
+@contextmanager
+def ingest_lock(engine: Engine) -> Iterator[None]:
+    """Hold the database's ingest lock: concurrent ingests run one after the other, each completing.
+
+    SQLite: an exclusive ``flock`` on ``<database>.ingest-lock`` beside the file (one host, as
+    SQLite itself). PostgreSQL: a session-level advisory lock on its own connection. Either is
+    released when the holder ends, even by ``kill -9``.
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT pg_advisory_lock(hashtext('crimecast-ingest'))")
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql("SELECT pg_advisory_unlock(hashtext('crimecast-ingest'))")
+                conn.commit()
+        return
+    db = engine.url.database
+    if engine.dialect.name != "sqlite" or not db or db == ":memory:":
+        yield
+        return
+    import fcntl
+
+    fd = os.open(f"{Path(db).expanduser()}.ingest-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

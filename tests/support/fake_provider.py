@@ -268,7 +268,11 @@ class FakeProvider:
         self.started.append({"kind": kind, "params": params, "username": username})
         return task_id
 
-    def disable(self, username: str) -> None:
-        """Disable an account (for tests of revoked sessions)."""
+    def disable(self, username: str, disabled: bool = True) -> None:
+        """Disable (or re-enable) an account, ending its sessions (for tests of revoked sessions)."""
         a = self._accounts[username]
-        self._accounts[username] = Account(a.username, a.role, True, a.password_hash)
+        self._accounts[username] = Account(a.username, a.role, disabled, a.password_hash, a.generation + 1)
+
+    def end_sessions(self, username: str) -> None:
+        a = self._accounts[username]
+        self._accounts[username] = Account(a.username, a.role, a.disabled, a.password_hash, a.generation + 1)

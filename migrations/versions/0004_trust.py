@@ -4,8 +4,8 @@
 :mod:`forecasting.store.governance`); rows already there are chained in id order.
 ``patrol_visits`` holds the visit windows of exported patrol plans.
 
-Revision ID: 0003_trust
-Revises: 0002
+Revision ID: 0004_trust
+Revises: 0003_hardening
 Create Date: 2026-12-01
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_trust"
-down_revision = "0002"
+revision = "0004_trust"
+down_revision = "0003_hardening"
 branch_labels = None
 depends_on = None
 
