@@ -23,10 +23,12 @@ Events frame (what the forecasting core consumes)
 from __future__ import annotations
 
 from collections.abc import Iterable
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from forecasting.errors import InputError
+
+if TYPE_CHECKING:  # names only: the CLI reads this module without paying for pandas
+    import pandas as pd
 
 INCIDENT_ID = "incident_id"
 OCCURRED_AT = "occurred_at"
@@ -94,6 +96,7 @@ def events_from_incidents(incidents: pd.DataFrame) -> pd.DataFrame:
 
     Examples
     --------
+    >>> import pandas as pd
     >>> inc = pd.DataFrame({"incident_id": ["a"],
     ...     "occurred_at": pd.to_datetime(["2024-01-01 08:00"], utc=True),
     ...     "time_resolution": ["minute"], "tz": ["America/Vancouver"],
@@ -102,6 +105,8 @@ def events_from_incidents(incidents: pd.DataFrame) -> pd.DataFrame:
     >>> str(events_from_incidents(inc)["occurred_local"].iloc[0])
     '2024-01-01 00:00:00'
     """
+    import pandas as pd
+
     require_columns(incidents, INCIDENT_COLUMNS, "incidents")
     out = incidents[[INCIDENT_ID, LONGITUDE, LATITUDE, CATEGORY, CATEGORY_GROUP, TIME_RESOLUTION]].copy()
     utc = pd.to_datetime(incidents[OCCURRED_AT], utc=True)

@@ -12,7 +12,17 @@ import typer
 from forecasting.cli._common import factory, settings
 from forecasting.errors import ConfigError
 
-PeriodOpt = Annotated[str, typer.Option("--period", help="week, day, shift or hour.")]
+
+def _check_period(value: str) -> str:
+    # Checked while parsing, so a typo fails in a fraction of a second, before any data is read.
+    from forecasting.schema import PERIODS
+
+    if value not in PERIODS:
+        raise ConfigError(f"period must be one of {list(PERIODS)}; got {value!r}")
+    return value
+
+
+PeriodOpt = Annotated[str, typer.Option("--period", help="week, day, shift or hour.", callback=_check_period)]
 CategoryOpt = Annotated[list[str] | None, typer.Option("--category", help="A category target (repeatable).")]
 TaskOpt = Annotated[int | None, typer.Option("--task-id", help="Report progress into this task row.")]
 UserOpt = Annotated[str | None, typer.Option("--user", help="Who runs this (audit); default the OS user.")]

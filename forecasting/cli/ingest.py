@@ -148,7 +148,6 @@ def ingest_runs(
     if as_json:
         typer.echo(json.dumps(rows))
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title="ingest runs")
@@ -157,7 +156,16 @@ def ingest_runs(
     for r in rows:
         table.add_row(str(r["id"]), r["kind"], r["format"], Path(r["path"]).name, r["status"],
                       f"{r['rows_read']:,}", f"{r['loaded']:,}", f"{r['duplicates']:,}",
-                      f"{r['quarantined']:,}", (r["error"] or "")[:60])
-    Console().print(table)
+                      f"{r['quarantined']:,}", (r["error"] or "")[:120])
+    print_table(table)
+
+
+def print_table(table) -> None:
+    """Print a rich table at its natural width: never squeezed to 80 columns when piped or narrow."""
+    from rich.console import Console
+
+    probe = Console()
+    width = probe.measure(table, options=probe.options.update_width(10_000)).maximum
+    Console(width=max(width, 80)).print(table)
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from forecasting.errors import ConfigError
 from forecasting.store.models import AuditEvent, User
+
+if TYPE_CHECKING:  # pandas only where a frame is built: `crimecast users list` stays fast
+    import pandas as pd
 
 
 def record_audit(
@@ -33,6 +36,8 @@ def purge_audit(*, session: Session, before: datetime, dry_run: bool = False) ->
 
 def audit_frame(*, session: Session, action: str | None = None, limit: int = 500) -> pd.DataFrame:
     """The newest audit events first."""
+    import pandas as pd
+
     q = select(AuditEvent.id, AuditEvent.at, AuditEvent.username, AuditEvent.action, AuditEvent.target,
                AuditEvent.details).order_by(AuditEvent.id.desc()).limit(limit)
     if action:
@@ -155,10 +160,23 @@ def _existing(session: Session, username: str) -> User:
 
 def list_users(*, session: Session) -> pd.DataFrame:
     """Accounts (``username, role, disabled, created_at``), never the hashes."""
-    q = select(User.username, User.role, User.disabled, User.created_at).order_by(User.username)
-    out = pd.read_sql(q, session.connection())
+    import pandas as pd
+
+    out = pd.DataFrame(user_rows(session=session), columns=["username", "role", "disabled", "created_at"])
     out["disabled"] = out["disabled"].astype(bool)
     return out
+
+
+def user_rows(*, session: Session) -> list[tuple[str, str, bool, datetime]]:
+    """Accounts as ``(username, role, disabled, created_at)`` tuples by name, never the hashes.
+
+    Examples
+    --------
+    >>> user_rows(session=s)  # doctest: +SKIP
+    [('ana', 'admin', False, datetime.datetime(2026, 11, 30, 9, 0))]
+    """
+    q = select(User.username, User.role, User.disabled, User.created_at).order_by(User.username)
+    return [(u, r, bool(d), c) for u, r, d, c in session.execute(q)]
 
 
 def authenticate(*, session: Session, username: str, password: str) -> User | None:

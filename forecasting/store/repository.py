@@ -6,14 +6,17 @@ import os
 import socket
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from forecasting import schema as S
 from forecasting.store.models import Incident, IngestRun, QuarantinedRow
+
+if TYPE_CHECKING:  # numpy/pandas load inside the functions that use them: `ingest runs` stays fast
+    import numpy as np
+    import pandas as pd
 
 # SQLite allows 32766 bound parameters per statement; stay well below for every backend.
 _IN_BATCH = 5000
@@ -103,6 +106,9 @@ def list_runs(*, session: Session, kind: str | None = None, limit: int = 50) -> 
 
 def existing_hashes(*, session: Session, source: str, ids: Sequence[str]) -> pd.Series:
     """Content hashes of the already-stored incidents among ``ids``, indexed by incident id."""
+    import numpy as np
+    import pandas as pd
+
     unique = pd.unique(np.asarray(ids, dtype=object))
     if len(unique) <= _IN_BATCH:
         found = session.execute(
@@ -120,6 +126,8 @@ def existing_hashes(*, session: Session, source: str, ids: Sequence[str]) -> pd.
 
 def _lookup_via_temp_table(session: Session, source: str, ids: np.ndarray) -> list[tuple[str, str]]:
     # One join against a temporary table beats thousands of IN-list parameters.
+    import pandas as pd
+
     conn = session.connection()
     conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS cc_lookup_ids (incident_id VARCHAR(128))")
     conn.exec_driver_sql("DELETE FROM cc_lookup_ids")
@@ -193,6 +201,8 @@ def _bulk_insert(session: Session, table: str, frame: pd.DataFrame) -> int:
 
 
 def _python_rows(frame: pd.DataFrame, naive_utc: bool = False) -> list[list]:
+    import pandas as pd
+
     out = frame.copy()
     for col in out.columns:
         if isinstance(out[col].dtype, pd.DatetimeTZDtype):
@@ -216,6 +226,8 @@ def load_incidents(
     end: datetime | None = None, resolutions: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """Stored incidents as an incidents frame (:data:`forecasting.schema.INCIDENT_COLUMNS`)."""
+    import pandas as pd
+
     cols = [getattr(Incident, c) for c in S.INCIDENT_COLUMNS] + [Incident.source]
     q = select(*cols)
     if sources:
