@@ -11,7 +11,10 @@ runs
     period first.
 forecast
     ``cell_id, expected_count, probability, score, rank, reasons (list of str), centroid_lon,
-    centroid_lat, row, col, area_m2, polygon_wkt`` (WGS84), best rank first.
+    centroid_lat, row, col, area_m2, polygon_wkt`` (WGS84), best rank first, and ``label`` (the
+    cell's name people recognise: a block address, street or nearby place; None when unknown).
+streets
+    ``name, wkt, simulated``: named street lines (WGS84).
 history
     ``period_start, count``: incidents in the cell in the periods before the forecast period.
 cameras
@@ -45,7 +48,7 @@ from forecasting.errors import DataError, InputError
 
 RUN_COLUMNS = ["id", "grid_id", "model", "category", "period", "period_start", "period_end", "issued_at"]
 FORECAST_VIEW_COLUMNS = ["cell_id", "expected_count", "probability", "score", "rank", "reasons",
-                         "centroid_lon", "centroid_lat", "row", "col", "area_m2", "polygon_wkt"]
+                         "centroid_lon", "centroid_lat", "row", "col", "area_m2", "polygon_wkt", "label"]
 CAMERA_COLUMNS = ["camera_id", "name", "kind", "status", "longitude", "latitude", "view_wkt"]
 PLACE_COLUMNS = ["category", "name", "longitude", "latitude"]
 PRIORITY_COLUMNS = ["rank", "camera_id", "name", "expected_in_view", "marginal", "n_cells", "why"]
@@ -99,6 +102,12 @@ class DashboardProvider(Protocol):
 
     def boundaries(self) -> dict[str, dict]:
         """Boundary layers: name -> GeoJSON FeatureCollection in WGS84."""
+
+    def streets(self) -> pd.DataFrame:
+        """Named street lines (``streets`` contract); empty when none are loaded."""
+
+    def simulated(self) -> bool:
+        """Whether the forecasts describe the simulated city (every output then says so)."""
 
     def camera_priority(self, run_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Cameras ranked for a run's period, and the coverage gaps (``priority``, ``gaps``)."""
@@ -386,10 +395,15 @@ class StoreProvider(_PlanExports):
             get_grid(session=session, grid_id=int(grid_id)), "crs", None)))
 
     def forecast(self, run_id: int) -> pd.DataFrame:
+        from forecasting.jobs.places import run_labels
         from forecasting.store.forecasts import forecast_frame
 
-        return self._forecasts.get_or(int(run_id), lambda: self._read(
-            forecast_frame, run_id=int(run_id)).loc[:, FORECAST_VIEW_COLUMNS])
+        def load() -> pd.DataFrame:
+            frame = self._read(forecast_frame, run_id=int(run_id)).loc[:, FORECAST_VIEW_COLUMNS[:-1]]
+            labels = run_labels(self.factory, run_id=int(run_id))
+            return frame.assign(label=frame["cell_id"].astype(str).map(labels).astype(object))
+
+        return self._forecasts.get_or(int(run_id), load)
 
     def cell_history(self, run_id: int, cell_id: str, periods: int = 12) -> pd.DataFrame:
         import shapely
@@ -429,6 +443,18 @@ class StoreProvider(_PlanExports):
         if "boundaries" not in self._static:
             self._static["boundaries"] = read_boundaries(self.boundary_files)
         return self._static["boundaries"]
+
+    def streets(self) -> pd.DataFrame:
+        from forecasting.store.streets import streets_frame
+
+        if "streets" not in self._static:
+            self._static["streets"] = self._read(streets_frame)
+        return self._static["streets"]
+
+    def simulated(self) -> bool:
+        from forecasting.store.streets import source_is_simulated
+
+        return self._static.setdefault("simulated", self._read(source_is_simulated))
 
     def camera_priority(self, run_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         return rank_cameras(self.forecast(run_id), self.cameras())
@@ -592,6 +618,7 @@ class FakeProvider(_PlanExports):
         self._cameras = synthetic_cameras(self.cells, 8, seed=seed)
         self._places = synthetic_places(self.cells, 20, seed=seed)
         self._boundaries = {"districts": synthetic_districts(self.cells)}
+        self._streets = synthetic_streets(self.cells)
         self.audit_log: list[dict] = []
         self.started: list[dict] = []
         self._tasks: list[dict] = []
@@ -627,6 +654,12 @@ class FakeProvider(_PlanExports):
 
     def boundaries(self) -> dict[str, dict]:
         return self._boundaries
+
+    def streets(self) -> pd.DataFrame:
+        return self._streets.copy()
+
+    def simulated(self) -> bool:
+        return True
 
     def camera_priority(self, run_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         return rank_cameras(self.forecast(run_id), self._cameras)
@@ -742,7 +775,8 @@ def synthetic_forecast(cells: pd.DataFrame, *, seed: int = 0, top_reasons: int =
                         "reasons": [x if x is not None else [] for x in reasons]})
     out = out.join(cells.set_index("cell_id")[["centroid_lon", "centroid_lat", "row", "col", "area_m2", "polygon_wkt"]],
                    on="cell_id")
-    return out.sort_values("rank").reset_index(drop=True).loc[:, FORECAST_VIEW_COLUMNS]
+    out = out.sort_values("rank").reset_index(drop=True).loc[:, FORECAST_VIEW_COLUMNS[:-1]]
+    return out.assign(label=(out["row"] % 40).astype(str) + "XX Market Avenue")
 
 
 def synthetic_runs(n: int, start: str = "2024-06-03") -> pd.DataFrame:
@@ -813,6 +847,16 @@ def synthetic_districts(cells: pd.DataFrame) -> dict:
     return {"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {"name": "West"}, "geometry": box(w, mid)},
         {"type": "Feature", "properties": {"name": "East"}, "geometry": box(mid, e)}]}
+
+
+def synthetic_streets(cells: pd.DataFrame) -> pd.DataFrame:
+    """Two named streets crossing the cells' extent (``streets`` contract)."""
+    w, e = float(cells["centroid_lon"].min()), float(cells["centroid_lon"].max())
+    s, n = float(cells["centroid_lat"].min()), float(cells["centroid_lat"].max())
+    mx, my = (w + e) / 2, (s + n) / 2
+    return pd.DataFrame({"name": ["Main Street", "Market Avenue"],
+                         "wkt": [f"LINESTRING ({w} {my}, {e} {my})", f"LINESTRING ({mx} {s}, {mx} {n})"],
+                         "simulated": [True, True]})
 
 
 def synthetic_metrics() -> dict:

@@ -13,6 +13,8 @@ Incidents frame (what ingestion produces and the store returns)
 ``source_crs``       str, e.g. ``"EPSG:4326"`` or ``"EPSG:32610"``
 ``category``         str, the source's raw category
 ``category_group``   str, the mapped group (configurable mapping)
+``address``          str or None, the block or street as the source publishes it (e.g. Vancouver
+                     ``"10XX W 10TH AVE"``); optional: frames built without it are valid
 
 Events frame (what the forecasting core consumes)
 -------------------------------------------------
@@ -40,6 +42,7 @@ LATITUDE = "latitude"
 SOURCE_CRS = "source_crs"
 CATEGORY = "category"
 CATEGORY_GROUP = "category_group"
+ADDRESS = "address"
 ATTRIBUTES = "attributes"
 CONTENT_HASH = "content_hash"
 
@@ -56,6 +59,9 @@ INCIDENT_COLUMNS = (
     CATEGORY,
     CATEGORY_GROUP,
 )
+
+#: Incident columns an adapter fills when its source has them (None otherwise).
+OPTIONAL_INCIDENT_COLUMNS = (ADDRESS,)
 
 EVENT_COLUMNS = (OCCURRED_LOCAL, LONGITUDE, LATITUDE, CATEGORY, CATEGORY_GROUP)
 

@@ -164,3 +164,76 @@ def test_tasks_and_versions_tables(fake):
     tasks = pd.DataFrame({"id": [1], "kind": ["train"], "status": ["running"], "progress": [0.42],
                           "message": [None], "created_by": ["ana"], "created_at": [pd.Timestamp("2024-01-01")]})
     assert tables.tasks_table(tasks)["Progress"].iloc[0] == "42%"
+
+
+def test_colour_bar_marks_its_capped_top_with_ge(fake):
+    fc = fake.forecast(1).copy()
+    fc.loc[0, "expected_count"] = 1000.0  # one outlier above the 99.5th percentile
+    bar = figures.risk_map_figure(fc, crs=fake.CRS).data[0].colorbar
+    assert bar.ticktext[-1].startswith("≥ ") and bar.ticktext[0] == "0"
+    assert bar.tickvals[-1] < 1000.0
+    uncapped = figures.colorbar(np.array([0.0, 0.5, 1.0]), "probability", 1.0)
+    assert uncapped["ticktext"] == ["0%", "25%", "50%", "75%", "100%"]
+
+
+def test_hover_names_cells_by_label_and_no_forecast_has_a_legend(fake):
+    fc = fake.forecast(1)
+    fig = figures.risk_map_figure(fc, crs=fake.CRS)
+    text = np.asarray(fig.data[0].text, dtype=object)
+    meta = fig.layout.meta
+    first = fc.iloc[0]
+    assert text[int(first["row"]) - meta["row0"], int(first["col"]) - meta["col0"]] == \
+        f"{first['label']} ({first['cell_id']})"
+    assert "%{text}" in fig.data[0].hovertemplate
+    grey = next(t for t in fig.data if t.name.startswith("no forecast"))
+    assert grey.marker.color == figures.NO_FORECAST_COLOUR
+    unlabelled = figures.cell_names(fc.drop(columns="label").head(2))
+    assert unlabelled.tolist() == fc["cell_id"].head(2).tolist()
+
+
+def test_streets_are_drawn_offline_with_their_names(fake):
+    fig = figures.risk_map_figure(fake.forecast(1), crs=fake.CRS, streets=fake.streets(), layers=["streets"])
+    lines = next(t for t in fig.data if t.name == "streets")
+    assert np.isnan(np.asarray(lines.x, dtype=float)).sum() == 1  # two lines, one separator
+    names = next(t for t in fig.data if t.hovertemplate and "street" in t.hovertemplate)
+    assert list(names.text) == ["Main Street", "Market Avenue"]
+    assert figures.risk_map_figure(fake.forecast(1), crs=fake.CRS, streets=fake.streets()).layout.meta["kind"] \
+        == "raster" and "streets" not in [t.name for t in figures.risk_map_figure(
+            fake.forecast(1), crs=fake.CRS, streets=fake.streets()).data]
+
+
+def test_layers_ticked_only_when_present_and_the_title_says_simulated(fake):
+    from dashboards.pages import risk_map
+
+    assert risk_map.default_layers(fake) == ["streets", "cameras", "boundaries"]
+
+    class Bare(FakeProvider):
+        def boundaries(self):
+            return {}
+
+        def streets(self):
+            return pd.DataFrame(columns=["name", "wkt", "simulated"])
+
+        def simulated(self):
+            return False
+
+    bare = Bare(n_cells=16)
+    assert risk_map.default_layers(bare) == ["cameras"]
+    run = fake.forecast_runs().iloc[0]
+    assert risk_map.map_title(fake, run, "UTC").startswith("Simulated city: ")
+    assert not risk_map.map_title(bare, run, "UTC").startswith("Simulated")
+
+
+def test_capture_curve_labels_shares_as_percentages():
+    fig = figures.capture_curve_figure(synthetic_metrics())
+    assert list(fig.layout.xaxis.ticktext) == ["0.5 %", "1 %", "2 %", "5 %"]
+    assert list(fig.layout.xaxis.tickvals) == [0.5, 1.0, 2.0, 5.0]
+
+
+def test_models_page_names_the_backtest_dataset():
+    from dashboards.pages import models
+    from dashboards.provider import Backtest
+
+    m = {**synthetic_metrics(), "dataset": "Vancouver PD incidents (real data: 4 neighbourhoods)"}
+    assert models.backtest_heading([Backtest(1, pd.Timestamp("2024-06-01", tz="UTC"), "week", m, None, "a")]) == \
+        "Latest backtest (Vancouver PD incidents (real data: 4 neighbourhoods)): every model side by side"

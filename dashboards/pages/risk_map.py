@@ -24,15 +24,16 @@ def layout(ctx):
         html.Div([
             _field("Period", dcc.RadioItems(id=ids.MAP_PERIOD_KIND, options=[{"label": k, "value": k} for k in kinds],
                                             value=kind, inline=True)),
-            _field("Forecast for", dcc.Dropdown(id=ids.MAP_PERIOD, options=options, clearable=False,
+            _field("Forecast for", dcc.Dropdown(id=ids.MAP_PERIOD, options=options, clearable=False, searchable=False,
                                                 value=tables.default_period(options),
                                                 style={"minWidth": "340px"})),
             _field("Category", dcc.Dropdown(id=ids.MAP_CATEGORY, options=cats, value=category, clearable=False,
+                                            searchable=False,
                                             style={"minWidth": "140px"})),
             _field("Colour by", dcc.RadioItems(id=ids.MAP_MEASURE, inline=True, value="expected_count",
                                                options=[{"label": "expected count", "value": "expected_count"},
                                                         {"label": "probability", "value": "probability"}])),
-            _field("Layers", dcc.Checklist(id=ids.MAP_LAYERS, inline=True, value=["cameras", "boundaries"],
+            _field("Layers", dcc.Checklist(id=ids.MAP_LAYERS, inline=True, value=default_layers(ctx.provider),
                                            options=list(figures.LAYERS))),
         ], className="cc-controls"),
         html.Div(id=ids.MAP_STATUS, className="cc-status"),
@@ -44,6 +45,22 @@ def layout(ctx):
         ], className="cc-row"),
         dcc.Store(id=ids.MAP_SELECTED_CELL),
     ])
+
+
+def default_layers(provider) -> list[str]:
+    """Layers ticked on arrival: cameras, plus streets and boundaries only when there are some."""
+    out = ["cameras"]
+    if len(provider.streets()):
+        out.insert(0, "streets")
+    if provider.boundaries():
+        out.append("boundaries")
+    return out
+
+
+def map_title(provider, run, tz: str) -> str:
+    """The map title: the period, and "simulated city" when the forecasts describe it."""
+    label = tables.period_label(run, tz)
+    return f"Simulated city: {label}" if provider.simulated() else label
 
 
 def _field(label, control):
@@ -72,8 +89,9 @@ def map_figure(ctx, run_id, measure: str, layers, selected_cell=None, user=None)
     fig = figures.risk_map_figure(
         fc, measure=measure, crs=p.grid_crs(int(run["grid_id"])),
         cameras=p.cameras() if "cameras" in layers else None, places=p.places() if "places" in layers else None,
-        boundaries=p.boundaries() if "boundaries" in layers else None, layers=layers, selected_cell=selected_cell,
-        title=tables.period_label(run, ctx.timezone), tile_url=ctx.settings.tile_url, map_style=ctx.settings.map_style)
+        boundaries=p.boundaries() if "boundaries" in layers else None,
+        streets=p.streets() if "streets" in layers else None, layers=layers, selected_cell=selected_cell,
+        title=map_title(p, run, ctx.timezone), tile_url=ctx.settings.tile_url, map_style=ctx.settings.map_style)
     if user is not None:
         ctx.recorder.audit(user.username, "view", target=f"forecast_run:{int(run_id)}", details={"page": "map"})
     status = (f"{len(fc):,} cells; highest expected count {fc['expected_count'].max():.2f} "
@@ -82,12 +100,7 @@ def map_figure(ctx, run_id, measure: str, layers, selected_cell=None, user=None)
 
 
 def _empty(text: str):
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    fig.update_layout(annotations=[{"text": text, "showarrow": False, "font": {"size": 16}}], height=640,
-                      xaxis={"visible": False}, yaxis={"visible": False}, plot_bgcolor="white")
-    return fig
+    return figures.empty_figure(text)
 
 
 def cell_panel(ctx, run_id, click):
@@ -110,8 +123,9 @@ def panel_children(ctx, run_id: int, cell_id: str):
     runs = ctx.provider.forecast_runs()
     kind = str(runs.loc[runs["id"] == run_id, "period"].iloc[0])
     history = ctx.provider.cell_history(run_id, cell_id)
+    name = figures.cell_names(fc.loc[fc["cell_id"] == cell_id])
     return [
-        html.H3(f"Cell {cell_id}"),
+        html.H3(name[0] if len(name) and name[0] != cell_id else f"Cell {cell_id}", id=ids.CELL_NAME),
         html.P([html.B(f"{s['expected_count']:.2f}"), f" incidents expected this {kind} ",
                 f"(probability of at least one: {s['probability']:.0%}); rank {s['rank']:,} of {s['n_cells']:,}."],
                id=ids.CELL_FORECAST),
@@ -143,4 +157,5 @@ def register(app, ctx) -> None:
         return cell_panel(ctx, run_id, click)
 
 
-__all__ = ["PATH", "TITLE", "cell_panel", "layout", "map_figure", "panel_children", "period_choices", "register"]
+__all__ = ["PATH", "TITLE", "cell_panel", "default_layers", "layout", "map_figure", "map_title", "panel_children",
+           "period_choices", "register"]

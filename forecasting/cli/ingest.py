@@ -124,6 +124,25 @@ class progress:
         return False
 
 
+@ingest_app.command("streets")
+def ingest_streets_cmd(
+    path: Annotated[Path, typer.Argument(help="GeoJSON or GeoPackage of street lines with names.")],
+    source: Annotated[str | None, typer.Option(help="Dataset name (default: the file name).")] = None,
+    name_column: Annotated[str | None, typer.Option(help="Property holding the name (default: detected).")] = None,
+    simulated: Annotated[bool, typer.Option("--simulated/--real", help="Flag the streets as simulated.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """Load named street lines: drawn on the risk map and the patrol PDF, and used to label cells."""
+    from forecasting.jobs.places import ingest_streets
+
+    summary = ingest_streets(factory(), settings(), path, source=source, name_column=name_column,
+                             simulated=simulated)
+    if as_json:
+        typer.echo(json.dumps(_total([summary])))
+    else:
+        print_summaries([summary])
+
+
 @ingest_app.command("runs")
 def ingest_runs(
     limit: Annotated[int, typer.Option(help="How many runs to show.")] = 20,

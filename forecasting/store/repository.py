@@ -146,14 +146,18 @@ def _lookup_via_temp_table(session: Session, source: str, ids: np.ndarray) -> li
 _INCIDENT_WRITE_COLUMNS = (
     "incident_id", "occurred_at", "time_resolution", "tz", "longitude", "latitude",
     "source_crs", "source_x", "source_y", "category", "category_group", "content_hash",
-    "attributes",
+    "attributes", "address",
 )
 
 
 def insert_incidents(*, session: Session, frame: pd.DataFrame, source: str, run_id: int) -> int:
     """Bulk-insert canonical incidents (see :mod:`forecasting.schema`); returns the row count."""
+    import pandas as pd
+
     if frame.empty:
         return 0
+    if S.ADDRESS not in frame.columns:  # optional in the canonical frame
+        frame = frame.assign(**{S.ADDRESS: None})
     S.require_columns(frame, _INCIDENT_WRITE_COLUMNS, "incidents")
     out = frame.loc[:, list(_INCIDENT_WRITE_COLUMNS)].copy()
     out["occurred_at"] = pd.to_datetime(out["occurred_at"], utc=True)
