@@ -24,9 +24,9 @@ MEASURES = {
     "expected_count": "Expected incidents",
     "probability": "Probability of at least one incident",
 }
-LAYERS = ("streets", "cameras", "places", "boundaries")
+LAYERS = ("cameras", "places", "boundaries", "streets")
 #: Colour of cells the run has no forecast for (outside the grid's data), with its legend entry.
-NO_FORECAST_COLOUR = "#d9d9d9"
+NO_FORECAST_COLOUR = "#e3e3e3"
 STREET_COLOUR = "#8c8c8c"
 COLORSCALE = [[0.0, "#fffbe6"], [0.15, "#fee391"], [0.35, "#fdae61"], [0.6, "#f46d43"], [0.8, "#d73027"],
               [1.0, "#7f0000"]]
@@ -215,7 +215,7 @@ def risk_map_figure(
     fig.update_layout(height=height, margin={"l": 0, "r": 0, "t": 36 if title else 8, "b": 0},
                       title={"text": title, "x": 0.01, "font": {"size": 14}} if title else None,
                       legend={"orientation": "h", "y": 0.0, "x": 0.0, "bgcolor": "rgba(255,255,255,0.8)"},
-                      paper_bgcolor="white", plot_bgcolor="#f4f4f4", uirevision="risk-map",
+                      paper_bgcolor="white", plot_bgcolor=NO_FORECAST_COLOUR, uirevision="risk-map",
                       clickmode="event")
     return fig
 
@@ -235,10 +235,11 @@ def _raster_map(forecast, measure, crs, cameras, places, boundaries, selected_ce
         colorbar=colorbar(z, measure, zmax), text=names,
         hovertemplate=f"%{{text}}<br>{MEASURES[measure]}: %{{z:.3f}}<extra>click for details</extra>", name="cells",
     ))
-    # Cells outside the forecast show the background; the legend says what that grey means.
-    fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="no forecast (no data there)",
-                             marker={"symbol": "square", "size": 12, "color": NO_FORECAST_COLOUR},
-                             hoverinfo="skip"))
+    # Cells outside the forecast show the background; when there are some, the legend says what that grey means.
+    if np.isnan(z).any():
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="no forecast (no data there)",
+                                 marker={"symbol": "square", "size": 12, "color": NO_FORECAST_COLOUR},
+                                 hoverinfo="skip"))
     if streets is not None and len(streets):
         lon, lat, mid_lon, mid_lat = _line_coords(streets["wkt"])
         u, v = gf.project(lon, lat)

@@ -91,8 +91,8 @@ def readable_reasons(reasons: list[str]) -> list[str]:
             if m.group(1) in seen:
                 continue
             seen.add(m.group(1))
-            reason = (f"about {float(m.group(2)):.1f} recent incidents {m.group(1)}, counting those of the last "
-                      f"week fully and older ones less (half weight after {m.group(3)} days)")
+            reason = (f"about {float(m.group(2)):.1f} recent incidents {m.group(1)}, recent ones counting fully "
+                      f"and older ones less (half weight after {m.group(3)} days)")
         if reason not in out:
             out.append(reason)
     return out

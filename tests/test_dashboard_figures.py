@@ -185,8 +185,10 @@ def test_hover_names_cells_by_label_and_no_forecast_has_a_legend(fake):
     assert text[int(first["row"]) - meta["row0"], int(first["col"]) - meta["col0"]] == \
         f"{first['label']} ({first['cell_id']})"
     assert "%{text}" in fig.data[0].hovertemplate
-    grey = next(t for t in fig.data if t.name.startswith("no forecast"))
-    assert grey.marker.color == figures.NO_FORECAST_COLOUR
+    assert not [t for t in fig.data if (t.name or "").startswith("no forecast")]  # a full grid: no grey cell
+    holed = figures.risk_map_figure(fc.iloc[1:], crs=fake.CRS)
+    grey = next(t for t in holed.data if (t.name or "").startswith("no forecast"))
+    assert grey.marker.color == figures.NO_FORECAST_COLOUR == holed.layout.plot_bgcolor
     unlabelled = figures.cell_names(fc.drop(columns="label").head(2))
     assert unlabelled.tolist() == fc["cell_id"].head(2).tolist()
 
@@ -237,3 +239,18 @@ def test_models_page_names_the_backtest_dataset():
     m = {**synthetic_metrics(), "dataset": "Vancouver PD incidents (real data: 4 neighbourhoods)"}
     assert models.backtest_heading([Backtest(1, pd.Timestamp("2024-06-01", tz="UTC"), "week", m, None, "a")]) == \
         "Latest backtest (Vancouver PD incidents (real data: 4 neighbourhoods)): every model side by side"
+
+
+def test_reasons_are_said_once_in_planner_units():
+    reasons = ["recent incidents in this cell (near-repeat intensity 2.4, half-life 7 days)",
+               "recent incidents in this cell (near-repeat intensity 3.1, half-life 28 days)",
+               "recent incidents in the surrounding cells (near-repeat intensity 5.0, half-life 7 days)",
+               "5 incidents in this cell in the last 4 weeks", "5 incidents in this cell in the last 4 weeks"]
+    out = tables.readable_reasons(reasons)
+    assert out == [
+        "about 2.4 recent incidents in this cell, recent ones counting fully and older ones less "
+        "(half weight after 7 days)",
+        "about 5.0 recent incidents in the surrounding cells, recent ones counting fully and older ones less "
+        "(half weight after 7 days)",
+        "5 incidents in this cell in the last 4 weeks"]
+    assert not any("intensity" in r for r in out)
