@@ -221,6 +221,7 @@ def test_layers_ticked_only_when_present_and_the_title_says_simulated(fake):
 
     bare = Bare(n_cells=16)
     assert risk_map.default_layers(bare) == ["cameras"]
+    assert risk_map.available_layers(bare) == ["cameras", "places"]
     run = fake.forecast_runs().iloc[0]
     assert risk_map.map_title(fake, run, "UTC").startswith("Simulated city: ")
     assert not risk_map.map_title(bare, run, "UTC").startswith("Simulated")

@@ -34,7 +34,7 @@ def layout(ctx):
                                                options=[{"label": "expected count", "value": "expected_count"},
                                                         {"label": "probability", "value": "probability"}])),
             _field("Layers", dcc.Checklist(id=ids.MAP_LAYERS, inline=True, value=default_layers(ctx.provider),
-                                           options=list(figures.LAYERS))),
+                                           options=available_layers(ctx.provider))),
         ], className="cc-controls"),
         html.Div(id=ids.MAP_STATUS, className="cc-status"),
         html.Div([
@@ -47,14 +47,19 @@ def layout(ctx):
     ])
 
 
-def default_layers(provider) -> list[str]:
-    """Layers ticked on arrival: cameras, plus streets and boundaries only when there are some."""
-    out = ["cameras"]
+def available_layers(provider) -> list[str]:
+    """Layers offered: cameras and places, plus streets and boundaries only when there are some."""
+    out = ["cameras", "places"]
     if len(provider.streets()):
         out.insert(0, "streets")
     if provider.boundaries():
         out.append("boundaries")
     return out
+
+
+def default_layers(provider) -> list[str]:
+    """Layers ticked on arrival: every available one but places (many markers)."""
+    return [layer for layer in available_layers(provider) if layer != "places"]
 
 
 def map_title(provider, run, tz: str) -> str:
@@ -157,5 +162,5 @@ def register(app, ctx) -> None:
         return cell_panel(ctx, run_id, click)
 
 
-__all__ = ["PATH", "TITLE", "cell_panel", "default_layers", "layout", "map_figure", "map_title", "panel_children",
-           "period_choices", "register"]
+__all__ = ["PATH", "TITLE", "available_layers", "cell_panel", "default_layers", "layout", "map_figure", "map_title",
+           "panel_children", "period_choices", "register"]
