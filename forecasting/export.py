@@ -313,8 +313,9 @@ def _font_dir() -> Path:
     return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 
 
-def _street_segments(streets: pd.DataFrame, box) -> tuple[list[np.ndarray], list[str], np.ndarray]:
-    """Street lines clipped to ``box`` (west, south, east, north) as vertex arrays, with names and midpoints."""
+def _street_segments(streets: pd.DataFrame, box) -> tuple[list[np.ndarray], list[str], np.ndarray, np.ndarray]:
+    """Street lines clipped to ``box`` (west, south, east, north) as vertex arrays, with each street's
+    name, midpoint and end points (``x0, y0, x1, y1``)."""
     import shapely
 
     geoms = shapely.clip_by_rect(shapely.from_wkt(np.asarray(streets["wkt"], dtype=object)), *box)
@@ -324,7 +325,20 @@ def _street_segments(streets: pd.DataFrame, box) -> tuple[list[np.ndarray], list
     coords, idx = shapely.get_coordinates(parts, return_index=True)
     segments = np.split(coords, np.flatnonzero(np.diff(idx)) + 1) if len(coords) else []
     mids = shapely.get_coordinates(shapely.line_interpolate_point(geoms, 0.5, normalized=True))
-    return segments, list(names), mids
+    xy, geom = shapely.get_coordinates(geoms, return_index=True)
+    first = np.searchsorted(geom, np.arange(len(geoms)))
+    last = np.searchsorted(geom, np.arange(len(geoms)), side="right") - 1
+    ends = np.hstack([xy[first], xy[last]]) if len(xy) else np.zeros((0, 4))
+    return segments, list(names), mids, ends
+
+
+def _street_angles(ends: np.ndarray, lat: float) -> np.ndarray:
+    """Text angle (degrees, -90 to 90) of each street from its end points ``x0, y0, x1, y1``, in the map's aspect."""
+    if not len(ends):
+        return np.zeros(0)
+    dx = (ends[:, 2] - ends[:, 0]) * max(np.cos(np.radians(lat)), 0.1)
+    angle = np.degrees(np.arctan2(ends[:, 3] - ends[:, 1], dx))
+    return (angle + 90) % 180 - 90
 
 
 def _scale_bar(ax, lat: float) -> None:
@@ -380,10 +394,13 @@ def _map_png(plan: PatrolPlan, streets: pd.DataFrame | None = None) -> io.BytesI
     pad_x, pad_y = (x1 - x0) * 0.08, (y1 - y0) * 0.08
     x0, x1, y0, y1 = x0 - pad_x, x1 + pad_x, y0 - pad_y, y1 + pad_y
     if streets is not None and len(streets):
-        segments, names, mids = _street_segments(streets, (x0, y0, x1, y1))
+        segments, names, mids, ends = _street_segments(streets, (x0, y0, x1, y1))
         ax.add_collection(LineCollection(segments, colors="0.45", linewidths=0.6, zorder=0))
-        for name, (mx, my) in zip(names, mids, strict=True):  # one label per street
-            ax.annotate(name, (mx, my), fontsize=4.5, color="0.3", ha="center", va="center", zorder=0)
+        # Each name runs along its street (north-south names upright), so parallel streets' names do not collide.
+        angles = _street_angles(ends, float(np.nanmean(plan.hotspots["latitude"])))
+        for name, (mx, my), angle in zip(names, mids, angles, strict=True):  # one label per street
+            ax.annotate(name, (mx, my), fontsize=4.5, color="0.3", ha="center", va="center", zorder=0,
+                        rotation=angle, rotation_mode="anchor")
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     lat = float(np.nanmean(plan.hotspots["latitude"]))
