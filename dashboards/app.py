@@ -85,6 +85,9 @@ def create_app(settings, provider=None, *, recorder=None, dash_settings: Dashboa
         return html.Div([
             dcc.Location(id=ids.URL),
             html.Div([html.Span("crimecast", className="cc-brand"),
+                      *([html.Span("simulated city", id=ids.SIMULATED_BADGE, className="cc-simulated",
+                                   title="Forecasts, cameras and patrol plans here describe a simulated city, "
+                                         "not a real one")] if ctx.provider.simulated() else []),
                       html.Nav(id=ids.NAV, children=_nav(pages, "/"), style={"display": "flex", "gap": "18px"}),
                       html.Span([badge, " \u00b7 ", _sign_out_form()], id=ids.USER_BADGE,
                                 className="cc-user")], className="cc-header"),

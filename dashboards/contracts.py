@@ -12,7 +12,10 @@ runs
     period first.
 forecast
     ``cell_id, expected_count, probability, score, rank, reasons (list of str), centroid_lon,
-    centroid_lat, row, col, area_m2, polygon_wkt`` (WGS84), best rank first.
+    centroid_lat, row, col, area_m2, polygon_wkt`` (WGS84), best rank first, and ``label`` (the
+    cell's name people recognise: a block address, street or nearby place; None when unknown).
+streets
+    ``name, wkt, simulated``: named street lines (WGS84).
 history
     ``period_start, count``: incidents in the cell in the periods before the forecast period.
 cameras
@@ -43,7 +46,7 @@ from forecasting.errors import InputError
 
 RUN_COLUMNS = ["id", "grid_id", "model", "category", "period", "period_start", "period_end", "issued_at"]
 FORECAST_VIEW_COLUMNS = ["cell_id", "expected_count", "probability", "score", "rank", "reasons",
-                         "centroid_lon", "centroid_lat", "row", "col", "area_m2", "polygon_wkt"]
+                         "centroid_lon", "centroid_lat", "row", "col", "area_m2", "polygon_wkt", "label"]
 CAMERA_COLUMNS = ["camera_id", "name", "kind", "status", "longitude", "latitude", "view_wkt"]
 PLACE_COLUMNS = ["category", "name", "longitude", "latitude"]
 PRIORITY_COLUMNS = ["rank", "camera_id", "name", "expected_in_view", "marginal", "n_cells", "why"]
@@ -102,6 +105,12 @@ class DashboardProvider(Protocol):
 
     def boundaries(self) -> dict[str, dict]:
         """Boundary layers: name -> GeoJSON FeatureCollection in WGS84."""
+
+    def streets(self) -> pd.DataFrame:
+        """Named street lines (``streets`` contract); empty when none are loaded."""
+
+    def simulated(self) -> bool:
+        """Whether the forecasts describe the simulated city (every output then says so)."""
 
     def camera_priority(self, run_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Cameras ranked for a run's period, and the coverage gaps (``priority``, ``gaps``)."""

@@ -24,7 +24,10 @@ MEASURES = {
     "expected_count": "Expected incidents",
     "probability": "Probability of at least one incident",
 }
-LAYERS = ("cameras", "places", "boundaries")
+LAYERS = ("cameras", "places", "boundaries", "streets")
+#: Colour of cells the run has no forecast for (outside the grid's data), with its legend entry.
+NO_FORECAST_COLOUR = "#e3e3e3"
+STREET_COLOUR = "#8c8c8c"
 COLORSCALE = [[0.0, "#fffbe6"], [0.15, "#fee391"], [0.35, "#fdae61"], [0.6, "#f46d43"], [0.8, "#d73027"],
               [1.0, "#7f0000"]]
 CAMERA_COLOUR = "#1f4e9c"
@@ -107,6 +110,36 @@ def _zmax(values: np.ndarray) -> float:
     return top if top > 0 else float(max(v.max(), 1e-9))
 
 
+def colorbar(values: np.ndarray, measure: str, zmax: float) -> dict:
+    """The colour bar: five ticks from 0 to ``zmax``; the top one reads "≥" when values above it share its colour.
+
+    Examples
+    --------
+    >>> colorbar(np.array([0.0, 1.0, 9.0]), "expected_count", 2.0)["ticktext"][-1]
+    '≥ 2'
+    >>> colorbar(np.array([0.0, 1.0]), "probability", 1.0)["ticktext"][-1]
+    '100%'
+    """
+    ticks = np.linspace(0.0, zmax, 5)
+    fmt = (lambda t: f"{t:.0%}") if measure == "probability" else (lambda t: f"{t:.3g}")
+    text = [fmt(t) for t in ticks]
+    v = values[np.isfinite(values)]
+    if v.size and float(v.max()) > zmax:
+        text[-1] = "≥ " + text[-1]
+    return {"title": {"text": MEASURES[measure], "side": "right"}, "thickness": 14, "len": 0.8,
+            "tickvals": ticks.tolist(), "ticktext": text}
+
+
+def cell_names(forecast: pd.DataFrame) -> np.ndarray:
+    """What hover and panels call each cell: its label (a block or place) with the id, else the id."""
+    ids = forecast["cell_id"].astype(str)
+    if "label" not in forecast:
+        return ids.to_numpy(dtype=object)
+    label = forecast["label"]
+    named = label.notna() & (label.astype(str).str.len() > 0)
+    return ids.where(~named, label.astype(str) + " (" + ids + ")").to_numpy(dtype=object)
+
+
 def risk_map_figure(
     forecast: pd.DataFrame,
     *,
@@ -115,6 +148,7 @@ def risk_map_figure(
     cameras: pd.DataFrame | None = None,
     places: pd.DataFrame | None = None,
     boundaries: Mapping[str, dict] | None = None,
+    streets: pd.DataFrame | None = None,
     layers: Iterable[str] = (),
     selected_cell: str | None = None,
     highlight_camera: str | None = None,
@@ -136,7 +170,9 @@ def risk_map_figure(
         ``cameras`` and ``places`` contracts; drawn when their layer is in ``layers``.
     boundaries : mapping, optional
         Layer name -> GeoJSON FeatureCollection (WGS84); drawn when ``"boundaries"`` is in ``layers``.
-    layers : iterable of {"cameras", "places", "boundaries"}
+    streets : DataFrame, optional
+        ``streets`` contract (``name, wkt``); drawn, with names on hover, when ``"streets"`` is in ``layers``.
+    layers : iterable of {"streets", "cameras", "places", "boundaries"}
     selected_cell : str, optional
         Cell outlined (the one whose panel is open).
     highlight_camera : str, optional
@@ -169,30 +205,50 @@ def risk_map_figure(
     if not online and is_raster(forecast):
         fig = _raster_map(forecast, measure, crs, cameras if "cameras" in layers else None,
                           places if "places" in layers else None,
-                          boundaries if "boundaries" in layers else None, selected_cell, highlight_camera)
+                          boundaries if "boundaries" in layers else None, selected_cell, highlight_camera,
+                          streets if "streets" in layers else None)
     else:
         fig = _tile_map(forecast, measure, cameras if "cameras" in layers else None,
                         places if "places" in layers else None, boundaries if "boundaries" in layers else None,
-                        selected_cell, highlight_camera, tile_url, map_style)
+                        selected_cell, highlight_camera, tile_url, map_style,
+                        streets if "streets" in layers else None)
     fig.update_layout(height=height, margin={"l": 0, "r": 0, "t": 36 if title else 8, "b": 0},
                       title={"text": title, "x": 0.01, "font": {"size": 14}} if title else None,
                       legend={"orientation": "h", "y": 0.0, "x": 0.0, "bgcolor": "rgba(255,255,255,0.8)"},
-                      paper_bgcolor="white", plot_bgcolor="#f4f4f4", uirevision="risk-map",
+                      paper_bgcolor="white", plot_bgcolor=NO_FORECAST_COLOUR, uirevision="risk-map",
                       clickmode="event")
     return fig
 
 
-def _raster_map(forecast, measure, crs, cameras, places, boundaries, selected_cell, highlight_camera) -> go.Figure:
+def _raster_map(forecast, measure, crs, cameras, places, boundaries, selected_cell, highlight_camera,
+                streets=None) -> go.Figure:
     gf = grid_frame(forecast, crs)
     r = forecast["row"].to_numpy(np.int64) - gf.row0
     c = forecast["col"].to_numpy(np.int64) - gf.col0
     z = np.full((gf.n_rows, gf.n_cols), np.nan)
     z[r, c] = forecast[measure].to_numpy(float)
+    names = np.full((gf.n_rows, gf.n_cols), "", dtype=object)
+    names[r, c] = cell_names(forecast)
+    zmax = _zmax(z)
     fig = go.Figure(go.Heatmap(
-        z=z, x0=0, dx=1, y0=0, dy=1, colorscale=COLORSCALE, zmin=0, zmax=_zmax(z), hoverongaps=False,
-        colorbar={"title": {"text": MEASURES[measure], "side": "right"}, "thickness": 14, "len": 0.8},
-        hovertemplate=f"{MEASURES[measure]}: %{{z:.3f}}<extra>click for details</extra>", name="cells",
+        z=z, x0=0, dx=1, y0=0, dy=1, colorscale=COLORSCALE, zmin=0, zmax=zmax, hoverongaps=False,
+        colorbar=colorbar(z, measure, zmax), text=names,
+        hovertemplate=f"%{{text}}<br>{MEASURES[measure]}: %{{z:.3f}}<extra>click for details</extra>", name="cells",
     ))
+    # Cells outside the forecast show the background; when there are some, the legend says what that grey means.
+    if np.isnan(z).any():
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="no forecast (no data there)",
+                                 marker={"symbol": "square", "size": 12, "color": NO_FORECAST_COLOUR},
+                                 hoverinfo="skip"))
+    if streets is not None and len(streets):
+        lon, lat, mid_lon, mid_lat = _line_coords(streets["wkt"])
+        u, v = gf.project(lon, lat)
+        fig.add_trace(go.Scatter(x=u, y=v, mode="lines", name="streets", hoverinfo="skip",
+                                 line={"color": STREET_COLOUR, "width": 1}))
+        mu, mv = gf.project(mid_lon, mid_lat)
+        fig.add_trace(go.Scatter(x=mu, y=mv, mode="markers", showlegend=False, text=streets["name"].astype(str),
+                                 hovertemplate="%{text}<extra>street</extra>",
+                                 marker={"size": 6, "color": STREET_COLOUR, "opacity": 0.6}))
     if boundaries:
         for i, (name, gj) in enumerate(boundaries.items()):
             lon, lat, lx, ly, labels = _geojson_lines(gj)
@@ -238,7 +294,7 @@ def _raster_map(forecast, measure, crs, cameras, places, boundaries, selected_ce
 
 
 def _tile_map(forecast, measure, cameras, places, boundaries, selected_cell, highlight_camera,
-              tile_url, map_style) -> go.Figure:
+              tile_url, map_style, streets=None) -> go.Figure:
     import shapely
 
     geoms = shapely.from_wkt(forecast["polygon_wkt"].to_numpy())
@@ -246,12 +302,17 @@ def _tile_map(forecast, measure, cameras, places, boundaries, selected_cell, hig
         {"type": "Feature", "id": cid, "geometry": shapely.geometry.mapping(g)}
         for cid, g in zip(forecast["cell_id"].astype(str), geoms, strict=True)]}
     z = forecast[measure].to_numpy(float)
+    zmax = _zmax(z)
     fig = go.Figure(go.Choroplethmap(
         geojson=gj, locations=forecast["cell_id"].astype(str), z=z, colorscale=COLORSCALE, zmin=0,
-        zmax=_zmax(z), marker={"line": {"width": 0}, "opacity": 0.75}, name="cells",
-        colorbar={"title": {"text": MEASURES[measure], "side": "right"}, "thickness": 14, "len": 0.8},
-        hovertemplate=f"%{{location}}<br>{MEASURES[measure]}: %{{z:.3f}}<extra></extra>",
+        zmax=zmax, marker={"line": {"width": 0}, "opacity": 0.75}, name="cells",
+        colorbar=colorbar(z, measure, zmax), text=cell_names(forecast),
+        hovertemplate=f"%{{text}}<br>{MEASURES[measure]}: %{{z:.3f}}<extra></extra>",
     ))
+    if streets is not None and len(streets):
+        lon, lat, _, _ = _line_coords(streets["wkt"])
+        fig.add_trace(go.Scattermap(lon=lon, lat=lat, mode="lines", name="streets", hoverinfo="skip",
+                                    line={"color": STREET_COLOUR, "width": 1}))
     if boundaries:
         for i, (name, g) in enumerate(boundaries.items()):
             lon, lat, _, _, _ = _geojson_lines(g)
@@ -325,6 +386,20 @@ def _wkt_lines(wkts: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
             lon += [*xy[:, 0], np.nan]
             lat += [*xy[:, 1], np.nan]
     return np.asarray(lon), np.asarray(lat)
+
+
+def _line_coords(wkts: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """WKT (multi)lines as one NaN-separated line, and each line's midpoint (for its name on hover)."""
+    import shapely
+
+    geoms = shapely.from_wkt(np.asarray(wkts, dtype=object))
+    parts, _ = shapely.get_parts(geoms, return_index=True)
+    xy, part = shapely.get_coordinates(parts, return_index=True)
+    # A NaN after each part's last vertex separates the parts in one trace.
+    breaks = np.flatnonzero(np.diff(part)) + 1
+    xy = np.insert(xy, breaks, np.nan, axis=0)
+    mid = shapely.get_coordinates(shapely.line_interpolate_point(geoms, 0.5, normalized=True))
+    return xy[:, 0], xy[:, 1], mid[:, 0], mid[:, 1]
 
 
 def _geojson_lines(gj: dict):
@@ -450,6 +525,20 @@ def choice_record_figure(record: pd.DataFrame, k: int | None = None, height: int
     return fig
 
 
+def empty_figure(text: str, height: int = 640) -> go.Figure:
+    """A figure that says why there is nothing to draw, instead of blank axes.
+
+    Examples
+    --------
+    >>> empty_figure("No forecast yet").layout.annotations[0].text
+    'No forecast yet'
+    """
+    fig = go.Figure()
+    fig.update_layout(annotations=[{"text": text, "showarrow": False, "font": {"size": 16}}], height=height,
+                      xaxis={"visible": False}, yaxis={"visible": False}, plot_bgcolor="white")
+    return fig
+
+
 def capture_curve_figure(metrics: Mapping, target: str = "all", height: int = 360) -> go.Figure:
     """Hit rate against the share of area flagged, one line per model, from a ``metrics.json`` summary.
 
@@ -481,6 +570,8 @@ def capture_curve_figure(metrics: Mapping, target: str = "all", height: int = 36
                              "font": {"size": 13}},
                       xaxis_title="share of study area flagged (%)", yaxis_title="share of incidents captured",
                       plot_bgcolor="white")
-    fig.update_xaxes(type="log", gridcolor="#eee")
-    fig.update_yaxes(gridcolor="#eee", rangemode="tozero")
+    # Ticks at the shares themselves: plotly's own log ticks label 0.5 % as "5".
+    fig.update_xaxes(type="log", gridcolor="#eee", tickvals=[s * 100 for s in shares],
+                     ticktext=[f"{s * 100:g} %" for s in shares])
+    fig.update_yaxes(gridcolor="#eee", rangemode="tozero", tickformat=".0%")
     return fig

@@ -18,6 +18,8 @@ CELL_PANEL = "cell-panel"
 CELL_HISTORY = "cell-history"
 CELL_REASONS = "cell-reasons"
 CELL_FORECAST = "cell-forecast"
+CELL_NAME = "cell-name"
+SIMULATED_BADGE = "simulated-badge"
 MAP_STATUS = "map-status"
 
 # cameras

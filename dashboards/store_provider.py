@@ -185,10 +185,15 @@ class StoreProvider:
             get_grid(session=session, grid_id=int(grid_id)), "crs", None)))
 
     def forecast(self, run_id: int) -> pd.DataFrame:
+        from forecasting.jobs.places import run_labels
         from forecasting.store.forecasts import forecast_frame
 
-        return self._forecasts.get_or(int(run_id), lambda: self._read(
-            forecast_frame, run_id=int(run_id)).loc[:, FORECAST_VIEW_COLUMNS])
+        def load() -> pd.DataFrame:
+            frame = self._read(forecast_frame, run_id=int(run_id)).loc[:, FORECAST_VIEW_COLUMNS[:-1]]
+            labels = run_labels(self.factory, run_id=int(run_id))
+            return frame.assign(label=frame["cell_id"].astype(str).map(labels).astype(object))
+
+        return self._forecasts.get_or(int(run_id), load)
 
     def cell_history(self, run_id: int, cell_id: str, periods: int = 12) -> pd.DataFrame:
         import shapely
@@ -228,6 +233,18 @@ class StoreProvider:
         if "boundaries" not in self._static:
             self._static["boundaries"] = read_boundaries(self.boundary_files)
         return self._static["boundaries"]
+
+    def streets(self) -> pd.DataFrame:
+        from forecasting.store.streets import streets_frame
+
+        if "streets" not in self._static:
+            self._static["streets"] = self._read(streets_frame)
+        return self._static["streets"]
+
+    def simulated(self) -> bool:
+        from forecasting.store.streets import source_is_simulated
+
+        return self._static.setdefault("simulated", self._read(source_is_simulated))
 
     def camera_priority(self, run_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         return self._priority.get_or(int(run_id), lambda: self._rank(int(run_id)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -79,6 +80,40 @@ def default_period(options: list[dict]):
     return (current or options)[-1]["value"] if options else None
 
 
+_NEAR_REPEAT = re.compile(r"recent incidents (in this cell|in the surrounding cells) "
+                          r"\(near-repeat intensity ([\d.]+), half-life ([\d.]+) days\)")
+
+
+def readable_reasons(reasons: list[str]) -> list[str]:
+    """Reasons in a planner's units, each said once.
+
+    A near-repeat intensity is a recency-weighted count of incidents: each counts 1 at once and
+    half after the half-life. Several half-lives of the same place say the same thing, so only the
+    first (the strongest reason) is kept. (The wording at the source, ``describe_feature``, is the
+    forecasting core's; this keeps stored reasons readable.)
+
+    Examples
+    --------
+    >>> out = readable_reasons(["recent incidents in this cell (near-repeat intensity 2.4, half-life 7 days)",
+    ...                         "recent incidents in this cell (near-repeat intensity 3.1, half-life 28 days)",
+    ...                         "5 incidents in this cell in the last 4 weeks"])
+    >>> len(out), out[0][:40], out[0][-26:]
+    (2, 'about 2.4 recent incidents in this cell,', '(half weight after 7 days)')
+    """
+    out, seen = [], set()
+    for reason in reasons:  # a handful of short strings per cell
+        m = _NEAR_REPEAT.fullmatch(str(reason))
+        if m:
+            if m.group(1) in seen:
+                continue
+            seen.add(m.group(1))
+            reason = (f"about {float(m.group(2)):.1f} recent incidents {m.group(1)}, recent ones counting fully "
+                      f"and older ones less (half weight after {m.group(3)} days)")
+        if reason not in out:
+            out.append(reason)
+    return out
+
+
 def cell_summary(forecast: pd.DataFrame, cell_id: str) -> dict:
     """What the cell panel shows: id, rank of all cells, expected count, probability, reasons.
 
@@ -91,7 +126,7 @@ def cell_summary(forecast: pd.DataFrame, cell_id: str) -> dict:
     if hit.empty:
         raise InputError(f"cell_id {cell_id!r} is not in this forecast")
     r = hit.iloc[0]
-    reasons = list(r["reasons"]) if isinstance(r["reasons"], list | tuple | np.ndarray) else []
+    reasons = readable_reasons(list(r["reasons"])) if isinstance(r["reasons"], list | tuple | np.ndarray) else []
     return {"cell_id": cell_id, "rank": int(r["rank"]), "n_cells": int(len(forecast)),
             "expected_count": float(r["expected_count"]), "probability": float(r["probability"]),
             "reasons": reasons or ["No explanation stored: only the highest-risk cells carry reasons."]}

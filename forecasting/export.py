@@ -43,7 +43,7 @@ EXPORT_FORMATS = {"csv": ".csv", "geojson": ".geojson", "kml": ".kml", "ics": ".
 
 #: Provenance keys carried by every export (missing ones are written empty).
 PROVENANCE_KEYS = ("shift", "period_start", "period_end", "timezone", "model", "model_version",
-                   "forecast_run_ids", "generated_at", "generated_by")
+                   "forecast_run_ids", "generated_at", "generated_by", "dataset")
 
 _PRODUCT = "crimecast patrol plan"
 
@@ -282,8 +282,12 @@ def write_ics(plan: PatrolPlan, path) -> Path:
     return path
 
 
-def write_pdf(plan: PatrolPlan, path, *, map_image: bool = True) -> Path:
-    """A printable roll-call briefing: header with provenance, a hotspot map and a table."""
+def write_pdf(plan: PatrolPlan, path, *, map_image: bool = True, streets: pd.DataFrame | None = None) -> Path:
+    """A printable roll-call briefing: header with provenance, a hotspot map and a table.
+
+    The map draws ``streets`` (``name, wkt``) when given, names each hotspot by its address, and
+    carries a scale bar and a north arrow; made from the simulated city, it says so.
+    """
     from fpdf import FPDF
 
     path = _target(path)
@@ -301,7 +305,8 @@ def write_pdf(plan: PatrolPlan, path, *, map_image: bool = True) -> Path:
     pdf.set_auto_page_break(True, margin=12)
     pdf.add_page()
     pdf.set_font("DejaVu", "B", 15)
-    pdf.cell(0, 8, f"Patrol briefing - shift {prov['shift']}", new_x="LMARGIN", new_y="NEXT")
+    simulated = "SIMULATED CITY - " if prov["dataset"] == "simulated city" else ""
+    pdf.cell(0, 8, f"{simulated}Patrol briefing - shift {prov['shift']}", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("DejaVu", "", 9)
     lines = [
         f"Period: {prov['period_start']} to {prov['period_end']} ({prov['timezone']})",
@@ -313,7 +318,7 @@ def write_pdf(plan: PatrolPlan, path, *, map_image: bool = True) -> Path:
         pdf.multi_cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
     if map_image and len(plan.hotspots):
-        pdf.image(_map_png(plan), w=pdf.epw)
+        pdf.image(_map_png(plan, streets), w=pdf.epw)
         pdf.ln(2)
     table = hotspot_table(plan)
     if table.empty:
@@ -333,8 +338,10 @@ def write_pdf(plan: PatrolPlan, path, *, map_image: bool = True) -> Path:
     return path
 
 
-def write_plan(plan: PatrolPlan, path, fmt: str | None = None) -> Path:
+def write_plan(plan: PatrolPlan, path, fmt: str | None = None, *, streets: pd.DataFrame | None = None) -> Path:
     """Write ``plan`` in ``fmt`` (default: from the file suffix); see :data:`EXPORT_FORMATS`.
+
+    ``streets`` (``name, wkt``), when given, are drawn on the PDF's map.
 
     Examples
     --------
@@ -350,7 +357,7 @@ def write_plan(plan: PatrolPlan, path, fmt: str | None = None) -> Path:
               "pdf": write_pdf}.get(fmt)
     if writer is None:
         raise ConfigError(f"format must be one of {list(EXPORT_FORMATS)}; got {fmt!r}")
-    return writer(plan, path)
+    return write_pdf(plan, path, streets=streets) if fmt == "pdf" else writer(plan, path)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -362,7 +369,8 @@ def _target(path) -> Path:
 
 def _title(plan: PatrolPlan) -> str:
     prov = provenance(plan)
-    return f"{_PRODUCT} {prov['shift']}".strip()
+    simulated = " (simulated city)" if prov["dataset"] == "simulated city" else ""
+    return f"{_PRODUCT}{simulated} {prov['shift']}".strip()
 
 
 def _generated_at(plan: PatrolPlan) -> datetime:
@@ -384,6 +392,48 @@ def _font_dir() -> Path:
     return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 
 
+def _street_segments(streets: pd.DataFrame, box) -> tuple[list[np.ndarray], list[str], np.ndarray, np.ndarray]:
+    """Street lines clipped to ``box`` (west, south, east, north) as vertex arrays, with each street's
+    name, midpoint and end points (``x0, y0, x1, y1``)."""
+    import shapely
+
+    geoms = shapely.clip_by_rect(shapely.from_wkt(np.asarray(streets["wkt"], dtype=object)), *box)
+    keep = ~shapely.is_empty(geoms)
+    geoms, names = geoms[keep], streets["name"].astype(str).to_numpy()[keep]
+    parts = shapely.get_parts(geoms)
+    coords, idx = shapely.get_coordinates(parts, return_index=True)
+    segments = np.split(coords, np.flatnonzero(np.diff(idx)) + 1) if len(coords) else []
+    mids = shapely.get_coordinates(shapely.line_interpolate_point(geoms, 0.5, normalized=True))
+    xy, geom = shapely.get_coordinates(geoms, return_index=True)
+    first = np.searchsorted(geom, np.arange(len(geoms)))
+    last = np.searchsorted(geom, np.arange(len(geoms)), side="right") - 1
+    ends = np.hstack([xy[first], xy[last]]) if len(xy) else np.zeros((0, 4))
+    return segments, list(names), mids, ends
+
+
+def _street_angles(ends: np.ndarray, lat: float) -> np.ndarray:
+    """Text angle (degrees, -90 to 90) of each street from its end points ``x0, y0, x1, y1``, in the map's aspect."""
+    if not len(ends):
+        return np.zeros(0)
+    dx = (ends[:, 2] - ends[:, 0]) * max(np.cos(np.radians(lat)), 0.1)
+    angle = np.degrees(np.arctan2(ends[:, 3] - ends[:, 1], dx))
+    return (angle + 90) % 180 - 90
+
+
+def _scale_bar(ax, lat: float) -> None:
+    """A scale bar of a round length near a fifth of the map's width, in the lower left corner."""
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    m_per_deg = 111_320.0 * max(np.cos(np.radians(lat)), 0.1)
+    width_m = (x1 - x0) * m_per_deg
+    nice = np.array([10, 20, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000, 20000])
+    length = float(nice[np.searchsorted(nice, width_m / 5, side="right") - 1]) if width_m / 5 >= 10 else 10.0
+    bx, by = x0 + (x1 - x0) * 0.04, y0 + (y1 - y0) * 0.05
+    ax.plot([bx, bx + length / m_per_deg], [by, by], color="black", lw=2, solid_capstyle="butt")
+    ax.text(bx + length / m_per_deg / 2, by + (y1 - y0) * 0.015, f"{length / 1000:g} km" if length >= 1000
+            else f"{length:g} m", ha="center", va="bottom", fontsize=6)
+
+
 def _rings(geoms) -> list[np.ndarray]:
     """Exterior rings of (multi)polygons as coordinate arrays (vectorised with shapely)."""
     import shapely
@@ -393,10 +443,11 @@ def _rings(geoms) -> list[np.ndarray]:
     return np.split(coords, np.flatnonzero(np.diff(idx)) + 1) if len(coords) else []
 
 
-def _map_png(plan: PatrolPlan) -> io.BytesIO:
-    """A map of the selected cells (shaded by expected incidents) and labelled hotspot outlines."""
+def _map_png(plan: PatrolPlan, streets: pd.DataFrame | None = None) -> io.BytesIO:
+    """A map of the selected cells (shaded by expected incidents), labelled hotspot outlines, streets,
+    a scale bar and a north arrow."""
     from matplotlib import colormaps
-    from matplotlib.collections import PolyCollection
+    from matplotlib.collections import LineCollection, PolyCollection
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure  # a bare Figure renders with Agg; no pyplot, no global backend
 
@@ -413,16 +464,35 @@ def _map_png(plan: PatrolPlan) -> io.BytesIO:
     ax.add_collection(PolyCollection(_rings(plan.hotspots.geometry.values), facecolors="none",
                                      edgecolors="black", linewidths=1.0))
     for r in plan.hotspots.itertuples(index=False):  # one label per hotspot
-        ax.annotate(r.hotspot_id, (r.longitude, r.latitude), fontsize=7, ha="center", va="center",
+        name = f"{r.hotspot_id} {r.address}" if isinstance(r.address, str) and r.address else r.hotspot_id
+        ax.annotate(name, (r.longitude, r.latitude), fontsize=6, ha="center", va="center",
                     fontweight="bold", bbox={"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.8})
     ax.autoscale_view()
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    pad_x, pad_y = (x1 - x0) * 0.08, (y1 - y0) * 0.08
+    x0, x1, y0, y1 = x0 - pad_x, x1 + pad_x, y0 - pad_y, y1 + pad_y
+    if streets is not None and len(streets):
+        segments, names, mids, ends = _street_segments(streets, (x0, y0, x1, y1))
+        ax.add_collection(LineCollection(segments, colors="0.45", linewidths=0.6, zorder=0))
+        # Each name runs along its street (north-south names upright), so parallel streets' names do not collide.
+        angles = _street_angles(ends, float(np.nanmean(plan.hotspots["latitude"])))
+        for name, (mx, my), angle in zip(names, mids, angles, strict=True):  # one label per street
+            ax.annotate(name, (mx, my), fontsize=4.5, color="0.3", ha="center", va="center", zorder=0,
+                        rotation=angle, rotation_mode="anchor")
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
     lat = float(np.nanmean(plan.hotspots["latitude"]))
     ax.set_aspect(1.0 / max(np.cos(np.radians(lat)), 0.1))
-    ax.set_xlabel("longitude")
-    ax.set_ylabel("latitude")
-    ax.tick_params(labelsize=6)
-    ax.ticklabel_format(useOffset=False, style="plain")
-    ax.set_title(f"Hotspots, shift {provenance(plan)['shift']}", fontsize=9)
+    _scale_bar(ax, lat)
+    ax.annotate("N", xy=(0.96, 0.97), xytext=(0.96, 0.86), xycoords="axes fraction", ha="center", va="center",
+                fontsize=8, fontweight="bold", arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.2})
+    ax.set_xticks([])
+    ax.set_yticks([])
+    title = f"Hotspots, shift {provenance(plan)['shift']}"
+    if provenance(plan)["dataset"] == "simulated city":
+        title = f"Simulated city: {title}"
+    ax.set_title(title, fontsize=9)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")

@@ -13,6 +13,8 @@ Incidents frame (what ingestion produces and the store returns)
 ``source_crs``       str, e.g. ``"EPSG:4326"`` or ``"EPSG:32610"``
 ``category``         str, the source's raw category
 ``category_group``   str, the mapped group (configurable mapping)
+``address``          str or None, the block or street as the source publishes it (e.g. Vancouver
+                     ``"10XX W 10TH AVE"``); optional: frames built without it are valid
 
 Events frame (what the forecasting core consumes)
 -------------------------------------------------
@@ -23,10 +25,12 @@ Events frame (what the forecasting core consumes)
 from __future__ import annotations
 
 from collections.abc import Iterable
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from forecasting.errors import InputError
+
+if TYPE_CHECKING:  # names only: the CLI reads this module without paying for pandas
+    import pandas as pd
 
 INCIDENT_ID = "incident_id"
 OCCURRED_AT = "occurred_at"
@@ -38,6 +42,7 @@ LATITUDE = "latitude"
 SOURCE_CRS = "source_crs"
 CATEGORY = "category"
 CATEGORY_GROUP = "category_group"
+ADDRESS = "address"
 ATTRIBUTES = "attributes"
 CONTENT_HASH = "content_hash"
 
@@ -54,6 +59,9 @@ INCIDENT_COLUMNS = (
     CATEGORY,
     CATEGORY_GROUP,
 )
+
+#: Incident columns an adapter fills when its source has them (None otherwise).
+OPTIONAL_INCIDENT_COLUMNS = (ADDRESS,)
 
 EVENT_COLUMNS = (OCCURRED_LOCAL, LONGITUDE, LATITUDE, CATEGORY, CATEGORY_GROUP)
 
@@ -94,6 +102,7 @@ def events_from_incidents(incidents: pd.DataFrame) -> pd.DataFrame:
 
     Examples
     --------
+    >>> import pandas as pd
     >>> inc = pd.DataFrame({"incident_id": ["a"],
     ...     "occurred_at": pd.to_datetime(["2024-01-01 08:00"], utc=True),
     ...     "time_resolution": ["minute"], "tz": ["America/Vancouver"],
@@ -102,6 +111,8 @@ def events_from_incidents(incidents: pd.DataFrame) -> pd.DataFrame:
     >>> str(events_from_incidents(inc)["occurred_local"].iloc[0])
     '2024-01-01 00:00:00'
     """
+    import pandas as pd
+
     require_columns(incidents, INCIDENT_COLUMNS, "incidents")
     out = incidents[[INCIDENT_ID, LONGITUDE, LATITUDE, CATEGORY, CATEGORY_GROUP, TIME_RESOLUTION]].copy()
     utc = pd.to_datetime(incidents[OCCURRED_AT], utc=True)

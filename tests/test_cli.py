@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 
@@ -107,11 +109,11 @@ def test_db_downgrade_and_current(db_env):
     from forecasting.store import migrate
 
     assert f"current: {migrate.head()}" in _invoke(["db", "current"], db_env).output
-    assert _invoke(["db", "downgrade"], db_env).exit_code == 0
     from alembic.script import ScriptDirectory
 
-    below = ScriptDirectory.from_config(migrate.alembic_config("sqlite://")).get_revision(migrate.head()).down_revision
-    assert f"current: {below}" in _invoke(["db", "current"], db_env).output
+    previous = ScriptDirectory.from_config(migrate.alembic_config("sqlite://")).get_revision(migrate.head()).down_revision
+    assert _invoke(["db", "downgrade"], db_env).exit_code == 0
+    assert f"current: {previous}" in _invoke(["db", "current"], db_env).output
     assert _invoke(["db", "downgrade", "base"], db_env).exit_code == 0
     assert "current: base" in _invoke(["db", "current"], db_env).output
 
@@ -206,3 +208,60 @@ def test_skipped_zip_members_in_the_summary(db_env, tmp_path):
                                                        "a.zip: readme.pdf (not a CSV file)"]
     r = _invoke(["ingest", "incidents", str(tmp_path / "a.zip"), "-f", "canonical"], db_env)
     assert "skipped in a.zip: more.zip (nested zip, not opened); readme.pdf (not a CSV file)" in r.stdout
+
+
+def test_cli_import_loads_no_heavy_library():
+    # In a fresh interpreter: the test process itself has imported everything already.
+    code = ("import sys, forecasting.cli; heavy = ['lightgbm', 'dash', 'geopandas', 'matplotlib', 'sklearn', "
+            "'scipy', 'pandas', 'sqlalchemy', 'alembic', 'plotly']; print([m for m in heavy if m in sys.modules])")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("args", [["db", "current"], ["users", "list"], ["ingest", "runs"]])
+def test_commands_without_modelling_load_no_modelling_library(db_env, args):
+    code = ("import sys; from forecasting.cli import app\n"
+            "try:\n    app(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "heavy = ['lightgbm', 'dash', 'geopandas', 'matplotlib', 'sklearn', 'scipy', 'shapely']\n"
+            "print([m for m in heavy if m in sys.modules], 'alembic' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, **db_env})
+    assert proc.stdout.strip().splitlines()[-1] == "[] False", proc.stdout + proc.stderr
+
+
+def test_bad_period_fails_before_any_data_is_read(tmp_path):
+    result = _invoke(["forecast", "--period", "fortnight"], {"CRIMECAST_DATA_DIR": str(tmp_path / "none")})
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "Error: period must be one of ['week', 'day', 'shift', 'hour']; got 'fortnight'"
+    assert not (tmp_path / "none").exists()
+
+
+def test_help_shows_flags_without_a_type():
+    out = _invoke(["forecast", "--help"]).output
+    assert "<bool>" not in out and "<list[" not in out
+    assert re.search(r"--json\s+Print JSON\.", out)
+    assert re.search(r"--source <str>\s+Only incidents of this source \(repeatable\)\.", out)
+
+
+def test_missing_sqlite_file_is_not_created_by_a_failing_command(tmp_path):
+    db = tmp_path / "var" / "crimecast.db"
+    for args in (["priority", "cameras"], ["ingest", "runs"], ["users", "list"], ["db", "current"]):
+        result = _invoke(args, {"CRIMECAST_DATA_DIR": str(tmp_path / "var")})
+        assert not db.exists(), args
+        if args != ["db", "current"]:
+            assert result.exit_code == 1 and "run `crimecast db upgrade` first" in result.stderr, args
+    assert "current: base" in _invoke(["db", "current"], {"CRIMECAST_DATA_DIR": str(tmp_path / "var")}).output
+
+
+def test_ingest_runs_table_is_not_cut_at_80_columns(db_env):
+    _invoke(["ingest", "incidents", str(SF_TRAIN), "--format", "sf"], db_env)
+    out = _invoke(["ingest", "runs"], db_env).output
+    assert "sf_kaggle_train_sample.csv.gz" in out and "succeeded" in out and "…" not in out
+
+
+def test_head_read_from_files_matches_alembic():
+    from alembic.script import ScriptDirectory
+
+    from forecasting.store import migrate
+
+    assert migrate.head() == ScriptDirectory.from_config(migrate.alembic_config("sqlite://")).get_current_head()

@@ -187,3 +187,95 @@ def test_choice_record_figure_draws_three_methods_or_says_why_empty():
     assert fig.layout.yaxis.tickformat == ".0%"
     empty = figures.choice_record_figure(rec.iloc[:0])
     assert not empty.data and "outcome" in empty.layout.annotations[0].text
+
+
+def test_colour_bar_marks_its_capped_top_with_ge(fake):
+    fc = fake.forecast(1).copy()
+    fc.loc[0, "expected_count"] = 1000.0  # one outlier above the 99.5th percentile
+    bar = figures.risk_map_figure(fc, crs=fake.CRS).data[0].colorbar
+    assert bar.ticktext[-1].startswith("≥ ") and bar.ticktext[0] == "0"
+    assert bar.tickvals[-1] < 1000.0
+    uncapped = figures.colorbar(np.array([0.0, 0.5, 1.0]), "probability", 1.0)
+    assert uncapped["ticktext"] == ["0%", "25%", "50%", "75%", "100%"]
+
+
+def test_hover_names_cells_by_label_and_no_forecast_has_a_legend(fake):
+    fc = fake.forecast(1)
+    fig = figures.risk_map_figure(fc, crs=fake.CRS)
+    text = np.asarray(fig.data[0].text, dtype=object)
+    meta = fig.layout.meta
+    first = fc.iloc[0]
+    assert text[int(first["row"]) - meta["row0"], int(first["col"]) - meta["col0"]] == \
+        f"{first['label']} ({first['cell_id']})"
+    assert "%{text}" in fig.data[0].hovertemplate
+    assert not [t for t in fig.data if (t.name or "").startswith("no forecast")]  # a full grid: no grey cell
+    holed = figures.risk_map_figure(fc.iloc[1:], crs=fake.CRS)
+    grey = next(t for t in holed.data if (t.name or "").startswith("no forecast"))
+    assert grey.marker.color == figures.NO_FORECAST_COLOUR == holed.layout.plot_bgcolor
+    unlabelled = figures.cell_names(fc.drop(columns="label").head(2))
+    assert unlabelled.tolist() == fc["cell_id"].head(2).tolist()
+
+
+def test_streets_are_drawn_offline_with_their_names(fake):
+    fig = figures.risk_map_figure(fake.forecast(1), crs=fake.CRS, streets=fake.streets(), layers=["streets"])
+    lines = next(t for t in fig.data if t.name == "streets")
+    assert np.isnan(np.asarray(lines.x, dtype=float)).sum() == 1  # two lines, one separator
+    names = next(t for t in fig.data if t.hovertemplate and "street" in t.hovertemplate)
+    assert list(names.text) == ["Main Street", "Market Avenue"]
+    assert figures.risk_map_figure(fake.forecast(1), crs=fake.CRS, streets=fake.streets()).layout.meta["kind"] \
+        == "raster" and "streets" not in [t.name for t in figures.risk_map_figure(
+            fake.forecast(1), crs=fake.CRS, streets=fake.streets()).data]
+
+
+def test_layers_ticked_only_when_present_and_the_title_says_simulated(fake):
+    from dashboards.pages import risk_map
+
+    assert risk_map.default_layers(fake) == ["streets", "cameras", "boundaries"]
+
+    class Bare(FakeProvider):
+        def boundaries(self):
+            return {}
+
+        def streets(self):
+            return pd.DataFrame(columns=["name", "wkt", "simulated"])
+
+        def simulated(self):
+            return False
+
+    bare = Bare(n_cells=16)
+    assert risk_map.default_layers(bare) == ["cameras"]
+    assert risk_map.available_layers(bare) == ["cameras", "places"]
+    run = fake.forecast_runs().iloc[0]
+    assert risk_map.map_title(fake, run, "UTC").startswith("Simulated city: ")
+    assert not risk_map.map_title(bare, run, "UTC").startswith("Simulated")
+
+
+def test_capture_curve_labels_shares_as_percentages():
+    fig = figures.capture_curve_figure(synthetic_metrics())
+    assert list(fig.layout.xaxis.ticktext) == ["0.5 %", "1 %", "2 %", "5 %"]
+    assert list(fig.layout.xaxis.tickvals) == [0.5, 1.0, 2.0, 5.0]
+
+
+def test_models_page_names_the_backtest_dataset():
+    from dashboards.contracts import Backtest
+
+    from dashboards.pages import models
+
+    m = {**synthetic_metrics(), "dataset": "Vancouver PD incidents (real data: 4 neighbourhoods)"}
+    assert models.backtest_heading([Backtest(1, pd.Timestamp("2024-06-01", tz="UTC"), "week", m, None, "a")]) == \
+        "Latest backtest (Vancouver PD incidents (real data: 4 neighbourhoods)): every model side by side"
+
+
+def test_reasons_are_said_once_in_planner_units():
+    reasons = ["recent incidents in this cell (near-repeat intensity 2.4, half-life 7 days)",
+               "recent incidents in this cell (near-repeat intensity 3.1, half-life 28 days)",
+               "recent incidents in the surrounding cells (near-repeat intensity 5.0, half-life 7 days)",
+               "5 incidents in this cell in the last 4 weeks", "5 incidents in this cell in the last 4 weeks"]
+    out = tables.readable_reasons(reasons)
+    assert out == [
+        "about 2.4 recent incidents in this cell, recent ones counting fully and older ones less "
+        "(half weight after 7 days)",
+        "about 5.0 recent incidents in the surrounding cells, recent ones counting fully and older ones less "
+        "(half weight after 7 days)",
+        "5 incidents in this cell in the last 4 weeks"]
+    assert not any("intensity" in r for r in out)

@@ -161,3 +161,36 @@ def test_unknown_format_is_a_clean_error(plan, tmp_path):
     with pytest.raises(ConfigError, match=re.escape("format must be one of ['csv', 'geojson', 'kml', 'ics', 'pdf']; "
                                                     "got 'docx'")):
         ex.write_plan(plan, tmp_path / "plan.docx")
+
+
+def test_simulated_plans_say_so_in_every_format_and_the_pdf_map_draws_streets(plan, tmp_path):
+    import dataclasses
+
+    from pypdf import PdfReader
+
+    sim = dataclasses.replace(plan, meta={**plan.meta, "dataset": "simulated city"})
+    assert pd.read_csv(ex.write_plan(sim, tmp_path / "s.csv"))["dataset"].eq("simulated city").all()
+    assert json.loads(ex.write_plan(sim, tmp_path / "s.geojson").read_text())["crimecast"]["dataset"] \
+        == "simulated city"
+    assert "simulated city" in ex.write_plan(sim, tmp_path / "s.kml").read_text()
+    assert "simulated city" in ex.write_plan(sim, tmp_path / "s.ics").read_text().lower()
+    w, s, e, n = plan.cells.total_bounds
+    streets = pd.DataFrame({"name": ["Georgia Street"], "wkt": [f"LINESTRING ({w} {(s + n) / 2}, {e} {(s + n) / 2})"]})
+    reader = PdfReader(ex.write_plan(sim, tmp_path / "s.pdf", streets=streets))
+    assert reader.metadata.title == "crimecast patrol plan (simulated city) 2024-03-04/2"
+    assert "SIMULATEDCITY" in re.sub(r"\s+", "", reader.pages[0].extract_text())
+    bare, with_streets = ex._map_png(sim).getvalue(), ex._map_png(sim, streets).getvalue()
+    assert bare != with_streets
+
+
+def test_pdf_scale_bar_is_a_round_length_near_a_fifth_of_the_width():
+    from matplotlib.figure import Figure
+
+    ax = Figure().add_subplot()
+    ax.set_xlim(0.0, 0.03)  # about 3.3 km at the equator
+    ax.set_ylim(0.0, 0.02)
+    ex._scale_bar(ax, 0.0)
+    (line,) = ax.lines
+    length_m = np.ptp(line.get_xdata()) * 111_320.0
+    assert length_m == pytest.approx(500.0)
+    assert ax.texts[0].get_text() == "500 m"

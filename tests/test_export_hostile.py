@@ -128,11 +128,10 @@ def test_cli_exports_survive_hostile_addresses_areas_and_user(tmp_path, factory,
     g = _fill(factory)
     with transaction(factory) as s:  # the hotspots' most frequent block addresses become hostile
         for inc in s.query(Incident).all():
-            attrs = json.loads(inc.attributes) if inc.attributes else {}
-            if attrs.get("HUNDRED_BLOCK") == "10XX W GEORGIA ST":
-                inc.attributes = json.dumps({"HUNDRED_BLOCK": "=HYPERLINK(\"http://evil.example\")"})
-            elif attrs.get("HUNDRED_BLOCK") == "9XX GRANVILLE ST":
-                inc.attributes = json.dumps({"HUNDRED_BLOCK": XMLISH})
+            if inc.address == "10XX W GEORGIA ST":
+                inc.address = "=HYPERLINK(\"http://evil.example\")"
+            elif inc.address == "9XX GRANVILLE ST":
+                inc.address = XMLISH
     minx, miny, maxx, maxy = g.polygons().total_bounds
     beats = gpd.GeoDataFrame({"beat": ["@north", "-south"]}, geometry=[shapely.box(minx, miny, maxx, maxy)] * 2,
                              crs="EPSG:4326")

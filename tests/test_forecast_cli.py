@@ -131,3 +131,13 @@ def test_forecast_without_incidents_is_one_clear_line(tmp_path):
     result = runner.invoke(app, ["forecast", "--period", "week"], env=env)
     assert result.exit_code == 1
     assert result.stderr.strip() == "Error: no incidents are stored; run `crimecast ingest incidents` first"
+
+
+def test_forecast_json_gives_the_run_and_every_cell_one_period_format(env):
+    result = runner.invoke(app, ["forecast", "--period", "week", "--at", "2019-12-02", "--top", "3", "--json"],
+                           env=env)
+    assert result.exit_code == 0, result.output
+    (run,) = json.loads(result.stdout)
+    assert run["period_start"] == "2019-12-02T00:00:00"
+    assert {c["period_start"] for c in run["top"]} == {run["period_start"]}
+    assert all("label" in c for c in run["top"])  # the Chicago cut publishes no block: labels may be empty

@@ -185,3 +185,37 @@ def test_dst_transitions_lose_no_row(tmp_path):
     )
     inc, q = _run(p, "canonical", tz="America/Vancouver")
     assert len(inc) == 2 and len(q) == 0
+
+
+@pytest.mark.parametrize(("fmt", "path", "column"), [
+    ("vancouver", "vancouver_4_neighbourhoods_2022_2024.csv.gz", "HUNDRED_BLOCK"),
+    ("sf", "sf_kaggle_train_sample.csv.gz", "Address"),
+    ("policeuk", "policeuk_west_yorkshire_2018-07_sample.zip", "Location"),
+])
+def test_address_is_the_published_block_and_leaves_the_attributes(fmt, path, column):
+    inc, _ = _run(SAMPLE / path, fmt)
+    assert inc["address"].notna().mean() > 0.95
+    if fmt != "policeuk":  # a zip: read the members' header through the adapter only
+        raw = _raw(SAMPLE / path)
+        assert set(inc["address"].dropna()) <= set(raw[column].str.strip())
+    assert not inc["attributes"].fillna("").str.contains(f'"{column}"').any()
+
+
+def test_address_in_canonical_generic_and_chicago_portal(tmp_path):
+    p = tmp_path / "c.csv"
+    p.write_text("incident_id,occurred_at,latitude,longitude,category,address\n"
+                 "a,2024-01-01T10:00,49.28,-123.1,Theft,  10XX W GEORGIA ST \nb,2024-01-01T11:00,49.28,-123.1,Theft,\n")
+    inc, _ = _run(p, "canonical")
+    assert inc["address"].tolist() == ["10XX W GEORGIA ST", None]
+    g = tmp_path / "g.csv"
+    g.write_text("When,Lat,Lon,Street\n2024-01-01 10:00,51.5,-0.1,High Street\n")
+    inc, _ = _run(g, "generic", mapping={"occurred_at": "When", "latitude": "Lat", "longitude": "Lon",
+                                         "address": "Street"})
+    assert inc["address"].tolist() == ["High Street"]
+    c = tmp_path / "chicago.csv"
+    c.write_text("ID,Date,Block,Primary Type,Latitude,Longitude\n"
+                 "1,01/02/2019 10:00:00 PM,008XX N MICHIGAN AVE,THEFT,41.89,-87.62\n")
+    inc, _ = _run(c, "chicago")
+    assert inc["address"].tolist() == ["008XX N MICHIGAN AVE"]
+    cut, _ = _run(SAMPLE / "chicago_aggravated_assaults_districts_1_18_2017_2019.csv.gz", "chicago")
+    assert cut["address"].isna().all()  # the compact cut publishes no block

@@ -83,20 +83,20 @@ def _fill(factory, *, with_forecast=True, incidents_in_shift=False):
         for i, ((r, c), addr) in enumerate(spots):
             p = _cell_poly(g, r, c).centroid
             rows.append({"incident_id": f"h{i}", "occurred_at": pd.Timestamp("2024-03-05 05:30", tz="UTC")
-                         - pd.Timedelta(days=i), "lon": p.x, "lat": p.y, "attributes": json.dumps(
-                             {"HUNDRED_BLOCK": addr, "NEIGHBOURHOOD": "Central Business District"})})
+                         - pd.Timedelta(days=i), "lon": p.x, "lat": p.y, "address": addr, "attributes": json.dumps(
+                             {"NEIGHBOURHOOD": "Central Business District"})})
         if incidents_in_shift:
             # During the shift: 3 on cluster 1, 1 on cluster 2, 1 at the busy square (low risk).
             for i, (r, c) in enumerate([(1, 1), (2, 2), (1, 2), (6, 6), (4, 0)]):
                 p = _cell_poly(g, r, c).centroid
                 rows.append({"incident_id": f"s{i}", "occurred_at": pd.Timestamp("2024-03-05 08:00", tz="UTC"),
-                             "lon": p.x, "lat": p.y, "attributes": None})
+                             "lon": p.x, "lat": p.y, "address": None, "attributes": None})
         inc = pd.DataFrame(rows)
         frame = pd.DataFrame({
             "incident_id": inc["incident_id"], "occurred_at": inc["occurred_at"], "time_resolution": "minute",
             "tz": TZ, "longitude": inc["lon"], "latitude": inc["lat"], "source_crs": "EPSG:4326",
             "source_x": None, "source_y": None, "category": "Theft from Vehicle", "category_group": "vehicle",
-            "content_hash": inc["incident_id"], "attributes": inc["attributes"]})
+            "content_hash": inc["incident_id"], "attributes": inc["attributes"], "address": inc["address"]})
         repo.insert_incidents(session=s, frame=frame, source="vancouver", run_id=run)
         # Cameras: A sees cluster 1; B half of it (overlap); C cluster 2; D the busy square (low risk);
         # E is retired and F offline: neither may be chosen.
@@ -415,3 +415,18 @@ def test_choice_record_scores_stored_shifts_with_outcomes_against_two_rules(fact
     rec = choice_record(factory, settings, k=2)
     assert rec["shift"].tolist() == [SHIFT] and rec["incidents"].tolist() == [5]
     np.testing.assert_allclose(rec[["priority", "busiest", "static"]].to_numpy(), [[0.8, 0.6, 0.6]])
+
+
+def test_evaluate_defaults_to_the_latest_shift_with_outcomes(env, factory):
+    _fill(factory, incidents_in_shift=True)
+    r = _run(["priority", "evaluate", "--k", "2"], env)
+    assert r.exit_code == 0, r.output
+    assert r.stdout.startswith(f"shift {SHIFT}, k=2: priority cameras saw 4/5 (80%); busiest cameras saw 3/5 (60%)")
+
+
+def test_evaluate_says_why_it_cannot_score(env, factory):
+    _fill(factory, incidents_in_shift=False)
+    r = _run(["priority", "evaluate", "--shift", SHIFT, "--k", "2"], env)
+    assert r.exit_code == 0, r.output
+    assert "priority cameras saw not scored" in r.stdout
+    assert f"not scored: no incident is stored in shift {SHIFT}" in r.stdout

@@ -93,13 +93,14 @@ def hourly(ctx, run_id):
 def camera_view(ctx, run_id, camera_id):
     """The map with the chosen camera highlighted, and why it ranks where it does."""
     if run_id is None:
-        return figures.go.Figure(), ""
+        return figures.empty_figure("No forecast stored yet: run `crimecast forecast --period shift`.", 560), ""
     p = ctx.provider
     runs = p.forecast_runs()
     run = runs[runs["id"] == int(run_id)].iloc[0]
     fig = figures.risk_map_figure(p.forecast(int(run_id)), crs=p.grid_crs(int(run["grid_id"])), cameras=p.cameras(),
                                   layers=["cameras"], highlight_camera=camera_id, height=560,
-                                  title=tables.period_label(run, ctx.timezone), tile_url=ctx.settings.tile_url,
+                                  title=("Simulated city: " if p.simulated() else "") + tables.period_label(
+                                      run, ctx.timezone), tile_url=ctx.settings.tile_url,
                                   map_style=ctx.settings.map_style)
     why = ""
     if camera_id is not None:

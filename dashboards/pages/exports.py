@@ -22,16 +22,18 @@ def layout(ctx):
     formats = ctx.provider.export_formats()
     return html.Div([
         html.Div([
-            _field("Shift", dcc.Dropdown(id=ids.EXPORT_PERIOD, options=options, clearable=False,
+            _field("Shift", dcc.Dropdown(id=ids.EXPORT_PERIOD, options=options, clearable=False, searchable=False,
                                          value=tables.default_period(options), style={"minWidth": "360px"})),
             _field("Area", dcc.Dropdown(id=ids.EXPORT_AREA, options=areas, value=ALL_AREAS, clearable=False,
+                                        searchable=False,
                                         style={"minWidth": "220px"})),
             _field("Format", dcc.Dropdown(id=ids.EXPORT_FORMAT, options=formats, value=formats[0], clearable=False,
+                                          searchable=False,
                                           style={"minWidth": "120px"})),
             html.Button("Download patrol plan", id=ids.EXPORT_BUTTON, className="cc-button"),
         ], className="cc-controls"),
         html.Div(id=ids.EXPORT_MESSAGE, className="cc-message"),
-        html.H3("Patrol plan: hotspots and visits"),
+        html.H3("Patrol plan: hotspots and visits" + (" (simulated city)" if ctx.provider.simulated() else "")),
         html.Div(id=ids.EXPORT_PREVIEW),
         dcc.Download(id=ids.EXPORT_DOWNLOAD),
     ])

@@ -22,9 +22,10 @@ def layout(ctx):
     targets = list(bts[0].metrics.get("targets", {})) if bts else []
     return html.Div([
         html.Div([
-            html.Div([html.H3("Latest backtest: every model side by side"),
+            html.Div([html.H3(backtest_heading(bts)),
                       html.Div(id=ids.MODELS_BACKTEST_INFO, className="cc-note"),
                       dcc.Dropdown(id=ids.MODELS_TARGET, options=targets, value=targets[0] if targets else None,
+                                   searchable=False,
                                    clearable=False, style={"maxWidth": "260px"}),
                       html.Div(id=ids.MODELS_TABLE),
                       dcc.Graph(id=ids.MODELS_CURVES, config={"displaylogo": False})], className="cc-map"),
@@ -51,14 +52,23 @@ def layout(ctx):
     ])
 
 
+def backtest_heading(bts) -> str:
+    """The heading names the backtest's data set, so a real-data backtest is never read as the simulated city's."""
+    dataset = (bts[0].metrics or {}).get("dataset") if bts else None
+    return f"Latest backtest ({dataset}): every model side by side" if dataset else \
+        "Latest backtest: every model side by side"
+
+
 def backtest_view(ctx, target):
     """Backtest description, the side-by-side table and the capture-curve figure."""
     bts = ctx.provider.backtests()
     if not bts or target is None:
-        return "No backtest stored yet: run `crimecast backtest`.", None, figures.go.Figure()
+        return ("No backtest stored yet: run `crimecast backtest`.", None,
+                figures.empty_figure("No backtest stored yet: run `crimecast backtest`.", 360))
     b = bts[0]
     m = b.metrics
-    info = (f"Backtest {b.id} of {m.get('n_periods', '?')} {b.period}s on {m.get('n_cells', '?')} cells of "
+    dataset = m.get("dataset") or "dataset not recorded"
+    info = (f"Backtest {b.id} on {dataset}: {m.get('n_periods', '?')} {b.period}s on {m.get('n_cells', '?')} cells of "
             f"{m.get('cell_size_m', '?')} m, {b.created_at:%Y-%m-%d}" + (f" by {b.created_by}" if b.created_by else "")
             + ". " + str(m.get("note", "")))
     return info, tables.html_table(tables.backtest_table(m, target)), figures.capture_curve_figure(m, target)

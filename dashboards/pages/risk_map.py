@@ -24,16 +24,17 @@ def layout(ctx):
         html.Div([
             _field("Period", dcc.RadioItems(id=ids.MAP_PERIOD_KIND, options=[{"label": k, "value": k} for k in kinds],
                                             value=kind, inline=True)),
-            _field("Forecast for", dcc.Dropdown(id=ids.MAP_PERIOD, options=options, clearable=False,
+            _field("Forecast for", dcc.Dropdown(id=ids.MAP_PERIOD, options=options, clearable=False, searchable=False,
                                                 value=tables.default_period(options),
                                                 style={"minWidth": "340px"})),
             _field("Category", dcc.Dropdown(id=ids.MAP_CATEGORY, options=cats, value=category, clearable=False,
+                                            searchable=False,
                                             style={"minWidth": "140px"})),
             _field("Colour by", dcc.RadioItems(id=ids.MAP_MEASURE, inline=True, value="expected_count",
                                                options=[{"label": "expected count", "value": "expected_count"},
                                                         {"label": "probability", "value": "probability"}])),
-            _field("Layers", dcc.Checklist(id=ids.MAP_LAYERS, inline=True, value=["cameras", "boundaries"],
-                                           options=list(figures.LAYERS))),
+            _field("Layers", dcc.Checklist(id=ids.MAP_LAYERS, inline=True, value=default_layers(ctx.provider),
+                                           options=available_layers(ctx.provider))),
         ], className="cc-controls"),
         html.Div(id=ids.MAP_STATUS, className="cc-status"),
         html.Div([
@@ -44,6 +45,27 @@ def layout(ctx):
         ], className="cc-row"),
         dcc.Store(id=ids.MAP_SELECTED_CELL),
     ])
+
+
+def available_layers(provider) -> list[str]:
+    """Layers offered: cameras and places, plus streets and boundaries only when there are some."""
+    out = ["cameras", "places"]
+    if len(provider.streets()):
+        out.insert(0, "streets")
+    if provider.boundaries():
+        out.append("boundaries")
+    return out
+
+
+def default_layers(provider) -> list[str]:
+    """Layers ticked on arrival: every available one but places (many markers)."""
+    return [layer for layer in available_layers(provider) if layer != "places"]
+
+
+def map_title(provider, run, tz: str) -> str:
+    """The map title: the period, and "simulated city" when the forecasts describe it."""
+    label = tables.period_label(run, tz)
+    return f"Simulated city: {label}" if provider.simulated() else label
 
 
 def _field(label, control):
@@ -87,20 +109,16 @@ def _build_map(ctx, run_id: int, measure: str, layers: list[str], selected_cell)
     fig = figures.risk_map_figure(
         fc, measure=measure, crs=p.grid_crs(int(run["grid_id"])),
         cameras=p.cameras() if "cameras" in layers else None, places=p.places() if "places" in layers else None,
-        boundaries=p.boundaries() if "boundaries" in layers else None, layers=layers, selected_cell=selected_cell,
-        title=tables.period_label(run, ctx.timezone), tile_url=ctx.settings.tile_url, map_style=ctx.settings.map_style)
+        boundaries=p.boundaries() if "boundaries" in layers else None,
+        streets=p.streets() if "streets" in layers else None, layers=layers, selected_cell=selected_cell,
+        title=map_title(p, run, ctx.timezone), tile_url=ctx.settings.tile_url, map_style=ctx.settings.map_style)
     status = (f"{len(fc):,} cells; highest expected count {fc['expected_count'].max():.2f} "
               f"(top 1% of cells: {fc['expected_count'].nlargest(max(1, len(fc) // 100)).sum():.1f} expected).")
     return fig, status
 
 
 def _empty(text: str):
-    import plotly.graph_objects as go
-
-    fig = go.Figure()
-    fig.update_layout(annotations=[{"text": text, "showarrow": False, "font": {"size": 16}}], height=640,
-                      xaxis={"visible": False}, yaxis={"visible": False}, plot_bgcolor="white")
-    return fig
+    return figures.empty_figure(text)
 
 
 def cell_panel(ctx, run_id, click):
@@ -124,8 +142,9 @@ def panel_children(ctx, run_id: int, cell_id: str):
     runs = ctx.provider.forecast_runs()
     kind = str(runs.loc[runs["id"] == run_id, "period"].iloc[0])
     history = ctx.provider.cell_history(run_id, cell_id)
+    name = figures.cell_names(fc.loc[fc["cell_id"] == cell_id])
     return [
-        html.H3(f"Cell {cell_id}"),
+        html.H3(name[0] if len(name) and name[0] != cell_id else f"Cell {cell_id}", id=ids.CELL_NAME),
         html.P([html.B(f"{s['expected_count']:.2f}"), f" incidents expected this {kind} ",
                 f"(probability of at least one: {s['probability']:.0%}); rank {s['rank']:,} of {s['n_cells']:,}."],
                id=ids.CELL_FORECAST),
@@ -157,4 +176,5 @@ def register(app, ctx) -> None:
         return cell_panel(ctx, run_id, click)
 
 
-__all__ = ["PATH", "TITLE", "cell_panel", "layout", "map_figure", "panel_children", "period_choices", "register"]
+__all__ = ["PATH", "TITLE", "available_layers", "cell_panel", "default_layers", "layout", "map_figure", "map_title",
+           "panel_children", "period_choices", "register"]

@@ -15,7 +15,7 @@ import typer
 from forecasting.cli._common import Group, State
 
 app = typer.Typer(
-    cls=Group, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    cls=Group, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None,
     help="crimecast: forecast where and when crime risk is highest.",
 )
 

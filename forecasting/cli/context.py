@@ -118,14 +118,17 @@ def simulate_cmd(
     cameras: Annotated[int, typer.Option(help="Number of cameras.")] = 40,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary.")] = False,
 ) -> None:
-    """Write a simulated city with known truth: incidents, cameras, hourly counts and places."""
+    """Write a simulated city with known truth: incidents (with block addresses), cameras, counts, places, streets."""
     import time
 
-    from forecasting.simulate import SimulationConfig, simulate_city, write_city
+    from forecasting.simulate import SIMULATED_PREFIX, SimulationConfig, simulate_city, write_city
+    from forecasting.streets import name_city_streets, write_streets
 
     t0 = time.perf_counter()
     city = simulate_city(SimulationConfig(seed=seed, days=days, n_cameras=cameras))
+    streets = name_city_streets(city)
     files = write_city(city, out)
+    files["streets"] = write_streets(streets.lines(), Path(out) / f"{SIMULATED_PREFIX}streets.geojson")
     summary = {"out": str(out), "seed": seed, **city.summary(), "seconds": round(time.perf_counter() - t0, 2),
                "files": {k: str(v) for k, v in files.items()}}
     if as_json:

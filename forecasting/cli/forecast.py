@@ -12,7 +12,17 @@ import typer
 from forecasting.cli._common import factory, settings
 from forecasting.errors import ConfigError
 
-PeriodOpt = Annotated[str, typer.Option("--period", help="week, day, shift or hour.")]
+
+def _check_period(value: str) -> str:
+    # Checked while parsing, so a typo fails in a fraction of a second, before any data is read.
+    from forecasting.schema import PERIODS
+
+    if value not in PERIODS:
+        raise ConfigError(f"period must be one of {list(PERIODS)}; got {value!r}")
+    return value
+
+
+PeriodOpt = Annotated[str, typer.Option("--period", help="week, day, shift or hour.", callback=_check_period)]
 CategoryOpt = Annotated[list[str] | None, typer.Option("--category", help="A category target (repeatable).")]
 TaskOpt = Annotated[int | None, typer.Option("--task-id", help="Report progress into this task row.")]
 UserOpt = Annotated[str | None, typer.Option("--user", help="Who runs this (audit); default the OS user.")]
@@ -61,13 +71,23 @@ def forecast(
     user: UserOpt = None,
 ) -> None:
     """Forecast every cell for the next period(s), store the scores, print the top cells with reasons."""
+    import pandas as pd
+
     from forecasting.jobs import forecasting as fj
+    from forecasting.jobs.places import run_labels
 
     if count < 1:
         raise ConfigError(f"count must be a positive integer; got {count}")
-    runs = fj.issue_forecasts(factory(), settings(), period=period, at=at, count=count, category=category,
+    session_factory = factory()
+    runs = fj.issue_forecasts(session_factory, settings(), period=period, at=at, count=count, category=category,
                               cell_size=cell_size, sources=source, top=top, user=_user(user), task_id=task_id,
                               say=None if as_json else _say)
+    for r in runs:
+        # One period format everywhere: the run's local start, ISO 8601, on the run and on every cell.
+        r["period_start"] = pd.Timestamp(r["period_start"]).isoformat()
+        labels = run_labels(session_factory, run_id=r["run_id"])
+        r["top"] = r["top"].assign(period_start=r["period_start"],
+                                   label=r["top"]["cell_id"].astype(str).map(labels).astype(object))
     if as_json:
         typer.echo(json.dumps([
             {"run_id": r["run_id"], "period_start": r["period_start"],
@@ -79,7 +99,9 @@ def forecast(
     for r in runs:
         typer.echo(f"{period} from {r['period_start']} (forecast run {r['run_id']}): top {top} cells")
         for row in r["top"].itertuples():
-            typer.echo(f"{row.rank:>3}. cell {row.cell_id} at {row.latitude:.5f}, {row.longitude:.5f}: "
+            where = f"{row.label} ({row.latitude:.5f}, {row.longitude:.5f})" if isinstance(row.label, str) \
+                else f"{row.latitude:.5f}, {row.longitude:.5f}"
+            typer.echo(f"{row.rank:>3}. cell {row.cell_id} at {where}: "
                        f"expected {row.expected:.2f} incidents, P(at least one) {row.probability:.0%}")
             for reason in row.reasons[:3]:
                 typer.echo(f"       - {reason}")

@@ -130,6 +130,25 @@ class progress:
         return False
 
 
+@ingest_app.command("streets")
+def ingest_streets_cmd(
+    path: Annotated[Path, typer.Argument(help="GeoJSON or GeoPackage of street lines with names.")],
+    source: Annotated[str | None, typer.Option(help="Dataset name (default: the file name).")] = None,
+    name_column: Annotated[str | None, typer.Option(help="Property holding the name (default: detected).")] = None,
+    simulated: Annotated[bool, typer.Option("--simulated/--real", help="Flag the streets as simulated.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """Load named street lines: drawn on the risk map and the patrol PDF, and used to label cells."""
+    from forecasting.jobs.places import ingest_streets
+
+    summary = ingest_streets(factory(), settings(), path, source=source, name_column=name_column,
+                             simulated=simulated)
+    if as_json:
+        typer.echo(json.dumps(_total([summary])))
+    else:
+        print_summaries([summary])
+
+
 @ingest_app.command("runs")
 def ingest_runs(
     limit: Annotated[int, typer.Option(help="How many runs to show.")] = 20,
@@ -154,7 +173,6 @@ def ingest_runs(
     if as_json:
         typer.echo(json.dumps(rows))
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title="ingest runs")
@@ -163,7 +181,16 @@ def ingest_runs(
     for r in rows:
         table.add_row(str(r["id"]), r["kind"], r["format"], Path(r["path"]).name, r["status"],
                       f"{r['rows_read']:,}", f"{r['loaded']:,}", f"{r['duplicates']:,}",
-                      f"{r['quarantined']:,}", (r["error"] or "")[:60])
-    Console().print(table)
+                      f"{r['quarantined']:,}", (r["error"] or "")[:120])
+    print_table(table)
+
+
+def print_table(table) -> None:
+    """Print a rich table at its natural width: never squeezed to 80 columns when piped or narrow."""
+    from rich.console import Console
+
+    probe = Console()
+    width = probe.measure(table, options=probe.options.update_width(10_000)).maximum
+    Console(width=max(width, 80)).print(table)
 
 

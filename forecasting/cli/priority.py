@@ -138,20 +138,43 @@ def priority_evaluate(
     shift_start: ShiftStartOpt = 6,
     shift_hours: ShiftHoursOpt = 8,
 ) -> None:
-    """Share of the shift's incidents the chosen cameras would have seen, vs the k busiest cameras."""
+    """Share of the shift's incidents the chosen cameras would have seen, vs the k busiest cameras.
+
+    Without --shift: the shift of the latest stored incident (the latest one with outcomes to score).
+    """
     from forecasting.jobs import priority as jp
 
-    doc = jp.evaluate_camera_choice(factory(), settings(), shift=shift, k=k, lookback_days=lookback_days,
-                                    model=model, periods=_periods(shift_start, shift_hours))
+    session_factory, periods = factory(), _periods(shift_start, shift_hours)
+    shift = shift or _latest_observed_shift(session_factory, periods)
+    doc = jp.evaluate_camera_choice(session_factory, settings(), shift=shift, k=k, lookback_days=lookback_days,
+                                    model=model, periods=periods)
     if as_json:
         _echo_json(doc)
         return
 
     def fmt(part):
-        return "n/a" if part["share"] is None else f"{part['seen']}/{doc['incidents']} ({part['share']:.0%})"
+        return "not scored" if part["share"] is None else f"{part['seen']}/{doc['incidents']} ({part['share']:.0%})"
 
     typer.echo(f"shift {doc['shift']}, k={k}: priority cameras saw {fmt(doc['priority'])}; "
                f"busiest cameras saw {fmt(doc['busiest'])}")
+    if doc["incidents"] == 0:
+        typer.echo(f"  not scored: no incident is stored in shift {doc['shift']} (choose one with outcomes, "
+                   "e.g. a past shift, with --shift DATE/SHIFT)")
+    elif doc["busiest"].get("note"):
+        typer.echo(f"  busiest cameras not scored: {doc['busiest']['note']}")
+
+
+def _latest_observed_shift(session_factory, periods) -> str | None:
+    """The shift holding the latest stored incident, or None (the job then picks its own default)."""
+    from forecasting.patrol import shift_label
+    from forecasting.store.plans import data_timezone, latest_data_time
+    from forecasting.store.session import transaction
+
+    with transaction(session_factory) as s:
+        latest, tz = latest_data_time(session=s), data_timezone(session=s)
+    if latest is None or tz is None:
+        return None
+    return shift_label(periods.index([latest.tz_convert(tz).tz_localize(None)])[0], periods)
 
 
 @export_app.command("patrol")

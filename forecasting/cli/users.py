@@ -44,17 +44,17 @@ def users_add(
 @users_app.command("list")
 def users_list() -> None:
     """List accounts: name, role, state, created."""
-    from forecasting.store.governance import list_users
+    from forecasting.store.governance import user_rows
     from forecasting.store.session import transaction
 
     with transaction(factory()) as s:
-        frame = list_users(session=s)
-    if frame.empty:
+        rows = user_rows(session=s)
+    if not rows:
         typer.echo("no accounts; add one with `crimecast users add NAME --role admin`")
         return
-    for r in frame.itertuples():
-        state = "disabled" if r.disabled else "active"
-        typer.echo(f"{r.username:<24} {r.role:<8} {state:<8} {str(r.created_at)[:19]}")
+    for username, role, disabled, created_at in rows:
+        state = "disabled" if disabled else "active"
+        typer.echo(f"{username:<24} {role:<8} {state:<8} {str(created_at)[:19]}")
 
 
 def _set_disabled(name: str, disabled: bool) -> None:

@@ -47,7 +47,8 @@ class IncidentAdapter:
     Subclasses set the class attributes and implement :meth:`convert`, which returns a
     frame on the same index with ``source_id`` (str or NA), ``occurred_naive`` (naive local
     datetime, NaT when unparseable), ``time_resolution``, ``longitude``, ``latitude``,
-    ``source_x``, ``source_y`` and ``category``; plus the names of the raw columns consumed
+    ``source_x``, ``source_y``, ``category`` and optionally ``address`` (the block or street as
+    published; None when the source has none); plus the names of the raw columns consumed
     (the rest are kept as attributes).
     """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from forecasting.ingest.base import IncidentAdapter
-from forecasting.ingest.common import clean_text, parse_datetimes, to_float
+from forecasting.ingest.common import address_text, clean_text, parse_datetimes, to_float
 
 # Date-only values keep day resolution; anything with a clock time is minute resolution.
 ISO_FORMATS = (("%Y-%m-%d", "day"), ("%Y-%m", "month"), ("ISO8601", "minute"))
@@ -17,6 +17,7 @@ class CanonicalAdapter(IncidentAdapter):
 
     def convert(self, raw: pd.DataFrame, layout: int) -> tuple[pd.DataFrame, list[str]]:
         occurred, resolution = parse_datetimes(raw["occurred_at"], ISO_FORMATS, self.timezone())
+        address, address_col = address_text(raw, "address")
         out = pd.DataFrame(
             {
                 "source_id": clean_text(raw["incident_id"], default=None),
@@ -25,7 +26,8 @@ class CanonicalAdapter(IncidentAdapter):
                 "longitude": to_float(raw["longitude"]),
                 "latitude": to_float(raw["latitude"]),
                 "category": clean_text(raw["category"], "unknown"),
+                "address": address,
             },
             index=raw.index,
         )
-        return out, list(self.layouts[0])
+        return out, [*self.layouts[0], *address_col]

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.ingest.base import IncidentAdapter
-from forecasting.ingest.common import clean_text, parse_datetimes, project_to_wgs84, to_float
+from forecasting.ingest.common import address_text, clean_text, parse_datetimes, project_to_wgs84, to_float
 
 PORTAL_DATE_FORMATS = (
     ("%m/%d/%Y %I:%M:%S %p", "minute"),
@@ -44,6 +44,7 @@ class ChicagoAdapter(IncidentAdapter):
                     plon, plat = project_to_wgs84(sx[fill], sy[fill], "EPSG:3435")
                     lon.loc[fill], lat.loc[fill] = plon, plat
                     source_crs.loc[fill] = "EPSG:3435"
+            address, address_col = address_text(raw, "Block")
             out = pd.DataFrame(
                 {
                     "source_id": clean_text(raw["ID"], default=None),
@@ -51,10 +52,11 @@ class ChicagoAdapter(IncidentAdapter):
                     "longitude": lon, "latitude": lat, "source_x": sx, "source_y": sy,
                     "source_crs": source_crs,
                     "category": clean_text(raw["Primary Type"], "unknown"),
+                    "address": address,
                 },
                 index=raw.index,
             )
-            return out, used
+            return out, used + address_col
         occurred, res = parse_datetimes(raw["date"], CUT_DATE_FORMATS)
         out = pd.DataFrame(
             {

@@ -118,6 +118,27 @@ def map_groups(categories: pd.Series, mapping: Mapping[str, str]) -> pd.Series:
     return categories.map(table).astype(object)
 
 
+def address_text(raw: pd.DataFrame, column: str | None) -> tuple[pd.Series, list[str]]:
+    """The canonical ``address`` from an optional raw column, and the column list it consumed.
+
+    Text is kept as the source publishes it (stripped, at most 200 characters); blank or
+    absent values are None.
+
+    Examples
+    --------
+    >>> raw = pd.DataFrame({"HUNDRED_BLOCK": ["10XX W 10TH AVE ", ""]})
+    >>> address_text(raw, "HUNDRED_BLOCK")[0].tolist()
+    ['10XX W 10TH AVE', None]
+    >>> address_text(raw, "Block")[1]
+    []
+    """
+    if not column or column not in raw.columns:
+        return pd.Series(None, index=raw.index, dtype=object), []
+    text = raw[column].astype("string").str.strip().str.slice(0, 200)
+    text = text.astype(object)
+    return text.where(text.notna() & (text != ""), None), [column]
+
+
 def clean_text(values: pd.Series, default: str = "") -> pd.Series:
     """Strip whitespace; blanks become ``default``."""
     s = values.astype("string").str.strip().fillna("")

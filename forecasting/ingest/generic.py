@@ -12,7 +12,7 @@ import pandas as pd
 
 from forecasting.errors import InputError
 from forecasting.ingest.base import IncidentAdapter
-from forecasting.ingest.common import clean_text, parse_datetimes, project_to_wgs84, to_float
+from forecasting.ingest.common import address_text, clean_text, parse_datetimes, project_to_wgs84, to_float
 
 COMMON_FORMATS = (
     ("%Y-%m-%d %H:%M:%S", "minute"),
@@ -27,7 +27,7 @@ COMMON_FORMATS = (
     ("%Y-%m", "month"),
     ("ISO8601", "minute"),
 )
-TARGETS = ("incident_id", "occurred_at", "latitude", "longitude", "x", "y", "category")
+TARGETS = ("incident_id", "occurred_at", "latitude", "longitude", "x", "y", "category", "address")
 
 
 class GenericAdapter(IncidentAdapter):
@@ -68,13 +68,14 @@ class GenericAdapter(IncidentAdapter):
             clean_text(raw[m["category"]], "unknown") if "category" in m
             else self.options.default_category or "unknown"
         )
+        address, _ = address_text(raw, m.get("address"))
         out = pd.DataFrame(
             {
                 "source_id": clean_text(raw[m["incident_id"]], default=None) if "incident_id" in m
                 else pd.Series(None, index=raw.index, dtype=object),
                 "occurred_naive": occurred, "time_resolution": res, "longitude": lon,
                 "latitude": lat, "source_x": sx, "source_y": sy, "source_crs": crs,
-                "category": cat,
+                "category": cat, "address": address,
             },
             index=raw.index,
         )

@@ -22,7 +22,7 @@ QUARANTINE_COLUMNS = ["row_number", "member", "reason", "detail", "raw"]
 class IngestChunk:
     """Canonical incidents and quarantined rows from one raw chunk.
 
-    ``incidents`` has :data:`forecasting.schema.INCIDENT_COLUMNS` plus ``source_x``,
+    ``incidents`` has :data:`forecasting.schema.INCIDENT_COLUMNS` plus ``address``, ``source_x``,
     ``source_y``, ``content_hash`` and ``attributes`` (JSON text); ``quarantined`` has
     :data:`QUARANTINE_COLUMNS`. ``row_number`` is the 1-based data row in the file;
     ``id_from_source`` tells the source's own ids from generated ones.
@@ -82,7 +82,8 @@ def canonicalise(
     if raw.empty:
         return IngestChunk(_empty_incidents(), bad, chunk.rows_read)
     conv, used = adapter.convert(raw, layout)
-    for col, default in (("source_x", np.nan), ("source_y", np.nan), ("source_crs", adapter.source_crs)):
+    for col, default in (("source_x", np.nan), ("source_y", np.nan), ("source_crs", adapter.source_crs),
+                         (S.ADDRESS, None)):
         if col not in conv:
             conv[col] = default
     occurred = localize(conv["occurred_naive"], tz)
@@ -123,7 +124,8 @@ def canonicalise(
 
 
 _INCIDENT_OUT = [
-    *S.INCIDENT_COLUMNS, "source_x", "source_y", S.CONTENT_HASH, S.ATTRIBUTES, "row_number", "id_from_source",
+    *S.INCIDENT_COLUMNS, S.ADDRESS, "source_x", "source_y", S.CONTENT_HASH, S.ATTRIBUTES, "row_number",
+    "id_from_source",
 ]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from forecasting.ingest.base import IncidentAdapter
-from forecasting.ingest.common import clean_text, parse_datetimes, to_float
+from forecasting.ingest.common import address_text, clean_text, parse_datetimes, to_float
 
 DATE_FORMATS = (
     ("%Y-%m-%d %H:%M:%S", "minute"),
@@ -37,12 +37,13 @@ class SanFranciscoAdapter(IncidentAdapter):
             # The test layout withholds the category; keep the rows, labelled as such.
             category = pd.Series("UNCLASSIFIED", index=raw.index, dtype=object)
             used = ["Dates", "Id", "X", "Y"]
+        address, address_col = address_text(raw, "Address")
         out = pd.DataFrame(
             {
                 "source_id": source_id, "occurred_naive": occurred, "time_resolution": res,
                 "longitude": to_float(raw["X"]), "latitude": to_float(raw["Y"]),
-                "category": category,
+                "category": category, "address": address,
             },
             index=raw.index,
         )
-        return out, used
+        return out, used + address_col

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.ingest.base import IncidentAdapter
-from forecasting.ingest.common import clean_text, project_to_wgs84, to_float
+from forecasting.ingest.common import address_text, clean_text, project_to_wgs84, to_float
 
 
 class VancouverAdapter(IncidentAdapter):
@@ -36,6 +36,7 @@ class VancouverAdapter(IncidentAdapter):
         zero = (x == 0) & (y == 0)
         lon, lat = project_to_wgs84(x.where(~zero), y.where(~zero), crs)
         lon, lat = lon.where(~zero, 0.0), lat.where(~zero, 0.0)
+        address, address_col = address_text(raw, "HUNDRED_BLOCK")
         out = pd.DataFrame(
             {
                 "source_id": pd.Series(None, index=raw.index, dtype=object),
@@ -43,7 +44,8 @@ class VancouverAdapter(IncidentAdapter):
                 "longitude": lon, "latitude": lat, "source_x": x, "source_y": y,
                 "source_crs": crs,
                 "category": clean_text(raw["TYPE"], "unknown"),
+                "address": address,
             },
             index=raw.index,
         )
-        return out, list(self.layouts[0])
+        return out, [*self.layouts[0], *address_col]

@@ -256,14 +256,19 @@ def backtest_stored(
         stored = load_events(factory, sources=sources)
         return run_and_record(factory, stored.events, start=start, end=end, out_dir=out_dir, period=period,
                               categories=categories, models=models, cell_size=cell_size or settings.cell_size,
-                              refit_every=refit_every, user=user, progress=progress, tz=stored.tz, areas=areas)
+                              refit_every=refit_every, user=user, progress=progress, tz=stored.tz, areas=areas,
+                              dataset=", ".join(sources) if sources else None)
 
     return _run_as_task(factory, task_id, say, body)
 
 
 def run_and_record(factory, events, *, start, end, out_dir, period, categories, models, cell_size, refit_every,
-                   user=None, progress=None, tz="UTC", areas=None) -> workflows.BacktestRun:
-    """Run :func:`workflows.run_backtest` and record it in the ``backtests`` table."""
+                   user=None, progress=None, tz="UTC", areas=None,
+                   dataset: str | None = None) -> workflows.BacktestRun:
+    """Run :func:`workflows.run_backtest` and record it in the ``backtests`` table.
+
+    ``dataset`` names the data (e.g. ``"Vancouver PD incidents (real)"``) wherever the backtest is shown.
+    """
     n = {"i": 0}
 
     def say(msg: str) -> None:
@@ -279,6 +284,7 @@ def run_and_record(factory, events, *, start, end, out_dir, period, categories, 
             session=s, period=period, cell_size=cell_size, start=_utc(pd.Timestamp(start), tz),
             end=_utc(pd.Timestamp(end), tz),
             params={"categories": list(categories), "models": list(models), "refit_every": refit_every},
-            metrics=_jsonable(run.summary), out_dir=str(Path(out_dir).resolve()), created_by=user,
+            metrics={**_jsonable(run.summary), "dataset": dataset}, out_dir=str(Path(out_dir).resolve()),
+            created_by=user,
         )
     return run

@@ -36,10 +36,6 @@ from forecasting.store.governance import record_audit
 from forecasting.store.repository import load_incidents
 from forecasting.store.session import transaction
 
-#: Incident attributes holding a block-level address, by source (Vancouver, San Francisco,
-#: police.uk, Chicago, generic). The first one present is used.
-ADDRESS_KEYS = ("HUNDRED_BLOCK", "Address", "Location", "Block", "address", "street")
-
 #: Camera kinds an operator can watch by default.
 WATCHABLE_KINDS = ("cctv",)
 
@@ -493,7 +489,7 @@ def patrol_plan(
     with transaction(factory) as s:
         addresses = plans.incident_addresses(
             session=s, start=(f.start_utc - pd.Timedelta(days=address_days)).to_pydatetime(),
-            end=f.start_utc.to_pydatetime(), keys=ADDRESS_KEYS, bbox=(minx, miny, maxx, maxy))
+            end=f.start_utc.to_pydatetime(), bbox=(minx, miny, maxx, maxy))
     return pt.build_patrol_plan(f.cells, start=f.start, end=f.end, config=config, areas=areas,
                                 addresses=addresses, meta={**f.meta, "area": area or pt.WHOLE_AREA})
 
@@ -518,8 +514,11 @@ def export_patrol(
     plan = plan or patrol_plan(factory, settings, **plan_options)
     user = user or _os_user()
     now = datetime.now(UTC).replace(microsecond=0)
-    plan.meta = {**plan.meta, "generated_by": user, "generated_at": now.isoformat()}
-    path = ex.write_plan(plan, out, fmt)
+    from forecasting.jobs.places import map_context
+
+    context = map_context(factory, plan.cells.total_bounds if len(plan.cells) else None)
+    plan.meta = {**plan.meta, "generated_by": user, "generated_at": now.isoformat(), "dataset": context["dataset"]}
+    path = ex.write_plan(plan, out, fmt, streets=context["streets"])
     details = {"format": fmt, "path": str(Path(path).resolve()), "product": "patrol_plan",
                **{k: plan.meta.get(k) for k in ("shift", "period_start", "period_end", "timezone", "model",
                                                 "model_version", "forecast_run_ids", "area")},

@@ -15,8 +15,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
@@ -66,6 +66,9 @@ def _lock_chain(session: Session) -> None:
 def _head(session: Session) -> tuple[int | None, str]:
     row = session.execute(select(AuditEvent.id, AuditEvent.row_hash).order_by(AuditEvent.id.desc()).limit(1)).first()
     return (None, GENESIS) if row is None else (row.id, row.row_hash)
+
+if TYPE_CHECKING:  # pandas only where a frame is built: `crimecast users list` stays fast
+    import pandas as pd
 
 
 def record_audit(
@@ -241,6 +244,8 @@ def purge_audit(*, session: Session, before: datetime, dry_run: bool = False, us
 
 def audit_activity(*, session: Session) -> pd.DataFrame:
     """Audit events per month and action (``month``, ``action``, ``events``): aggregate, no names."""
+    import pandas as pd
+
     q = select(AuditEvent.at, AuditEvent.action)
     frame = pd.read_sql(q, session.connection())
     if frame.empty:
@@ -258,6 +263,8 @@ def save_patrol_visits(*, session: Session, visits: pd.DataFrame, audit_id: int 
 
     ``visits``: ``hotspot_id, area, start, end`` (UTC), optional ``longitude, latitude, cell_ids``.
     """
+    import pandas as pd
+
     if visits.empty:
         return 0
     at = exported_at or datetime.now(UTC)
@@ -277,6 +284,8 @@ def save_patrol_visits(*, session: Session, visits: pd.DataFrame, audit_id: int 
 
 def patrol_visits(*, session: Session, start: datetime | None = None, end: datetime | None = None) -> pd.DataFrame:
     """Stored patrol visits overlapping ``[start, end)`` (UTC), oldest first."""
+    import pandas as pd
+
     q = select(PatrolVisit.hotspot_id, PatrolVisit.area, PatrolVisit.start, PatrolVisit.end,
                PatrolVisit.longitude, PatrolVisit.latitude, PatrolVisit.cell_ids, PatrolVisit.shift,
                PatrolVisit.model_version_id).order_by(PatrolVisit.start)
@@ -316,6 +325,8 @@ def expired_exports(*, session: Session, before: datetime) -> list[str]:
 
 def audit_frame(*, session: Session, action: str | None = None, limit: int = 500) -> pd.DataFrame:
     """The newest audit events first."""
+    import pandas as pd
+
     q = select(AuditEvent.id, AuditEvent.at, AuditEvent.username, AuditEvent.action, AuditEvent.target,
                AuditEvent.details).order_by(AuditEvent.id.desc()).limit(limit)
     if action:
@@ -460,10 +471,23 @@ def _existing(session: Session, username: str) -> User:
 
 def list_users(*, session: Session) -> pd.DataFrame:
     """Accounts (``username, role, disabled, created_at``), never the hashes."""
-    q = select(User.username, User.role, User.disabled, User.created_at).order_by(User.username)
-    out = pd.read_sql(q, session.connection())
+    import pandas as pd
+
+    out = pd.DataFrame(user_rows(session=session), columns=["username", "role", "disabled", "created_at"])
     out["disabled"] = out["disabled"].astype(bool)
     return out
+
+
+def user_rows(*, session: Session) -> list[tuple[str, str, bool, datetime]]:
+    """Accounts as ``(username, role, disabled, created_at)`` tuples by name, never the hashes.
+
+    Examples
+    --------
+    >>> user_rows(session=s)  # doctest: +SKIP
+    [('ana', 'admin', False, datetime.datetime(2026, 11, 30, 9, 0))]
+    """
+    q = select(User.username, User.role, User.disabled, User.created_at).order_by(User.username)
+    return [(u, r, bool(d), c) for u, r, d, c in session.execute(q)]
 
 
 def authenticate(*, session: Session, username: str, password: str) -> User | None:

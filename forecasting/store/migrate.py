@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from typing import TYPE_CHECKING
 
 from forecasting.errors import StoreError
-from forecasting.store.session import make_engine
+from forecasting.store.session import make_engine, sqlite_file_missing
+
+if TYPE_CHECKING:  # alembic doubles the start-up time; `db current` reads the version without it
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
 def alembic_config(url: str) -> Config:
     """An Alembic config pointing at the repository's ``migrations/`` and at ``url``."""
+    from alembic.config import Config
+
     if not MIGRATIONS_DIR.is_dir():
         raise StoreError(f"migrations directory not found at {MIGRATIONS_DIR}")
     cfg = Config()
@@ -27,11 +29,15 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Upgrade the database at ``url`` to ``revision``."""
+    from alembic import command
+
     _run(command.upgrade, url, revision)
 
 
 def downgrade(url: str, revision: str = "base") -> None:
     """Downgrade the database at ``url`` to ``revision`` (``base`` drops every table)."""
+    from alembic import command
+
     _run(command.downgrade, url, revision)
 
 
@@ -49,15 +55,46 @@ def _run(fn, url: str, revision: str) -> None:
 
 
 def current(url: str) -> str | None:
-    """The revision the database is at (None when never migrated)."""
+    """The revision the database is at (None when never migrated; a missing SQLite file stays missing).
+
+    Reads Alembic's one-row ``alembic_version`` table directly, so the command answers
+    without importing Alembic.
+    """
+    from sqlalchemy import inspect, text
+
+    if sqlite_file_missing(url):
+        return None
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            if "alembic_version" not in inspect(conn).get_table_names():
+                return None
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     finally:
         engine.dispose()
 
 
+_REVISION = re.compile(r"""^(down_revision|revision)\s*(?::[^=]*)?=\s*['"]([^'"]*)['"]""", re.MULTILINE)
+
+
 def head() -> str | None:
-    """The newest revision in ``migrations/``."""
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    """The newest revision in ``migrations/``: the one no other revision builds on.
+
+    Read from the revision files' ``revision``/``down_revision`` lines (a test checks it
+    against Alembic's own ``ScriptDirectory``), so ``db current`` does not import Alembic.
+
+    Examples
+    --------
+    >>> head()  # doctest: +SKIP
+    '0002'
+    """
+    revisions, parents = set(), set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        found = dict((k, v) for k, v in _REVISION.findall(path.read_text(encoding="utf-8")))
+        if "revision" in found:
+            revisions.add(found["revision"])
+            parents.add(found.get("down_revision"))
+    heads = sorted(revisions - parents)
+    if len(heads) > 1:
+        raise StoreError(f"migrations/ has several heads {heads}; merge them with `alembic merge`")
+    return heads[0] if heads else None

@@ -83,6 +83,7 @@ class Incident(Base):
     source_y: Mapped[float | None] = mapped_column(Float)
     category: Mapped[str] = mapped_column(String(200))
     category_group: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str | None] = mapped_column(String(200))  # block or street as the source publishes it
     content_hash: Mapped[str] = mapped_column(String(32))
     attributes: Mapped[str | None] = mapped_column(Text)  # JSON object of the other source columns
     run_id: Mapped[int] = mapped_column(ForeignKey("ingest_runs.id"))
@@ -136,6 +137,7 @@ class Cell(Base):
     centroid_lat: Mapped[float] = mapped_column(Float)
     area_m2: Mapped[float] = mapped_column(Float)
     polygon_wkt: Mapped[str] = mapped_column(Text)
+    label: Mapped[str | None] = mapped_column(String(300))  # most frequent address, else nearest named place
 
 
 class ModelVersion(Base):
@@ -300,6 +302,21 @@ class Place(Base):
     name: Mapped[str | None] = mapped_column(String(300))
     longitude: Mapped[float] = mapped_column(Float)
     latitude: Mapped[float] = mapped_column(Float)
+    simulated: Mapped[bool] = mapped_column(default=False)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_runs.id"))
+
+
+class Street(Base):
+    """A named street line (``crimecast ingest streets``): drawn on maps and the patrol PDF, labels cells."""
+
+    __tablename__ = "streets"
+    __table_args__ = (UniqueConstraint("source", "street_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    street_id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(300))
+    wkt: Mapped[str] = mapped_column(Text)  # WGS84 LineString or MultiLineString
     simulated: Mapped[bool] = mapped_column(default=False)
     run_id: Mapped[int | None] = mapped_column(ForeignKey("ingest_runs.id"))
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import JSON, and_, cast, func, or_, select, type_coerce
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from forecasting.store.models import Camera, ForecastRun, Incident, ModelVersion
@@ -97,28 +97,27 @@ def camera_people(*, session: Session, start: datetime, end: datetime,
 
 
 def incident_addresses(*, session: Session, start: datetime | None, end: datetime | None,
-                       keys: Sequence[str], bbox: tuple[float, float, float, float] | None = None) -> pd.DataFrame:
-    """Incidents with a block-level address taken from the ``attributes`` JSON.
+                       bbox: tuple[float, float, float, float] | None = None) -> pd.DataFrame:
+    """Incidents with a published address (the canonical ``address`` column), for labelling places.
 
-    The address is the first of ``keys`` present in an incident's attributes (e.g.
-    ``HUNDRED_BLOCK`` for Vancouver, ``Address`` for San Francisco, ``Location`` for police.uk);
-    the JSON is read by the database (SQLite ``json_extract``, PostgreSQL ``->>``).
+    Parameters
+    ----------
+    start, end : datetime, optional
+        Occurred in ``[start, end)`` (UTC).
+    bbox : (west, south, east, north), optional
+        Only incidents inside this box (WGS84 degrees).
 
     Returns
     -------
     DataFrame
-        ``longitude, latitude, address`` (rows without any of the keys are left out).
+        ``longitude, latitude, address`` (incidents without an address are left out).
+
+    Examples
+    --------
+    >>> incident_addresses(session=s, start=None, end=None).columns.tolist()  # doctest: +SKIP
+    ['longitude', 'latitude', 'address']
     """
-    if not keys:
-        return pd.DataFrame(columns=["longitude", "latitude", "address"])
-    dialect = session.get_bind().dialect.name
-    doc = cast(Incident.attributes, JSON) if dialect == "postgresql" else type_coerce(Incident.attributes, JSON)
-    parts = [doc[k].as_string() for k in keys]
-    address = func.coalesce(*parts) if len(parts) > 1 else parts[0]
-    q = select(Incident.longitude, Incident.latitude, address.label("address")).where(
-        Incident.attributes.is_not(None))
-    if dialect == "sqlite":
-        q = q.where(func.json_valid(Incident.attributes) == 1)
+    q = select(Incident.longitude, Incident.latitude, Incident.address).where(Incident.address.is_not(None))
     if start is not None:
         q = q.where(Incident.occurred_at >= start)
     if end is not None:
@@ -126,8 +125,7 @@ def incident_addresses(*, session: Session, start: datetime | None, end: datetim
     if bbox is not None:
         w, s, e, n = bbox
         q = q.where(Incident.longitude.between(w, e), Incident.latitude.between(s, n))
-    out = pd.read_sql(q, session.connection())
-    return out.loc[out["address"].notna()].reset_index(drop=True)
+    return pd.read_sql(q, session.connection())
 
 
 __all__ = ["active_cameras", "camera_people", "data_timezone", "incident_addresses", "latest_data_time",

@@ -6,14 +6,17 @@ import os
 import socket
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from forecasting import schema as S
 from forecasting.store.models import Incident, IngestRun, QuarantinedRow
+
+if TYPE_CHECKING:  # numpy/pandas load inside the functions that use them: `ingest runs` stays fast
+    import numpy as np
+    import pandas as pd
 
 # SQLite allows 32766 bound parameters per statement; stay well below for every backend.
 _IN_BATCH = 5000
@@ -154,6 +157,8 @@ def _table(session: Session, table: str) -> str:
 
 def existing_hashes(*, session: Session, source: str, ids: Sequence[str]) -> pd.Series:
     """Content hashes of the already-stored (or staged) incidents among ``ids``, indexed by incident id."""
+    import pandas as pd
+
     stored = _existing_hashes(session, source, ids)
     if not session.info.get("cc_staging"):
         return stored
@@ -162,6 +167,9 @@ def existing_hashes(*, session: Session, source: str, ids: Sequence[str]) -> pd.
 
 
 def _existing_hashes(session: Session, source: str, ids: Sequence[str], table: str = "incidents") -> pd.Series:
+    import numpy as np
+    import pandas as pd
+
     unique = pd.unique(np.asarray(ids, dtype=object))
     if table != "incidents":
         found = _lookup_via_temp_table(session, source, unique, table)
@@ -182,6 +190,8 @@ def _existing_hashes(session: Session, source: str, ids: Sequence[str], table: s
 def _lookup_via_temp_table(session: Session, source: str, ids: np.ndarray,
                            table: str = "incidents") -> list[tuple[str, str]]:
     # One join against a temporary table beats thousands of IN-list parameters.
+    import pandas as pd
+
     conn = session.connection()
     conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS cc_lookup_ids (incident_id VARCHAR(128))")
     conn.exec_driver_sql("DELETE FROM cc_lookup_ids")
@@ -200,14 +210,18 @@ def _lookup_via_temp_table(session: Session, source: str, ids: np.ndarray,
 _INCIDENT_WRITE_COLUMNS = (
     "incident_id", "occurred_at", "time_resolution", "tz", "longitude", "latitude",
     "source_crs", "source_x", "source_y", "category", "category_group", "content_hash",
-    "attributes",
+    "attributes", "address",
 )
 
 
 def insert_incidents(*, session: Session, frame: pd.DataFrame, source: str, run_id: int) -> int:
     """Bulk-insert canonical incidents (see :mod:`forecasting.schema`); returns the row count."""
+    import pandas as pd
+
     if frame.empty:
         return 0
+    if S.ADDRESS not in frame.columns:  # optional in the canonical frame
+        frame = frame.assign(**{S.ADDRESS: None})
     S.require_columns(frame, _INCIDENT_WRITE_COLUMNS, "incidents")
     out = frame.loc[:, list(_INCIDENT_WRITE_COLUMNS)].copy()
     out["occurred_at"] = pd.to_datetime(out["occurred_at"], utc=True)
@@ -255,6 +269,8 @@ def _bulk_insert(session: Session, table: str, frame: pd.DataFrame) -> int:
 
 
 def _python_rows(frame: pd.DataFrame, naive_utc: bool = False) -> list[list]:
+    import pandas as pd
+
     out = frame.copy()
     for col in out.columns:
         if isinstance(out[col].dtype, pd.DatetimeTZDtype):
@@ -278,6 +294,8 @@ def load_incidents(
     end: datetime | None = None, resolutions: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """Stored incidents as an incidents frame (:data:`forecasting.schema.INCIDENT_COLUMNS`)."""
+    import pandas as pd
+
     cols = [getattr(Incident, c) for c in S.INCIDENT_COLUMNS] + [Incident.source]
     q = select(*cols)
     if sources:

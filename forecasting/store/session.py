@@ -77,8 +77,44 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
+def sqlite_file_missing(url: str) -> bool:
+    """True when ``url`` names a SQLite file that does not exist (connecting would create it empty).
+
+    Examples
+    --------
+    >>> sqlite_file_missing("sqlite:///no/such/dir/crimecast.db")
+    True
+    >>> sqlite_file_missing("sqlite://")
+    False
+    """
+    if not url.startswith("sqlite"):
+        return False
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    db = make_url(url).database
+    return bool(db) and db != ":memory:" and not db.startswith("file:") and not Path(db).expanduser().exists()
+
+
+def require_database_file(url: str) -> None:
+    """Raise :class:`StoreError` with the fix when ``url`` names a SQLite file that does not exist."""
+    if sqlite_file_missing(url):
+        from sqlalchemy.engine import make_url
+
+        raise StoreError(
+            f"no database at {make_url(url).database}; run `crimecast db upgrade` first, or point "
+            "CRIMECAST_DATA_DIR or --config at an existing one (after `make demo`: CRIMECAST_DATA_DIR=var/demo)"
+        )
+
+
 def check_migrated(engine: Engine, table: str = "ingest_runs") -> None:
-    """Raise :class:`StoreError` with the fix when the schema has not been created."""
+    """Raise :class:`StoreError` with the fix when the schema has not been created.
+
+    A SQLite file that does not exist is reported without connecting, so a failed command
+    leaves no empty database file behind.
+    """
+    require_database_file(engine.url.render_as_string(hide_password=False))
     try:
         names = inspect(engine).get_table_names()
     except OperationalError as exc:

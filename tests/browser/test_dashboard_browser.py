@@ -66,6 +66,7 @@ def test_cell_click_shows_reasons(driver, live, shots):
     _wait(driver, EC.visibility_of_element_located((By.ID, ids.CELL_HISTORY)))
     assert "incidents in this cell in the last 4 weeks" in reasons.text
     assert "rank 1 of" in driver.find_element(By.ID, ids.CELL_FORECAST).text
+    assert "150m_" in driver.find_element(By.ID, ids.CELL_NAME).text  # the label (when known) and the id
     time.sleep(0.3)
     driver.save_screenshot(str(shots / "risk_map_cell.png"))
 

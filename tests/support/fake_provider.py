@@ -32,6 +32,7 @@ from tests.support.synthetic import (
     synthetic_metrics,
     synthetic_places,
     synthetic_runs,
+    synthetic_streets,
 )
 
 
@@ -143,6 +144,7 @@ class FakeProvider:
         self._cameras = synthetic_cameras(self.cells, 8, seed=seed)
         self._places = synthetic_places(self.cells, 20, seed=seed)
         self._boundaries = {"districts": synthetic_districts(self.cells)}
+        self._streets = synthetic_streets(self.cells)
         self.audit_log: list[dict] = []
         self.started: list[dict] = []
         self._tasks: list[dict] = []
@@ -178,6 +180,12 @@ class FakeProvider:
 
     def boundaries(self) -> dict[str, dict]:
         return self._boundaries
+
+    def streets(self) -> pd.DataFrame:
+        return self._streets.copy()
+
+    def simulated(self) -> bool:
+        return True
 
     def camera_priority(self, run_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         return rank_cameras(self.forecast(run_id), self._cameras)

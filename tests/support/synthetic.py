@@ -69,7 +69,8 @@ def synthetic_forecast(cells: pd.DataFrame, *, seed: int = 0, top_reasons: int =
                         "reasons": [x if x is not None else [] for x in reasons]})
     out = out.join(cells.set_index("cell_id")[["centroid_lon", "centroid_lat", "row", "col", "area_m2", "polygon_wkt"]],
                    on="cell_id")
-    return out.sort_values("rank").reset_index(drop=True).loc[:, FORECAST_VIEW_COLUMNS]
+    out = out.sort_values("rank").reset_index(drop=True).loc[:, FORECAST_VIEW_COLUMNS[:-1]]
+    return out.assign(label=(out["row"] % 40).astype(str) + "XX Market Avenue")
 
 
 def synthetic_runs(n: int, start: str = "2024-06-03") -> pd.DataFrame:
@@ -140,6 +141,16 @@ def synthetic_districts(cells: pd.DataFrame) -> dict:
     return {"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {"name": "West"}, "geometry": box(w, mid)},
         {"type": "Feature", "properties": {"name": "East"}, "geometry": box(mid, e)}]}
+
+
+def synthetic_streets(cells: pd.DataFrame) -> pd.DataFrame:
+    """Two named streets crossing the cells' extent (``streets`` contract)."""
+    w, e = float(cells["centroid_lon"].min()), float(cells["centroid_lon"].max())
+    s, n = float(cells["centroid_lat"].min()), float(cells["centroid_lat"].max())
+    mx, my = (w + e) / 2, (s + n) / 2
+    return pd.DataFrame({"name": ["Main Street", "Market Avenue"],
+                         "wkt": [f"LINESTRING ({w} {my}, {e} {my})", f"LINESTRING ({mx} {s}, {mx} {n})"],
+                         "simulated": [True, True]})
 
 
 def synthetic_metrics() -> dict:
