@@ -812,3 +812,272 @@ def summary(*, hot: pd.DataFrame | None = None, emerging: pd.DataFrame | None = 
         win = near_repeat_windows(knox, alpha=alpha)
         out["near_repeat"] = None if win is None else {**win.to_dict(), "sentence": win.sentence(label)}
     return out
+
+
+# ------------------------------------------------------------ events front door
+KINDS = ("hotspots", "emerging", "near-repeat")
+
+
+@dataclass
+class AnalysisResult:
+    """One analysis of one category and window, as every front door (CLI, dashboard, card) shows it.
+
+    Attributes
+    ----------
+    kind : {"hotspots", "emerging", "near-repeat"}
+    category : str
+    start, end : Timestamp
+        Local window, ``start <= occurred_local < end``.
+    table : DataFrame
+        Per cell (``hotspots``: :func:`hot_spots` columns; ``emerging``: :func:`emerging_hot_spots`
+        columns), each with ``longitude, latitude`` of the cell centre; or the Knox bands.
+    grid : Grid or None
+        The grid of the per-cell tables.
+    meta : dict
+        Parameters and counts (``n_events``, ``cell_size``, ...) and ``notes`` (caveats in words).
+    knox : KnoxResult, optional
+    """
+
+    kind: str
+    category: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+    table: pd.DataFrame
+    grid: Grid | None = None
+    meta: dict = field(default_factory=dict)
+    knox: KnoxResult | None = None
+
+    @property
+    def window(self) -> NearRepeatWindow | None:
+        """The near-repeat window (``near-repeat`` results only)."""
+        return None if self.knox is None else near_repeat_windows(self.knox, alpha=self.meta.get("alpha", 0.05))
+
+    def summary(self) -> dict:
+        """:func:`summary` of this result plus what was analysed (JSON-serialisable)."""
+        label = incident_label(self.category)
+        s = summary(hot=self.table if self.kind == "hotspots" else None,
+                    emerging=self.table if self.kind == "emerging" else None,
+                    knox=self.knox, alpha=self.meta.get("alpha", 0.05), label=label)
+        return {"kind": self.kind, "category": self.category, "start": str(self.start), "end": str(self.end),
+                **{k: v for k, v in self.meta.items() if k != "notes"}, "notes": list(self.meta.get("notes", [])),
+                **s}
+
+
+def incident_label(category: str) -> str:
+    """What a category's incidents are called in sentences ("burglary incidents", or "incidents")."""
+    return "incidents" if category == "all" else f"{category} incidents"
+
+
+def near_repeat_table(knox: KnoxResult, *, alpha: float = 0.05) -> str:
+    """The Knox ratios as a text table, distance bands by time bands; ``*`` marks q < ``alpha``.
+
+    Examples
+    --------
+    >>> tab = pd.DataFrame({"distance_from": [0.0, 0], "distance_to": [150.0, 150], "days_from": [0.0, 7],
+    ...     "days_to": [7.0, 14], "observed": [30, 10], "expected": [10, 10.0], "ratio": [3.0, 1.0],
+    ...     "p": [.001, .6], "q": [.002, .6]})
+    >>> print(near_repeat_table(KnoxResult(tab, 50, 999, 0, 40)))
+    Knox ratio (observed / expected pairs; * q < 0.05)
+    distance, days        0-7      7-14
+    0-150 m             3.00*     1.00
+    """
+    t = knox.table
+    cols = [f"{a:g}-{b:g}" for a, b in t[["days_from", "days_to"]].drop_duplicates().to_numpy()]
+    lines = [f"Knox ratio (observed / expected pairs; * q < {alpha:g})",
+             "distance, days".ljust(15) + "".join(f"{c:>10s}" for c in cols)]
+    for (a, b), g in t.groupby(["distance_from", "distance_to"], sort=True):
+        cells = "".join(f"{r:9.2f}{'*' if q < alpha else ' '}" for r, q in zip(g["ratio"], g["q"], strict=True))
+        lines.append((f"{f'{a:g}-{b:g} m':15s}" + cells).rstrip())
+    return "\n".join(lines)
+
+
+def _window(events: pd.DataFrame, category: str, start, end) -> tuple[pd.DataFrame, pd.Timestamp, pd.Timestamp]:
+    """Events of ``category`` with ``start <= occurred_local < end + 1 day`` (``end`` is a last day)."""
+    from forecasting.features import target_mask, usable_events
+    from forecasting.schema import EVENT_COLUMNS, LATITUDE, LONGITUDE, OCCURRED_LOCAL, require_columns
+
+    require_columns(events, EVENT_COLUMNS, "events")
+    ts = pd.to_datetime(events[OCCURRED_LOCAL])
+    try:
+        s = pd.Timestamp(start) if start is not None else ts.min().floor("D")
+        e = pd.Timestamp(end) + pd.Timedelta(days=1) if end is not None else ts.max().floor("D") + pd.Timedelta(days=1)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"start and end must be dates such as 2024-01-31; got start={start!r}, end={end!r}") from exc
+    if pd.isna(s) or pd.isna(e) or e <= s:
+        raise ConfigError(f"end must not precede start; got start={start}, end={end}")
+    ev = usable_events(events, "day")
+    ts = pd.to_datetime(ev[OCCURRED_LOCAL])
+    ok = (ts >= s) & (ts < e) & ev[LONGITUDE].notna() & ev[LATITUDE].notna()
+    ev = ev.loc[ok.to_numpy()]
+    if ev.empty:
+        raise DataError(f"no incident between {s.date()} and {(e - pd.Timedelta(days=1)).date()}")
+    ev = ev.loc[target_mask(ev, category)]
+    return ev, s, e
+
+
+def analyse(events: pd.DataFrame, kind: str, *, category: str = "all", start=None, end=None,
+            cell_size: float = 150.0, grid: Grid | None = None, period: str = "week", alpha: float = 0.05,
+            trend_alpha: float = 0.05, time_lag: int = 1, contiguity: str = "queen", distance: float | None = None,
+            permutations: int | None = None, random_state: int | None = 0,
+            distance_bands: Sequence[float] = DISTANCE_BANDS, time_bands: Sequence[float] = TIME_BANDS
+            ) -> AnalysisResult:
+    """Run one analysis on an events frame: the single engine behind the CLI, the jobs and the dashboard.
+
+    Parameters
+    ----------
+    events : DataFrame
+        Events frame (``schema.EVENT_COLUMNS``). Its locations (every category, whole history)
+        define the study area when no ``grid`` is given, as for the forecasts.
+    kind : {"hotspots", "emerging", "near-repeat"}
+    category : str, default "all"
+        A ``category`` or ``category_group`` value, or "all".
+    start, end : date-like, optional
+        First and last day of the window (inclusive); default the events' range.
+    cell_size : float, default 150
+        Square cell edge in metres (ignored when ``grid`` is given).
+    grid : Grid, optional
+    period : str, default "week"
+        Periods of the emerging hot spot cube.
+    alpha, trend_alpha, time_lag, contiguity, distance
+        See :func:`hot_spots` and :func:`emerging_hot_spots`.
+    permutations : int, optional
+        Local Moran's I (default 999) or Knox (default 999) permutations.
+    random_state : int, optional
+    distance_bands, time_bands
+        Knox bands, metres and days.
+
+    Returns
+    -------
+    AnalysisResult
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> ev = pd.DataFrame({"occurred_local": pd.Timestamp("2024-01-01") + pd.to_timedelta(
+    ...     rng.uniform(0, 90, 300), unit="D"), "longitude": -123.1 + rng.normal(0, .005, 300),
+    ...     "latitude": 49.28 + rng.normal(0, .005, 300), "category": "theft", "category_group": "property"})
+    >>> analyse(ev, "hotspots", cell_size=300, permutations=99).table.columns[:3].tolist()
+    ['cell_id', 'longitude', 'latitude']
+    """
+    from forecasting.features import build_panel
+    from forecasting.grid import build_grid
+    from forecasting.periods import Periods
+    from forecasting.schema import LATITUDE, LONGITUDE, OCCURRED_LOCAL
+
+    if kind not in KINDS:
+        raise ConfigError(f"kind must be one of {list(KINDS)}; got {kind!r}")
+    alpha = _check_alpha("alpha", alpha)
+    ev, s, e = _window(events, category, start, end)
+    notes: list[str] = []
+    meta = {"n_events": int(len(ev)), "alpha": alpha, "random_state": random_state}
+    if grid is None:
+        check_positive("cell_size", cell_size, "metres")
+        ok = events[LONGITUDE].notna() & events[LATITUDE].notna()
+        grid = build_grid(events.loc[ok, LONGITUDE].to_numpy(float), events.loc[ok, LATITUDE].to_numpy(float),
+                          cell_size=cell_size)
+    meta.update(cell_size=float(grid.cell_size), crs=grid.crs.to_string(), n_cells=int(grid.n_cells))
+    if kind == "near-repeat":
+        if len(ev) < 3:
+            raise DataError(f"the Knox test needs at least 3 {incident_label(category)} in the window; got {len(ev)}")
+        x, y = grid.project(ev[LONGITUDE].to_numpy(float), ev[LATITUDE].to_numpy(float))
+        t = (pd.to_datetime(ev[OCCURRED_LOCAL]) - s) / pd.Timedelta(days=1)
+        k = knox_test(x, y, t.to_numpy(float), distance_bands=distance_bands, time_bands=time_bands,
+                      permutations=permutations or 999, random_state=random_state)
+        meta.update(permutations=k.permutations, pairs_in_reach=k.pairs_in_reach,
+                    distance_bands=[float(v) for v in distance_bands], time_bands=[float(v) for v in time_bands])
+        notes.append("p = (permutations at least as extreme + 1) / (permutations + 1); q: Benjamini-Hochberg "
+                     "over the bands")
+        return AnalysisResult(kind, category, s, e, k.table, None, {**meta, "notes": notes}, k)
+    periods = Periods(period)
+    panel = build_panel(ev, grid, periods, targets=[] if category == "all" else [category],
+                        start=s, end=e - pd.Timedelta(microseconds=1))
+    counts = panel.counts[category if category in panel.counts else "all"]
+    meta["n_outside"] = int(panel.n_outside)
+    cx, cy = grid.centroids_xy
+    lon, lat = grid._to_lonlat.transform(cx, cy)
+    if kind == "hotspots":
+        x = counts.sum(axis=1, dtype=np.float64)
+        mean = float(x.mean())
+        if mean < 3:
+            notes.append(f"sparse counts ({mean:.2f} per cell on average): Gi* p-values use a normal "
+                         "approximation that finds too many spots below about 3 per cell; widen the window "
+                         "or the cells")
+        table = hot_spots(x, grid, alpha=alpha, contiguity=contiguity, distance=distance,
+                          permutations=permutations or 999, random_state=random_state)
+        meta.update(permutations=permutations or 999, contiguity=contiguity, distance=distance)
+    else:
+        if counts.shape[1] < 2:
+            raise DataError(f"emerging hot spots need at least 2 {period}s in the window; got {counts.shape[1]}")
+        table = emerging_hot_spots(counts, grid, alpha=alpha, trend_alpha=trend_alpha, time_lag=time_lag,
+                                   contiguity=contiguity, distance=distance, period_starts=panel.period_starts)
+        meta.update(period=period, n_periods=int(counts.shape[1]), time_lag=time_lag, trend_alpha=trend_alpha,
+                    contiguity=contiguity, distance=distance)
+    table.insert(1, "longitude", np.asarray(lon, dtype=float))
+    table.insert(2, "latitude", np.asarray(lat, dtype=float))
+    return AnalysisResult(kind, category, s, e, table, grid, {**meta, "notes": notes})
+
+
+def write_result(result: AnalysisResult, path) -> str:
+    """Write a result as GeoJSON (cells), CSV or PNG (map, or the Knox ratio heat table), by suffix.
+
+    Returns the path written. Knox results have no cells: ``.geojson`` is refused for them.
+    """
+    from pathlib import Path
+
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in (".geojson", ".csv", ".png"):
+        raise ConfigError(f"out must end in .geojson, .csv or .png; got {str(path)!r}")
+    if suffix == ".csv":
+        result.table.to_csv(p, index=False)
+    elif suffix == ".geojson":
+        if result.grid is None:
+            raise ConfigError("a near-repeat result has no cells: write it as .csv or .png, not .geojson")
+        gdf = result.grid.polygons("EPSG:4326")
+        gdf = gdf.merge(result.table.drop(columns=["longitude", "latitude"]), on="cell_id")
+        for c in gdf.columns:
+            if str(gdf[c].dtype).startswith("datetime"):
+                gdf[c] = gdf[c].astype(str)
+        p.write_text(gdf.to_json(drop_id=True))
+    else:
+        _plot(result, p)
+    return str(p)
+
+
+def _plot(result: AnalysisResult, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 7), dpi=110)
+    title = f"{result.category}: {result.start.date()} to {(result.end - pd.Timedelta(days=1)).date()}"
+    if result.kind == "near-repeat":
+        t = result.table
+        rows = [f"{a:g}-{b:g} m" for a, b in t[["distance_from", "distance_to"]].drop_duplicates().to_numpy()]
+        cols = [f"{a:g}-{b:g} d" for a, b in t[["days_from", "days_to"]].drop_duplicates().to_numpy()]
+        r = t["ratio"].to_numpy().reshape(len(rows), len(cols))
+        q = t["q"].to_numpy().reshape(len(rows), len(cols))
+        im = ax.imshow(r, cmap="RdBu_r", vmin=0, vmax=max(2.0, float(np.nanmax(r))))
+        for (a, b), v in np.ndenumerate(r):
+            ax.text(b, a, f"{v:.2f}{'*' if q[a, b] < result.meta.get('alpha', 0.05) else ''}", ha="center",
+                    va="center")
+        ax.set_xticks(range(len(cols)), cols)
+        ax.set_yticks(range(len(rows)), rows)
+        fig.colorbar(im, ax=ax, label="observed / expected pairs (* significant after BH)")
+        ax.set_title(f"Knox near-repeat ratios, {title}")
+    else:
+        gdf = result.grid.polygons(None).merge(result.table, on="cell_id")
+        if result.kind == "hotspots":
+            colours = {-3: "#2166ac", -2: "#67a9cf", -1: "#d1e5f0", 0: "#f0f0f0", 1: "#fddbc7", 2: "#ef8a62",
+                       3: "#b2182b"}
+            gdf.plot(ax=ax, color=gdf["gi_bin"].map(colours).to_numpy(), linewidth=0)
+            ax.set_title(f"Gi* hot and cold spots (FDR {result.meta['alpha']:g}), {title}")
+        else:
+            gdf.plot(ax=ax, column="pattern", categorical=True, legend=True, linewidth=0, cmap="tab20",
+                     legend_kwds={"fontsize": 7, "loc": "lower left"})
+            ax.set_title(f"Emerging hot spots, {title}")
+        ax.set_axis_off()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -72,6 +72,10 @@ def _register() -> None:
     app.add_typer(priority_app, name="priority")
     app.add_typer(export_app, name="export")
 
+    from forecasting.cli.analyse import analyse_app
+
+    app.add_typer(analyse_app, name="analyse")
+
 
 _register()
 
