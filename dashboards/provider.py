@@ -41,6 +41,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from dashboards.analysis_data import FakeAnalysis, StoreAnalysis
 from forecasting.errors import DataError, InputError
 
 RUN_COLUMNS = ["id", "grid_id", "model", "category", "period", "period_start", "period_end", "issued_at"]
@@ -126,6 +127,12 @@ class DashboardProvider(Protocol):
 
     def display_timezone(self) -> str:
         """IANA zone in which periods are labelled (the incidents' own zone)."""
+
+    def analysis_options(self) -> dict:
+        """Analysis page choices: ``categories``, default ``start``/``end``, data ``first``/``last`` day."""
+
+    def analysis(self, kind: str, category: str, start: str | None, end: str | None):
+        """A :class:`forecasting.analysis.AnalysisResult` (``hotspots``, ``emerging`` or ``near-repeat``)."""
 
 
 @runtime_checkable
@@ -337,7 +344,7 @@ class _PlanExports:
         return render_plan(self._plan(run_id, area, user), fmt, _stem(run_id, area))
 
 
-class StoreProvider(_PlanExports):
+class StoreProvider(_PlanExports, StoreAnalysis):
     """Reads the dashboard's data through the store's repository functions.
 
     Parameters
@@ -558,7 +565,7 @@ def _task_args(params: dict) -> list[str]:
 
 
 # ------------------------------------------------------------------ fake
-class FakeProvider(_PlanExports):
+class FakeProvider(_PlanExports, FakeAnalysis):
     """A seeded in-memory city: a square grid, forecast runs, cameras, places, a backtest, accounts.
 
     Also a :class:`Recorder` (audit events and tasks are kept in lists), so unit tests and the

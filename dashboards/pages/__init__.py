@@ -25,6 +25,6 @@ class PageContext:
 
 def page_modules():
     """The page modules in navigation order."""
-    from dashboards.pages import cameras, exports, models, risk_map
+    from dashboards.pages import analysis, cameras, exports, models, risk_map
 
-    return [risk_map, cameras, models, exports]
+    return [risk_map, cameras, models, exports, analysis]

@@ -13,10 +13,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from forecasting import analysis
 from forecasting.config import Settings
+from forecasting.grid import DEFAULT_CELL_SIZE
 from forecasting.jobs.forecasting import load_events
 
 
-def run_analysis(factory: sessionmaker[Session], settings: Settings, kind: str, *, category: str = "all",
+def run_analysis(factory: sessionmaker[Session], settings: Settings | None, kind: str, *, category: str = "all",
                  start=None, end=None, cell_size: float | None = None, sources: Sequence[str] | None = None,
                  **options) -> analysis.AnalysisResult:
     """Run one analysis (``hotspots``, ``emerging`` or ``near-repeat``) on the stored incidents.
@@ -25,8 +26,8 @@ def run_analysis(factory: sessionmaker[Session], settings: Settings, kind: str, 
     ----------
     factory : sessionmaker
         Session factory on a migrated database.
-    settings : Settings
-        ``cell_size`` is the default cell edge.
+    settings : Settings, optional
+        ``cell_size`` is the default cell edge (else 150 m).
     kind, category, start, end
         See :func:`forecasting.analysis.analyse`.
     cell_size : float, optional
@@ -42,7 +43,8 @@ def run_analysis(factory: sessionmaker[Session], settings: Settings, kind: str, 
     """
     stored = load_events(factory, sources=sources)
     result = analysis.analyse(stored.events, kind, category=category, start=start, end=end,
-                              cell_size=cell_size or settings.cell_size, **options)
+                              cell_size=cell_size or (settings.cell_size if settings else DEFAULT_CELL_SIZE),
+                              **options)
     result.meta["timezone"] = stored.tz
     return result
 
