@@ -391,9 +391,18 @@ def mann_kendall(series, *, continuity: bool = True) -> tuple[np.ndarray, np.nda
         raise InputError(f"series must be 2-d (series x times); got shape {x.shape}")
     m, n = x.shape
     s = np.zeros(m)
-    # One pass per lag keeps memory at one (m, n) array; n - 1 whole-array steps.
-    for lag in range(1, n):
-        s += np.sign(x[:, lag:] - x[:, :-lag]).sum(axis=1)
+    # One whole-array step per lag over blocks of rows small enough to stay in cache (n - 1 steps
+    # per block); comparisons in float32 where that keeps every value exact, else float64.
+    xs = x.astype(np.float32) if np.array_equal(x.astype(np.float32), x) else x
+    block = max(1, 65536 // max(n, 1))
+    for a in range(0, m, block):
+        xb = xs[a:a + block]
+        acc = np.zeros(xb.shape[0], dtype=np.int64)
+        for lag in range(1, n):
+            d = xb[:, lag:] - xb[:, :-lag]
+            acc += np.count_nonzero(d > 0, axis=1)
+            acc -= np.count_nonzero(d < 0, axis=1)
+        s[a:a + block] = acc
     srt = np.sort(x, axis=1)
     new = np.ones_like(srt, dtype=bool)
     new[:, 1:] = srt[:, 1:] != srt[:, :-1]
@@ -556,7 +565,9 @@ def emerging_hot_spots(counts, grid: Grid, *, alpha: float = 0.05, trend_alpha: 
     sig = q < alpha
     del q
     hot, cold = sig & (z > 0), sig & (z < 0)
-    _, tz, tp = mann_kendall(z)
+    # Trends compare z-scores in float32 (7 significant digits): twice as fast, same answer
+    # except for z-scores equal to 7 digits, which become ties.
+    _, tz, tp = mann_kendall(z.astype(np.float32))
     pattern = classify_emerging(hot, cold, tz, tp, trend_alpha=trend_alpha)
     last = None if period_starts is None else pd.Timestamp(list(period_starts)[-1])
     return pd.DataFrame({
@@ -628,8 +639,10 @@ def knox_test(x, y, t_days, *, distance_bands: Sequence[float] = DISTANCE_BANDS,
     -----
     Only pairs within the largest distance band can fall into a band, and permuting times does not
     move events, so those pairs are found once (``scipy.spatial.cKDTree.query_pairs``) and kept
-    as two int32 columns plus an int8 band (9 bytes per pair); each permutation is then a gather
-    of the permuted times and one ``bincount``.
+    sorted by their first event as an int32 partner and an int32 band key (8 bytes a pair); each
+    permutation is a ``np.repeat`` and a gather of the permuted times, and one ``bincount``, over
+    chunks of about ``chunk_pairs`` pairs. Cost grows with pairs x permutations (see
+    ``docs/analysis.md`` for measured figures).
 
     Examples
     --------
@@ -656,25 +669,46 @@ def knox_test(x, y, t_days, *, distance_bands: Sequence[float] = DISTANCE_BANDS,
     if x.size < 3:
         raise DataError(f"the Knox test needs at least 3 events with a place and a time; got {x.size}")
     pairs = cKDTree(np.column_stack([x, y])).query_pairs(r=float(d_edges[-1]), output_type="ndarray")
-    i = pairs[:, 0].astype(np.int32)
-    j = pairs[:, 1].astype(np.int32)
-    del pairs
-    d = np.hypot(x[i] - x[j], y[i] - y[j])
+    d = np.hypot(x[pairs[:, 0]] - x[pairs[:, 1]], y[pairs[:, 0]] - y[pairs[:, 1]])
     dband = np.searchsorted(d_edges, d, side="right") - 1
     keep = (dband >= 0) & (d < d_edges[-1])
-    i, j, dband = i[keep], j[keep], dband[keep].astype(np.int8)
-    del d, keep
+    del d
+    # Pairs sorted by their first event: its permuted time is then a np.repeat, not a gather.
+    order = np.argsort(pairs[keep, 0], kind="stable")
+    i_counts = np.bincount(pairs[keep, 0][order], minlength=x.size)
+    j = pairs[keep, 1][order].astype(np.int32)
     nd, nt = d_edges.size - 1, t_edges.size - 1
+    # Key of a pair = distance band * (nt + 1) + time band, the last time band meaning "beyond".
+    base = (dband[keep][order] * (nt + 1)).astype(np.int32)
+    del pairs, keep, order, dband
+    n_pairs = int(j.size)
+    width = float(t_edges[1] - t_edges[0])
+    uniform = t_edges[0] == 0 and np.allclose(np.diff(t_edges), width)
+    edges32 = t_edges.astype(np.float32)
+    starts = np.r_[0, np.cumsum(i_counts)]
 
     def counts(times: np.ndarray) -> np.ndarray:
-        out = np.zeros(nd * nt, dtype=np.int64)
-        for a in range(0, i.size, chunk_pairs):
-            sl = slice(a, a + chunk_pairs)
-            dt = np.abs(times[i[sl]] - times[j[sl]])
-            tb = np.searchsorted(t_edges, dt, side="right") - 1
-            inside = (tb >= 0) & (dt < t_edges[-1])
-            out += np.bincount(dband[sl][inside].astype(np.int64) * nt + tb[inside], minlength=nd * nt)
-        return out
+        u = times.astype(np.float32)
+        out = np.zeros(nd * (nt + 1), dtype=np.int64)
+        # Chunks cut at event boundaries so np.repeat of whole runs fills each chunk.
+        cuts = np.searchsorted(starts, np.arange(0, n_pairs, chunk_pairs), side="right") - 1
+        for a, b in zip(cuts, np.r_[cuts[1:], x.size], strict=True):
+            lo, hi = starts[a], starts[b]
+            if hi == lo:
+                continue
+            dt = np.repeat(u[a:b], i_counts[a:b])
+            dt -= u[j[lo:hi]]
+            np.abs(dt, out=dt)
+            if uniform:
+                dt *= np.float32(1.0 / width)
+                tb = dt.astype(np.int32)
+            else:
+                tb = (np.searchsorted(edges32, dt, side="right") - 1).astype(np.int32)
+                tb[tb < 0] = nt  # closer in time than the first edge: outside every band
+            np.minimum(tb, nt, out=tb)
+            tb += base[lo:hi]
+            out += np.bincount(tb, minlength=out.size)
+        return out.reshape(nd, nt + 1)[:, :nt].ravel()
 
     observed = counts(t)
     rng = np.random.default_rng(random_state)
@@ -691,7 +725,7 @@ def knox_test(x, y, t_days, *, distance_bands: Sequence[float] = DISTANCE_BANDS,
         "days_from": t_edges[tb], "days_to": t_edges[tb + 1],
         "observed": observed, "expected": expected, "ratio": ratio, "p": p, "q": fdr(p),
     })
-    return KnoxResult(table, int(x.size), int(permutations), random_state, int(i.size))
+    return KnoxResult(table, int(x.size), int(permutations), random_state, n_pairs)
 
 
 @dataclass(frozen=True)

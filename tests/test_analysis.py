@@ -355,3 +355,16 @@ def test_gi_star_and_local_moran_agree_with_esda_on_a_real_sample():
     mi, *_ = A.local_moran(x, w, permutations=9)
     ref_m = esda.Moran_Local(x, _w(libpysal, w), transformation="r", permutations=0)
     assert np.max(np.abs(mi - ref_m.Is)) < 1e-9
+
+
+def test_knox_general_bands_match_a_direct_count():
+    # Uneven bands that do not start at 0 take the general path; compare with a brute-force count.
+    x, y, t = _repeats(3, n=300)
+    k = A.knox_test(x, y, t, distance_bands=(50, 100, 400), time_bands=(1, 2, 10, 30), permutations=9)
+    d = np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :])
+    dt = np.abs(t[:, None] - t[None, :])
+    iu = np.triu_indices(len(x), 1)
+    d, dt = d[iu], dt[iu]
+    expect = [int(((d >= a) & (d < b) & (dt >= c) & (dt < e)).sum())
+              for a, b in ((50, 100), (100, 400)) for c, e in ((1, 2), (2, 10), (10, 30))]
+    assert k.table.observed.tolist() == expect
