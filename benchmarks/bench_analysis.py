@@ -1,7 +1,7 @@
 """Analysis benchmark on Chicago aggravated assaults 2010-2019: Gi*, emerging hot spots and Knox.
 
 Run: ``uv run python benchmarks/bench_analysis.py [--stage gi|emerging|knox|esda|all]
-[--cell-size 150] [--permutations 999]`` (under ``flock /tmp/crimecast-heavy.lock`` on the
+[--cell-size 150] [--permutations 999] [--from 2010-01-01]`` (under ``flock /tmp/crimecast-heavy.lock`` on the
 shared machine). Each stage runs in its own process so its peak RSS is its own; times exclude
 reading the CSV (printed separately). Target: each stage under 60 s and 4 GB on 2 cores.
 
@@ -36,10 +36,10 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _inputs(cell_size: float):
+def _inputs(cell_size: float, start: str):
     t0 = time.perf_counter()
     ev = _load_chicago()
-    ev = ev[(ev.occurred_local >= "2010-01-01") & (ev.occurred_local < "2020-01-01")]
+    ev = ev[(ev.occurred_local >= start) & (ev.occurred_local < "2020-01-01")]
     t_load = time.perf_counter() - t0
     t0 = time.perf_counter()
     grid = build_grid(ev.longitude.to_numpy(), ev.latitude.to_numpy(), cell_size=cell_size)
@@ -50,8 +50,8 @@ def _inputs(cell_size: float):
     return ev, grid, panel
 
 
-def stage(name: str, cell_size: float, permutations: int) -> None:
-    ev, grid, panel = _inputs(cell_size)
+def stage(name: str, cell_size: float, permutations: int, start: str) -> None:
+    ev, grid, panel = _inputs(cell_size, start)
     counts = panel.counts["all"]
     t0 = time.perf_counter()
     if name == "gi":
@@ -64,7 +64,7 @@ def stage(name: str, cell_size: float, permutations: int) -> None:
         what = "emerging hot spots: " + ", ".join(f"{k} {v:,}" for k, v in A.summary(emerging=em)["emerging"].items())
     elif name == "knox":
         x, y = grid.project(ev.longitude.to_numpy(), ev.latitude.to_numpy())
-        t = ((ev.occurred_local - pd.Timestamp("2010-01-01")) / pd.Timedelta(days=1)).to_numpy()
+        t = ((ev.occurred_local - pd.Timestamp(start)) / pd.Timedelta(days=1)).to_numpy()
         k = A.knox_test(x, y, t, permutations=permutations)
         win = A.near_repeat_windows(k)
         what = (f"Knox ({permutations} permutations, {k.pairs_in_reach:,} pairs within 450 m): "
@@ -75,7 +75,7 @@ def stage(name: str, cell_size: float, permutations: int) -> None:
         from libpysal.weights import WSP
 
         warnings.simplefilter("ignore")
-        x = panel.counts["all"][:, panel.n_periods - 52:].sum(axis=1, dtype=np.float64)  # 2019
+        x = panel.counts["all"][:, panel.n_periods - 52:].sum(axis=1, dtype=np.float64)  # the last year
         w = A.spatial_weights(grid)
         z, _ = A.gi_star(x, w)
         ref = esda.G_Local(x, WSP(A._with_self(w)).to_W(silence_warnings=True), transform="B", star=True,
@@ -94,13 +94,14 @@ def main() -> None:
     ap.add_argument("--stage", default="all", choices=(*STAGES, "all"))
     ap.add_argument("--cell-size", type=float, default=150.0)
     ap.add_argument("--permutations", type=int, default=999)
+    ap.add_argument("--from", dest="start", default="2010-01-01", help="First day of the data used (to 2019-12-31).")
     a = ap.parse_args()
     if a.stage != "all":
-        stage(a.stage, a.cell_size, a.permutations)
+        stage(a.stage, a.cell_size, a.permutations, a.start)
         return
     for name in STAGES:  # one process per stage: each peak RSS is its own
         subprocess.run([sys.executable, __file__, "--stage", name, "--cell-size", str(a.cell_size),
-                        "--permutations", str(a.permutations)], check=True)
+                        "--permutations", str(a.permutations), "--from", a.start], check=True)
 
 
 if __name__ == "__main__":
