@@ -518,7 +518,7 @@ def classify_emerging(hot: np.ndarray, cold: np.ndarray, trend_z: np.ndarray, tr
 
 def emerging_hot_spots(counts, grid: Grid, *, alpha: float = 0.05, trend_alpha: float = 0.05,
                        time_lag: int = 1, contiguity: str = "queen", distance: float | None = None,
-                       period_starts: Sequence | None = None) -> pd.DataFrame:
+                       period_starts: Sequence | None = None, fdr_family: str = "cube") -> pd.DataFrame:
     """Emerging hot spot analysis of a cells x periods cube (ArcGIS Pro's categories).
 
     Parameters
@@ -527,8 +527,10 @@ def emerging_hot_spots(counts, grid: Grid, *, alpha: float = 0.05, trend_alpha: 
         Incident counts per cell and period (a panel's counts of one category), at least 2 periods.
     grid : Grid
     alpha : float, default 0.05
-        False discovery rate of the per-bin Gi* tests (Benjamini-Hochberg over every bin of the
-        cube, one family).
+        False discovery rate of the per-bin Gi* tests (Benjamini-Hochberg).
+    fdr_family : {"cube", "period"}, default "cube"
+        One family of every bin of the cube (the strictest), or one family per period (each
+        period's map controlled on its own, as a per-period hot-spot map would be).
     trend_alpha : float, default 0.05
         Significance of the Mann-Kendall trend of each cell's Gi* z-scores.
     time_lag : int, default 1
@@ -558,10 +560,11 @@ def emerging_hot_spots(counts, grid: Grid, *, alpha: float = 0.05, trend_alpha: 
     if x.ndim != 2 or x.shape[1] < 2:
         raise InputError(f"counts must be cells x periods with at least 2 periods; got shape {x.shape}")
     w = spatial_weights(grid, contiguity=contiguity, distance=distance)
+    if fdr_family not in ("cube", "period"):
+        raise ConfigError(f"fdr_family must be 'cube' or 'period'; got {fdr_family!r}")
     z, p = space_time_gi_star(x, w, time_lag=time_lag)
+    q = fdr(p) if fdr_family == "cube" else stats.false_discovery_control(p, axis=0, method="bh")
     del p
-    # Bins are tested as one family; BH needs the p-values, recomputed in place to spare memory.
-    q = fdr(2.0 * stats.norm.sf(np.abs(z)))
     sig = q < alpha
     del q
     hot, cold = sig & (z > 0), sig & (z < 0)
@@ -952,7 +955,7 @@ def _window(events: pd.DataFrame, category: str, start, end) -> tuple[pd.DataFra
 def analyse(events: pd.DataFrame, kind: str, *, category: str = "all", start=None, end=None,
             cell_size: float = 150.0, grid: Grid | None = None, period: str = "week", alpha: float = 0.05,
             trend_alpha: float = 0.05, time_lag: int = 1, contiguity: str = "queen", distance: float | None = None,
-            permutations: int | None = None, random_state: int | None = 0,
+            fdr_family: str = "cube", permutations: int | None = None, random_state: int | None = 0,
             distance_bands: Sequence[float] = DISTANCE_BANDS, time_bands: Sequence[float] = TIME_BANDS
             ) -> AnalysisResult:
     """Run one analysis on an events frame: the single engine behind the CLI, the jobs and the dashboard.
@@ -972,7 +975,7 @@ def analyse(events: pd.DataFrame, kind: str, *, category: str = "all", start=Non
     grid : Grid, optional
     period : str, default "week"
         Periods of the emerging hot spot cube.
-    alpha, trend_alpha, time_lag, contiguity, distance
+    alpha, trend_alpha, time_lag, contiguity, distance, fdr_family
         See :func:`hot_spots` and :func:`emerging_hot_spots`.
     permutations : int, optional
         Local Moran's I (default 999) or Knox (default 999) permutations.
@@ -1043,9 +1046,10 @@ def analyse(events: pd.DataFrame, kind: str, *, category: str = "all", start=Non
         if counts.shape[1] < 2:
             raise DataError(f"emerging hot spots need at least 2 {period}s in the window; got {counts.shape[1]}")
         table = emerging_hot_spots(counts, grid, alpha=alpha, trend_alpha=trend_alpha, time_lag=time_lag,
-                                   contiguity=contiguity, distance=distance, period_starts=panel.period_starts)
+                                   contiguity=contiguity, distance=distance, period_starts=panel.period_starts,
+                                   fdr_family=fdr_family)
         meta.update(period=period, n_periods=int(counts.shape[1]), time_lag=time_lag, trend_alpha=trend_alpha,
-                    contiguity=contiguity, distance=distance)
+                    contiguity=contiguity, distance=distance, fdr_family=fdr_family)
     table.insert(1, "longitude", np.asarray(lon, dtype=float))
     table.insert(2, "latitude", np.asarray(lat, dtype=float))
     return AnalysisResult(kind, category, s, e, table, grid, {**meta, "notes": notes})

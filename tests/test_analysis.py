@@ -368,3 +368,17 @@ def test_knox_general_bands_match_a_direct_count():
     expect = [int(((d >= a) & (d < b) & (dt >= c) & (dt < e)).sum())
               for a, b in ((50, 100), (100, 400)) for c, e in ((1, 2), (2, 10), (10, 30))]
     assert k.table.observed.tolist() == expect
+
+
+def test_emerging_fdr_family_per_period():
+    g = square(16)
+    rng = np.random.default_rng(8)
+    x = rng.poisson(1.0, (g.n_cells, 40)).astype(float)
+    block = (g.row < 3) & (g.col < 3)
+    x[block] += rng.poisson(3.0, (9, 40))
+    for family in ("cube", "period"):
+        out = A.emerging_hot_spots(x, g, fdr_family=family)
+        assert out.pattern.iloc[int(np.flatnonzero((g.row == 1) & (g.col == 1))[0])].endswith("hot spot")
+        assert (out.n_hot[~block] > 0).mean() < 0.1
+    with pytest.raises(ConfigError, match=re.escape("fdr_family must be 'cube' or 'period'; got 'year'")):
+        A.emerging_hot_spots(x, g, fdr_family="year")

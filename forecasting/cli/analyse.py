@@ -104,12 +104,14 @@ def emerging(
     time_lag: Annotated[int, typer.Option("--time-lag", help="Previous periods in each bin's neighbourhood.")] = 1,
     alpha: AlphaOpt = 0.05,
     trend_alpha: Annotated[float, typer.Option("--trend-alpha", help="Mann-Kendall significance.")] = 0.05,
+    fdr_family: Annotated[str, typer.Option("--fdr-family", help="cube (all bins) or period (each period).")] = "cube",
     contiguity: NeighOpt = "queen", distance: DistOpt = None, source: SourceOpt = None, top: TopOpt = 10,
     as_json: JsonOpt = False, out: OutOpt = None,
 ) -> None:
     """Emerging hot spots: Gi* per period over a space-time cube plus a Mann-Kendall trend per cell."""
     r = _run("emerging", category=category, start=start, end=end, cell_size=cell_size, source=source, alpha=alpha,
-             trend_alpha=trend_alpha, period=period, time_lag=time_lag, contiguity=contiguity, distance=distance)
+             trend_alpha=trend_alpha, period=period, time_lag=time_lag, contiguity=contiguity, distance=distance,
+             fdr_family=fdr_family)
     t = r.table
     shown = t[t.pattern != "no pattern detected"].sort_values(["pattern", "last_z"], ascending=[True, False])
     shown = shown.groupby("pattern", sort=False).head(3).head(top)
