@@ -50,7 +50,7 @@ def _inputs(cell_size: float, start: str):
     return ev, grid, panel
 
 
-def stage(name: str, cell_size: float, permutations: int, start: str) -> None:
+def stage(name: str, cell_size: float, permutations: int, start: str, fdr_family: str = "cube") -> None:
     ev, grid, panel = _inputs(cell_size, start)
     counts = panel.counts["all"]
     t0 = time.perf_counter()
@@ -60,8 +60,9 @@ def stage(name: str, cell_size: float, permutations: int, start: str) -> None:
         what = (f"Gi* + Local Moran's I ({permutations} permutations): {s['hot']:,} hot, {s['cold']:,} cold, "
                 f"{s['share_of_incidents_in_hot_spots']:.1%} of incidents in hot spots")
     elif name == "emerging":
-        em = A.emerging_hot_spots(counts, grid, period_starts=panel.period_starts)
-        what = "emerging hot spots: " + ", ".join(f"{k} {v:,}" for k, v in A.summary(emerging=em)["emerging"].items())
+        em = A.emerging_hot_spots(counts, grid, period_starts=panel.period_starts, fdr_family=fdr_family)
+        counts_by = A.summary(emerging=em)["emerging"]
+        what = f"emerging hot spots (FDR per {fdr_family}): " + ", ".join(f"{k} {v:,}" for k, v in counts_by.items())
     elif name == "knox":
         x, y = grid.project(ev.longitude.to_numpy(), ev.latitude.to_numpy())
         t = ((ev.occurred_local - pd.Timestamp(start)) / pd.Timedelta(days=1)).to_numpy()
@@ -94,14 +95,16 @@ def main() -> None:
     ap.add_argument("--stage", default="all", choices=(*STAGES, "all"))
     ap.add_argument("--cell-size", type=float, default=150.0)
     ap.add_argument("--permutations", type=int, default=999)
+    ap.add_argument("--fdr-family", default="cube", choices=("cube", "period"))
     ap.add_argument("--from", dest="start", default="2010-01-01", help="First day of the data used (to 2019-12-31).")
     a = ap.parse_args()
     if a.stage != "all":
-        stage(a.stage, a.cell_size, a.permutations, a.start)
+        stage(a.stage, a.cell_size, a.permutations, a.start, a.fdr_family)
         return
     for name in STAGES:  # one process per stage: each peak RSS is its own
         subprocess.run([sys.executable, __file__, "--stage", name, "--cell-size", str(a.cell_size),
-                        "--permutations", str(a.permutations), "--from", a.start], check=True)
+                        "--permutations", str(a.permutations), "--from", a.start, "--fdr-family", a.fdr_family],
+                       check=True)
 
 
 if __name__ == "__main__":
