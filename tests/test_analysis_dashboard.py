@@ -92,5 +92,5 @@ def test_store_provider_asks_the_job_and_agrees_with_it(tmp_path):
     assert opts["categories"][0] == "all" and opts["last"].startswith("2019-12")
     got = p.analysis("near-repeat", "all", opts["start"], opts["end"])
     assert p.analysis("near-repeat", "all", opts["start"], opts["end"]) is got  # cached
-    ref = run_analysis(factory, None, "near-repeat", start=opts["start"], end=opts["end"])
+    ref = run_analysis(factory, None, "near-repeat", start=opts["start"], end=opts["end"], permutations=199)
     pd.testing.assert_frame_equal(got.table, ref.table)
