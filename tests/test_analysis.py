@@ -382,3 +382,30 @@ def test_emerging_fdr_family_per_period():
         assert (out.n_hot[~block] > 0).mean() < 0.1
     with pytest.raises(ConfigError, match=re.escape("fdr_family must be 'cube' or 'period'; got 'year'")):
         A.emerging_hot_spots(x, g, fdr_family="year")
+
+
+def _events(n=600, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"occurred_local": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.uniform(0, 180, n),
+                                                                                         unit="D"),
+                         "longitude": -123.1 + rng.normal(0, .006, n), "latitude": 49.28 + rng.normal(0, .006, n),
+                         "category": rng.choice(["theft", "burglary"], n), "category_group": "property"})
+
+
+def test_card_summary_is_one_json_dict_of_the_three_analyses():
+    import json
+
+    s = A.card_summary(_events(), category="burglary", cell_size=300, permutations=49)
+    assert set(s) == {"hot_spots", "emerging", "near_repeat", "parameters"}
+    assert s["parameters"]["near-repeat"]["permutations"] == 49
+    assert s["parameters"]["hotspots"]["category"] == "burglary"
+    json.dumps(s)
+
+
+def test_a_window_without_the_category_is_a_data_error():
+    from forecasting.errors import DataError
+
+    with pytest.raises(DataError, match=re.escape("no burglary incidents between 2024-01-01 and 2024-01-01")):
+        A.analyse(_events().assign(category="theft").pipe(
+            lambda e: pd.concat([e, e.head(1).assign(category="burglary", occurred_local=pd.Timestamp("2024-05-01"))])),
+            "hotspots", category="burglary", start="2024-01-01", end="2024-01-01")
