@@ -759,15 +759,28 @@ class NearRepeatWindow:
         return {"distance_m": self.distance_m, "days": self.days, "ratio": self.ratio, "q": self.q}
 
 
-def near_repeat_windows(knox: KnoxResult, *, alpha: float = 0.05, min_ratio: float = 1.0) -> NearRepeatWindow | None:
+#: Smallest Knox ratio a band needs to count towards a near-repeat window: on years of a city's
+#: incidents, ratios of 1.02 are significant but too small to plan for.
+MIN_RATIO = 1.1
+
+
+def no_window_sentence(alpha: float = 0.05, min_ratio: float = MIN_RATIO) -> str:
+    """What to say when :func:`near_repeat_windows` finds no window."""
+    return (f"No near-repeat window: the closest band is not both significant (FDR {alpha:g}) and at least "
+            f"{min_ratio:g}x chance.")
+
+
+def near_repeat_windows(knox: KnoxResult, *, alpha: float = 0.05,
+                        min_ratio: float = MIN_RATIO) -> NearRepeatWindow | None:
     """The largest near-repeat window, anchored at (0 m, 0 days), of significantly raised bands.
 
     A band is *raised* when its q-value (BH over the bands) is below ``alpha`` and its Knox ratio
-    exceeds ``min_ratio``. The window grows from the closest band: the distance reach is the
+    is at least ``min_ratio`` (default 1.1: 10 % more pairs than chance). The window grows from
+    the closest band: the distance reach is the
     outer edge of the last raised band in an unbroken run from the closest distance band in the
     first time band, and the time reach likewise along the first distance band; the window is
     kept only where every band inside it is raised (shrinking the longer side until it is).
-    Returns None when the closest band itself is not raised (no near-repeat pattern).
+    Returns None when the closest band itself is not raised (no near-repeat window worth planning for).
 
     These are the windows the near-repeat features and the forecast's reasons can use (the
     features take distance in metres and a half-life in days; see ``docs/analysis.md``).
@@ -785,7 +798,7 @@ def near_repeat_windows(knox: KnoxResult, *, alpha: float = 0.05, min_ratio: flo
     tab = knox.table
     d_to = np.sort(tab["distance_to"].unique())
     t_to = np.sort(tab["days_to"].unique())
-    raised = ((tab["q"] < alpha) & (tab["ratio"] > min_ratio)).to_numpy().reshape(d_to.size, t_to.size)
+    raised = ((tab["q"] < alpha) & (tab["ratio"] >= min_ratio)).to_numpy().reshape(d_to.size, t_to.size)
     if not raised[0, 0]:
         return None
     nd = int(np.argmin(np.r_[raised[:, 0], False]))

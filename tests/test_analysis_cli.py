@@ -62,7 +62,7 @@ def test_near_repeat_prints_the_table_and_the_sentence(env, tmp_path):
                 "--out", str(tmp_path / "knox.csv"))
     assert r.exit_code == 0, r.output
     assert "Knox ratio" in r.stdout and "0-150 m" in r.stdout
-    assert ("repeat within" in r.stdout) or ("No near-repeat pattern" in r.stdout)
+    assert ("repeat within" in r.stdout) or ("No near-repeat window" in r.stdout)
     bands = pd.read_csv(tmp_path / "knox.csv")
     assert len(bands) == 9 and {"observed", "expected", "ratio", "p", "q"} <= set(bands.columns)
     j = _invoke(env, "near-repeat", "--start", "2018-01-01", "--end", "2019-12-31", "--permutations", "99",

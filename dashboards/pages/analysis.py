@@ -58,7 +58,7 @@ def analysis_view(ctx, category: str, start: str, end: str, user=None):
     import pandas as pd
     import plotly.graph_objects as go
 
-    from forecasting.analysis import incident_label
+    from forecasting.analysis import incident_label, no_window_sentence
 
     p = ctx.provider
     try:
@@ -73,7 +73,7 @@ def analysis_view(ctx, category: str, start: str, end: str, user=None):
     patterns = tables.html_table(pd.DataFrame({"pattern": list(counts), "cells": [f"{v:,}" for v in counts.values()]}))
     win = nr.window
     sentence = (win.sentence(incident_label(category)) + "." if win else
-                f"No near-repeat pattern at FDR {nr.meta['alpha']:g} in the tested bands.")
+                no_window_sentence(nr.meta["alpha"]))
     title = f"{category}: {em.start.date()} to {end} ({em.meta['n_periods']} weeks, {em.meta['n_cells']:,} cells)"
     status = (f"{em.meta['n_events']:,} incidents; Knox on {nr.meta['pairs_in_reach']:,} pairs within "
               f"{nr.meta['distance_bands'][-1]:g} m, {nr.meta['permutations']} permutations (seed "

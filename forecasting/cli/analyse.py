@@ -141,7 +141,7 @@ def near_repeat(
              permutations=permutations, random_state=seed,
              distance_bands=_bands(distance_bands, "distance_bands"), time_bands=_bands(time_bands, "time_bands"))
     if not as_json:
-        from forecasting.analysis import incident_label, near_repeat_table
+        from forecasting.analysis import incident_label, near_repeat_table, no_window_sentence
 
         typer.echo(f"{r.category}, {r.start.date()} to {(r.end - _day()).date()}: {r.meta['n_events']:,} incidents, "
                    f"{r.meta['pairs_in_reach']:,} pairs within {r.meta['distance_bands'][-1]:g} m; "
@@ -149,7 +149,7 @@ def near_repeat(
         typer.echo(near_repeat_table(r.knox, alpha=alpha))
         win = r.window
         typer.echo(win.sentence(incident_label(r.category)) if win else
-                   f"No near-repeat pattern at FDR {alpha:g} in the tested bands.")
+                   no_window_sentence(alpha))
     _finish(r, as_json=as_json, out=out, top=0, cells=None)
 
 

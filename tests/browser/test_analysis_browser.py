@@ -20,7 +20,7 @@ def test_analysis_page_shows_the_emerging_map_and_the_knox_table(driver, live, s
     table = wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, f"#{ids.AN_KNOX} table")))
     assert "0-150 m" in table.text and "0-7 days" in table.text
     sentence = driver.find_element(By.ID, ids.AN_SENTENCE).text
-    assert "repeat within" in sentence or "No near-repeat pattern" in sentence
+    assert "repeat within" in sentence or "No near-repeat window" in sentence
     n = wait.until(lambda d: d.execute_script(
         f"const gd = document.querySelector('#{ids.AN_MAP} .js-plotly-plot');"
         "return gd && gd.data && gd.data.length;"))
