@@ -145,6 +145,12 @@ class DashboardProvider(Protocol):
     def display_timezone(self) -> str:
         """IANA zone in which periods are labelled (the incidents' own zone)."""
 
+    def analysis_options(self) -> dict:
+        """Analysis page choices: ``categories``, default ``start``/``end``, data ``first``/``last`` day."""
+
+    def analysis(self, kind: str, category: str, start: str | None, end: str | None):
+        """A :class:`forecasting.analysis.AnalysisResult` (``hotspots``, ``emerging`` or ``near-repeat``)."""
+
 
 @runtime_checkable
 class Recorder(Protocol):

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dashboards.analysis_data import StoreAnalysis
 from dashboards.contracts import (
     CAMERA_COLUMNS,
     FORECAST_VIEW_COLUMNS,
@@ -125,7 +126,7 @@ class _LRU(OrderedDict):
         return value
 
 
-class StoreProvider:
+class StoreProvider(StoreAnalysis):
     """Reads the dashboard's data through the store's repository functions.
 
     Parameters

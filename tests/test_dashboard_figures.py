@@ -258,7 +258,6 @@ def test_capture_curve_labels_shares_as_percentages():
 
 def test_models_page_names_the_backtest_dataset():
     from dashboards.contracts import Backtest
-
     from dashboards.pages import models
 
     m = {**synthetic_metrics(), "dataset": "Vancouver PD incidents (real data: 4 neighbourhoods)"}

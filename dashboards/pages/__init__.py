@@ -27,6 +27,6 @@ class PageContext:
 
 def page_modules():
     """The page modules in navigation order."""
-    from dashboards.pages import cameras, exports, models, risk_map, trust
+    from dashboards.pages import analysis, cameras, exports, models, risk_map, trust
 
-    return [risk_map, cameras, models, exports, trust]
+    return [risk_map, cameras, models, exports, analysis, trust]

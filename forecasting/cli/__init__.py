@@ -77,6 +77,10 @@ def _register() -> None:
     app.add_typer(audit_app, name="audit")
     app.add_typer(report_app, name="report")
 
+    from forecasting.cli.analyse import analyse_app
+
+    app.add_typer(analyse_app, name="analyse")
+
 
 _register()
 

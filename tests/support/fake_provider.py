@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from dashboards.analysis_data import FakeAnalysis
 from dashboards.contracts import (
     GAP_COLUMNS,
     PRIORITY_COLUMNS,
@@ -110,7 +111,7 @@ def _plan_from_forecast(forecast: pd.DataFrame, run: pd.Series, areas: dict | No
     return plan
 
 
-class FakeProvider:
+class FakeProvider(FakeAnalysis):
     """A seeded in-memory city: a square grid, forecast runs, cameras, places, a backtest, accounts.
 
     Also a :class:`Recorder` (audit events and tasks are kept in lists), so unit tests and the
