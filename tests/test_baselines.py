@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from forecasting.baselines import (
+    TOD_LAMBDAS,
     HindsightMap,
     HistoricalCounts,
     KDEBaseline,
     NaiveBaseline,
     ProMap,
     RateOracle,
-    TOD_LAMBDAS,
     SEPPGrid,
     TimeOfDayBlend,
     TimeOfDayCounts,
@@ -144,7 +144,8 @@ def test_time_of_day_weekday_reads_a_week_back():
 def test_time_of_day_needs_short_periods_and_valid_window():
     with pytest.raises(ConfigError, match="period 'week'"):
         TimeOfDayCounts().fit(_panel([[1, 2, 3]]), 2)
-    with pytest.raises(ConfigError, match=re.escape("window_days must be a positive whole number of days or None; got -3")):
+    msg = "window_days must be a positive whole number of days or None; got -3"
+    with pytest.raises(ConfigError, match=re.escape(msg)):
         TimeOfDayCounts(window_days=-3).fit(_shift_panel([[1, 2, 3, 4]]), 3)
 
 
