@@ -87,7 +87,8 @@ def run(case: str, out: Path, models=None, **kw) -> dict:
                   f"PEI*@1% {m['pei_star@1%']:.2f}  dev {m['poisson_deviance']:.4f}")
         for key, b in entry["bootstrap"].items():
             print(f"  bootstrap PAI@{key}: lgbm - {b['baseline']} = {b['diff']:+.3f} "
-                  f"[{b['ci_low']:+.3f}, {b['ci_high']:+.3f}] p={b['p_value']:.3f}")
+                  f"[{b['ci_low']:+.3f}, {b['ci_high']:+.3f}] p={b['p_value']:.3f} "
+                  f"(BH-adjusted {b['p_adjusted']:.3f})")
         for key, r in entry.get("headroom", {}).items():
             print(f"  room PAI@{key}: {r['baseline']} {r['baseline_pai']:.2f} -> lgbm "
                   f"{r['challenger_pai']:.2f} -> {r['ceiling']} {r['ceiling_pai']:.2f} "

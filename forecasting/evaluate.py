@@ -434,7 +434,30 @@ def summarise(result: BacktestResult, *, shares: Sequence[float] = AREA_SHARES,
                         "share_won": (c0 - b0) / (top - b0) if top > b0 else float("nan"),
                         "ceiling_p_value": cb["p_value"]}
         out["targets"][target] = entry
+    _adjust_p_values(out)
     return out
+
+
+def _adjust_p_values(summary: dict) -> None:
+    """Add Benjamini-Hochberg adjusted p-values next to every raw bootstrap p-value, in place.
+
+    One family per table: the challenger-vs-baseline p-values over every target and share of
+    the run (``p_adjusted``), and the ceiling-vs-baseline ones (``ceiling_p_adjusted``).
+    """
+    from scipy.stats import false_discovery_control
+
+    for block, raw, adj in (("bootstrap", "p_value", "p_adjusted"),
+                            ("headroom", "ceiling_p_value", "ceiling_p_adjusted")):
+        cells = [e for t in summary["targets"].values() for e in t.get(block, {}).values()]
+        if not cells:
+            continue
+        p = np.array([c[raw] for c in cells], dtype=np.float64)
+        q = np.full(p.shape, np.nan)
+        ok = np.isfinite(p)
+        if ok.any():
+            q[ok] = false_discovery_control(np.clip(p[ok], 0.0, 1.0), method="bh")
+        for c, v in zip(cells, q, strict=True):
+            c[adj] = float(v)
 
 
 def markdown_table(summary: dict, target: str, shares: Sequence[float] | None = None) -> str:
@@ -514,7 +537,9 @@ def write_report(result: BacktestResult, summary: dict, out_dir: str | Path, *,
         for key, b in summary["targets"][target]["bootstrap"].items():
             lines.append(f"- PAI@{key}: {b['challenger']} - {b['baseline']} = {b['diff']:+.2f} "
                          f"(95% CI {b['ci_low']:+.2f} to {b['ci_high']:+.2f}, one-sided p = "
-                         f"{b['p_value']:.3f}, {b['n_boot']} paired bootstrap resamples of periods)")
+                         f"{b['p_value']:.3f}, Benjamini-Hochberg adjusted over the run's table "
+                         f"{b.get('p_adjusted', float('nan')):.3f}, {b['n_boot']} paired bootstrap "
+                         "resamples of periods)")
         for key, r in summary["targets"][target].get("headroom", {}).items():
             sw = r["share_won"]
             won = ("" if np.isnan(sw) else "; above the ceiling" if sw > 1
@@ -522,7 +547,9 @@ def write_report(result: BacktestResult, summary: dict, out_dir: str | Path, *,
             lines.append(f"- Room at PAI@{key}: strongest baseline {r['baseline']} "
                          f"{r['baseline_pai']:.2f}, {r['ceiling']} {r['ceiling_pai']:.2f} "
                          f"(one-sided p {r['ceiling_p_value']:.3f} against the baseline), "
-                         f"challenger {r['challenger_pai']:.2f}{won}")
+                         f"challenger {r['challenger_pai']:.2f}{won} (ceiling's p Benjamini-"
+                         f"Hochberg adjusted over the run: "
+                         f"{r.get('ceiling_p_adjusted', float('nan')):.3f})")
         if plots:
             safe = "".join(ch if ch.isalnum() else "_" for ch in target)
             png = plot_capture_curves(result, target, out / f"capture_{safe}.png")
