@@ -157,7 +157,7 @@ def compare_shared(case: str = "vancouver", refit_every: int = 13, lgbm_params=N
         # Shared model: stack every category's rows with a code feature.
         m0 = LGBMRiskModel(**params)
         n_train, n_val = pan.periods.from_days(m0.training_days), pan.periods.from_days(m0.validation_days)
-        h = pan.periods.from_days(m0.target_days)
+        h = m0._horizon(pan.periods)
         lo = max(origin - n_train, 1)
         rng = np.random.default_rng(0)
         parts_t, parts_v = [], []

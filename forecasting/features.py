@@ -233,6 +233,10 @@ def build_panel(events: pd.DataFrame, grid: Grid, periods: Periods, *,
                  int((in_time & (pos < 0)).sum()))
 
 
+#: Columns :meth:`FeatureBuilder.cached_transform` computes per block (per target).
+CACHE_BLOCK = 128
+
+
 def _slug(days: int, periods: Periods) -> str:
     return f"{periods.from_days(days)}p"
 
@@ -258,6 +262,11 @@ class FeatureBuilder:
         Public holidays per period (``holiday_days``) from the ``holidays`` package.
     include_xy : bool, default False
         Add the cell centre (km) as features (lets the model learn fixed spatial effects).
+    time_of_day : bool, default True
+        At day, shift and hour periods, add the cell's counts in the forecast period's slot
+        (same shift or hour of the day; same weekday and slot) over several windows, its
+        3x3 ring's, the other categories', and its time-of-day profile shrunk toward the
+        ring's and the city's (see :func:`_time_of_day_names`). Nothing at weeks.
 
     Examples
     --------
@@ -280,6 +289,7 @@ class FeatureBuilder:
     holidays_country: str | None = None
     holidays_subdiv: str | None = None
     include_xy: bool = False
+    time_of_day: bool = True
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
@@ -310,6 +320,8 @@ class FeatureBuilder:
             names += ["holiday_days"]
         if self.include_xy:
             names += ["x_km", "y_km"]
+        if self.time_of_day:
+            names += _time_of_day_names(p, bool(self.cross_windows_days))
         return names
 
     def transform(self, panel: Panel, origins: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -455,26 +467,141 @@ class FeatureBuilder:
             cx, cy = g.centroids_xy
             put(np.broadcast_to((cx / 1000.0)[:, None], (n, n_o)))
             put(np.broadcast_to((cy / 1000.0)[:, None], (n, n_o)))
+        if self.time_of_day and p.kind != "week":
+            for v in _time_of_day_block(panel, t, C, bool(self.cross_windows_days)):
+                put(v)
         assert k == len(names), (k, len(names))
         return out, names
 
     def cached_transform(self, panel: Panel, origins: np.ndarray) -> tuple[np.ndarray, list[str]]:
         """:meth:`transform` for columns ``origins``, cached on the panel per target.
 
-        The first call computes every column from ``min(origins)`` to the panel's end; later
-        calls slice. Values are identical to :meth:`transform` (a feature at column ``t``
-        reads only columns ``< t``), so caching cannot leak.
+        A call outside the cached block computes the columns ``min(origins)`` to
+        ``max(max(origins), min(origins) + CACHE_BLOCK - 1)`` (capped at the panel's end) and
+        replaces the target's block, so memory stays at ``CACHE_BLOCK`` columns per target
+        however long the panel (a backtest asks for its origins in order). Values are identical
+        to :meth:`transform` (a feature at column ``t`` reads only columns ``< t``), so caching
+        cannot leak.
         """
         t = np.asarray(origins, dtype=np.int64)
         key = ("features", panel.target, repr(self))
         hit = panel._cache.get(key)
-        if hit is None or t.min() < hit[0]:
+        if hit is None or t.min() < hit[0] or t.max() >= hit[0] + hit[1].shape[2]:
             lo = int(t.min())
-            X, names = self.transform(panel, np.arange(lo, panel.n_periods + 1))
+            hi = min(max(int(t.max()), lo + CACHE_BLOCK - 1), panel.n_periods)
+            panel._cache.pop(key, None)
+            X, names = self.transform(panel, np.arange(lo, hi + 1))
             hit = (lo, X, names)
             panel._cache[key] = hit
         lo, X, names = hit
         return X[:, :, t - lo], names
+
+
+#: Pseudo-count of the empirical-Bayes time-of-day profiles (cell toward ring toward city):
+#: a cell with fewer than about this many incidents leans mostly on its ring's profile.
+TOD_PRIOR = 20.0
+#: Windows (weeks) of the same-slot counts: own cell; same weekday and slot.
+TOD_WEEKS = (13, 52, 104)
+WEEKDAY_TOD_WEEKS = (52,)
+
+
+def _slots(periods: Periods) -> list[tuple[str, int]]:
+    """(prefix, columns between two periods of the same slot) for short periods."""
+    per_day = int(round(1 / periods.days))
+    out = [("tod", per_day)] if per_day > 1 else []
+    return out + [("wdtod", 7 * per_day)]
+
+
+def _time_of_day_names(periods: Periods, cross: bool) -> list[str]:
+    """Names of the time-of-day block (empty at weeks).
+
+    ``tod_{w}w`` / ``tod_all``: the cell's incidents in the same slot of the day (shift or
+    hour) over the last ``w`` weeks / the whole history; ``wdtod_*``: same weekday and slot;
+    ``n3_tod_52w``: the 3x3 ring's same-slot count; ``tod_share_eb``: the share of the cell's
+    incidents falling in this slot, shrunk toward its ring's and the city's (empirical Bayes,
+    pseudo-count ``TOD_PRIOR``), times the number of slots (1 = no time-of-day preference);
+    ``tod_rate_eb``: the cell's 104-week rate times that profile (expected count this slot);
+    ``other_tod_52w``: other categories' same-slot count.
+    """
+    if periods.kind == "week":
+        return []
+    names = []
+    for prefix, _ in _slots(periods):
+        weeks = TOD_WEEKS if prefix == "tod" else WEEKDAY_TOD_WEEKS
+        names += [f"{prefix}_{w}w" for w in weeks] + [f"{prefix}_all"]
+    main = _slots(periods)[0][0]
+    names += [f"n3_{main}_52w", f"{main}_share_eb", f"{main}_rate_eb"]
+    if cross:
+        names += [f"other_{main}_52w"]
+    return names
+
+
+def _slot_cumsum(y: np.ndarray, m: int) -> np.ndarray:
+    """``D[:, t]`` = incidents in columns ``s < t`` with ``s = t (mod m)``; shape (n, T + 1)."""
+    n, T = y.shape
+    L = -(-(T + 1) // m) * m
+    R = np.zeros((n, L), dtype=np.float32)
+    R[:, :T] = y
+    R3 = R.reshape(n, L // m, m)
+    D = np.zeros_like(R)
+    D3 = D.reshape(n, L // m, m)
+    np.cumsum(R3[:, :-1, :], axis=1, out=D3[:, 1:, :])
+    del R, R3
+    return D[:, :T + 1]
+
+
+def _slot_window(D: np.ndarray, t: np.ndarray, m: int, k: int | None) -> np.ndarray:
+    """Same-slot incidents in the ``k`` slot periods before each origin (all when ``None``)."""
+    now = D[:, t]
+    if k is None:
+        return now
+    return now - D[:, np.maximum(t - k * m, t % m)]
+
+
+def _time_of_day_block(panel: Panel, t: np.ndarray, C: np.ndarray, cross: bool):
+    """Values of :func:`_time_of_day_names` at origins ``t``, each (n_cells, n_origins).
+
+    Reads only columns before each origin: slot cumulative sums at ``t`` hold columns ``< t``.
+    """
+    p, g = panel.periods, panel.grid
+    y = panel.y
+    slots = _slots(p)
+    main_m = slots[0][1]
+    main_all = main_52 = None
+    for prefix, m in slots:
+        D = _slot_cumsum(y, m)
+        weeks = TOD_WEEKS if prefix == "tod" else WEEKDAY_TOD_WEEKS
+        for w in weeks:
+            v = _slot_window(D, t, m, max(1, round(w * 7 / (m * p.days))))
+            if m == main_m and w == 52:
+                main_52 = v
+            yield v
+        v = _slot_window(D, t, m, None)
+        if m == main_m:
+            main_all = v
+        yield v
+        del D
+    yield g.neighbour_sum(main_52, 1) - main_52
+    # Empirical-Bayes profile: the city's share of incidents in this slot, the ring's shrunk
+    # toward it, the cell's shrunk toward its ring's.
+    cell_all = C[:, t]
+    ring_slot = g.neighbour_sum(main_all, 1) - main_all
+    ring_all = g.neighbour_sum(cell_all, 1) - cell_all
+    city = (main_all.sum(axis=0) + 1.0) / (cell_all.sum(axis=0) + main_m)
+    ring = (ring_slot + TOD_PRIOR * city) / (ring_all + TOD_PRIOR)
+    share = (main_all + TOD_PRIOR * ring) / (cell_all + TOD_PRIOR)
+    yield share * main_m
+    w104 = p.from_days(728)
+    span = np.minimum(t, w104).clip(min=1)
+    recent = (cell_all - C[:, np.maximum(t - w104, 0)]) / span
+    yield recent * share * main_m
+    if cross:
+        if panel.target == ALL_CATEGORIES:
+            yield np.zeros((panel.n_cells, t.size), dtype=np.float32)
+        else:
+            other = panel.counts[ALL_CATEGORIES] - y
+            D = _slot_cumsum(other, main_m)
+            yield _slot_window(D, t, main_m, max(1, round(364 / (main_m * p.days))))
 
 
 def _columns(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -540,6 +667,24 @@ def describe_feature(name: str, value: float, *, periods: Periods, cell_size: fl
         return f"{value:.0f} public holiday day(s) in the {unit}"
     if name in ("week_of_year", "month", "day_of_week", "shift", "hour"):
         return f"time of year/day ({name.replace('_', ' ')} {value:.0f})"
+    slot = {"shift": "shift of the day", "hour": "hour of the day", "day": "weekday",
+            "week": "week"}[periods.kind]
+    m = re.fullmatch(r"(n3_|other_)?(wd)?tod_(\d+w|all)", name)
+    if m:
+        where = {"n3_": "in the surrounding cells", "other_": "of other categories in this cell",
+                 None: "in this cell"}[m.group(1)]
+        when = "over the whole history" if m.group(3) == "all" else \
+            f"over the last {m.group(3)[:-1]} weeks"
+        which = f"this weekday and {slot}" if m.group(2) and periods.kind != "day" else \
+            f"this {slot}" if not m.group(2) else "this weekday"
+        return f"{value:.0f} incidents {where} in {which} {when}"
+    m = re.fullmatch(r"(wd)?tod_share_eb", name)
+    if m:
+        return (f"this {slot} usually gets {value:.1f}x its even share of the cell's incidents "
+                "(pooled with the surrounding cells and the city)")
+    m = re.fullmatch(r"(wd)?tod_rate_eb", name)
+    if m:
+        return f"usual rate in this {slot}: {value:.2f} incidents per {unit}"
     if name == "history_periods":
         return f"{value:.0f} {unit}s of history"
     return f"{name} = {value:.3g}"

@@ -28,6 +28,8 @@ ARTIFACT_FORMAT = "crimecast-lgbm/1"
 BLEND_GRID = (0.0, 0.15, 0.3, 0.45, 0.6, 0.75)
 #: Area shares whose validation capture ``blend="auto"`` maximises (summed PAI).
 BLEND_SHARES = (0.01, 0.05)
+#: Training columns whose features are built at once (then subsampled).
+ROW_CHUNK = 128
 
 
 class LGBMRiskModel(Params):
@@ -55,11 +57,17 @@ class LGBMRiskModel(Params):
         ``"auto"`` picks it from ``BLEND_GRID`` by the capture of the top 1 % and 5 % of the
         area over the validation tail (out-of-sample for the booster, before the origin);
         the choice is ``blend_``.
-    target_days : int, default 7
+    target_days : int, optional
         Training target: the mean count per period over this many days from the row's period
-        (one period by default). A longer target averages out weekly noise in the quantity the
-        ranking depends on, the cell's underlying rate; only rows whose whole target span lies
-        before the origin are used.
+        (default: one period). A longer target averages out noise in the quantity the ranking
+        depends on, the cell's underlying rate, but at shift and hour periods it also averages
+        away the time of day; only rows whose whole target span lies before the origin are
+        used.
+    max_train_periods : int, default 364
+        At most this many training (and, separately, validation) periods are used as rows:
+        when the window holds more (shift and hour periods), they are taken at an even stride
+        that cycles through every slot of the week (shift or hour x weekday), and features are
+        computed for those columns only. Weekly windows (about 90 periods) use every period.
     offset_days : int, optional
         When set, the booster learns a multiplicative correction to a base rate instead of the
         rate itself: each row gets the offset (LightGBM ``init_score``)
@@ -96,7 +104,8 @@ class LGBMRiskModel(Params):
                  subsample: float = 0.8, colsample_bytree: float = 0.8, reg_lambda: float = 1.0,
                  training_days: int = 728, validation_days: int = 91,
                  early_stopping_rounds: int = 20, negative_rate: float = 0.1, blend: float = 0.3,
-                 target_days: int = 7, features: FeatureBuilder | dict | None = None,
+                 target_days: int | None = None, max_train_periods: int = 364,
+                 features: FeatureBuilder | dict | None = None,
                  random_state: int = 0, n_jobs: int = 2, use_context: bool = False,
                  offset_days: int | None = None, offset_prior: float = 0.5) -> None:
         self.objective = objective
@@ -113,6 +122,7 @@ class LGBMRiskModel(Params):
         self.negative_rate = negative_rate
         self.blend = blend
         self.target_days = target_days
+        self.max_train_periods = max_train_periods
         self.features = features
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -123,7 +133,8 @@ class LGBMRiskModel(Params):
     # -- sklearn plumbing -------------------------------------------------------------------
     _PARAMS = ("objective", "n_estimators", "learning_rate", "num_leaves", "min_child_samples",
                "subsample", "colsample_bytree", "reg_lambda", "training_days", "validation_days",
-               "early_stopping_rounds", "negative_rate", "blend", "target_days", "features",
+               "early_stopping_rounds", "negative_rate", "blend", "target_days",
+               "max_train_periods", "features",
                "random_state",
                "n_jobs", "use_context", "offset_days", "offset_prior")
 
@@ -157,6 +168,12 @@ class LGBMRiskModel(Params):
         if self.offset_days is not None and not (self.offset_days > 0 and self.offset_prior > 0):
             raise ConfigError(f"offset_days and offset_prior must be positive; got "
                               f"offset_days={self.offset_days!r}, offset_prior={self.offset_prior!r}")
+        if not (isinstance(self.max_train_periods, int | np.integer) and self.max_train_periods >= 2):
+            raise ConfigError(f"max_train_periods must be a whole number of periods >= 2; got "
+                              f"{self.max_train_periods!r}")
+        if self.target_days is not None and not self.target_days > 0:
+            raise ConfigError(f"target_days must be a positive number of days or None; got "
+                              f"{self.target_days!r}")
         if self.validation_days >= self.training_days:
             raise ConfigError(f"validation_days must be shorter than training_days; got "
                               f"{self.validation_days} >= {self.training_days}")
@@ -181,8 +198,25 @@ class LGBMRiskModel(Params):
         return np.log((X[:, names.index(name)].astype(np.float64) + self.offset_prior) / w)
 
     # -- training -----------------------------------------------------------------------------
+    def _horizon(self, periods) -> int:
+        return 1 if self.target_days is None else periods.from_days(self.target_days)
+
     def _rows(self, panel: Panel, cols: np.ndarray, rng: np.random.Generator | None, h: int = 1):
-        X, names = self._builder().cached_transform(panel, cols)
+        """Training rows at columns ``cols``: features computed for those columns only.
+
+        Columns go through :meth:`FeatureBuilder.transform` in chunks of ``ROW_CHUNK``, each
+        subsampled before the next is built, so memory follows the rows kept, not the cube.
+        """
+        parts = [self._chunk_rows(panel, cols[i:i + ROW_CHUNK], rng, h)
+                 for i in range(0, len(cols), ROW_CHUNK)]  # a few chunks per fit
+        names = parts[0][3]
+        if len(parts) == 1:
+            return parts[0]
+        return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                np.concatenate([p[2] for p in parts]), names)
+
+    def _chunk_rows(self, panel: Panel, cols: np.ndarray, rng, h: int):
+        X, names = self._builder().transform(panel, cols)
         X, names = self._with_context(panel, X, names, cols)
         if h == 1:
             y = panel.y[:, cols]
@@ -198,7 +232,19 @@ class LGBMRiskModel(Params):
             keep = (yr > 0) | (rng.random(yr.size) < self.negative_rate)
             w = np.where(yr > 0, 1.0, 1.0 / self.negative_rate)[keep]
             Xr, yr = Xr[keep], yr[keep]
-        return Xr, yr, w, names
+        return np.ascontiguousarray(Xr), yr, w, names
+
+    def _sample(self, cols: np.ndarray, periods) -> np.ndarray:
+        """At most ``max_train_periods`` of ``cols`` at an even stride cycling through the week's slots."""
+        cap = int(self.max_train_periods)
+        if len(cols) <= cap:
+            return cols
+        week = max(1, round(7 / periods.days))
+        stride = -(-len(cols) // cap)
+        while np.gcd(stride, week) != 1:  # coprime: consecutive picks visit every slot
+            stride += 1
+        # Anchored on the newest column so the most recent periods are always in.
+        return cols[::-1][::stride][::-1]
 
     def fit(self, panel: Panel, origin: int) -> LGBMRiskModel:
         """Fit on cell-periods before ``origin`` for the panel's current target.
@@ -222,15 +268,15 @@ class LGBMRiskModel(Params):
         # training as at forecast time.
         warm = min(p.from_days(364), max(origin - n_train, 0))
         lo = max(origin - n_train, warm, 1)
-        if origin - lo < n_val + p.from_days(self.target_days) + 2:
+        if origin - lo < n_val + self._horizon(p) + 2:
             raise DataError(f"too little history before origin column {origin} to train "
-                            f"(need more than {n_val + p.from_days(self.target_days) + 2} periods; got "
+                            f"(need more than {n_val + self._horizon(p) + 2} periods; got "
                             f"{origin - lo})")
         rng = np.random.default_rng(self.random_state)
-        h = p.from_days(self.target_days)
+        h = self._horizon(p)
         # Each row's target spans h periods, all of which must precede the origin.
-        tr_cols = np.arange(lo, origin - n_val - h + 1)
-        va_cols = np.arange(origin - n_val - h + 1, origin - h + 1)
+        tr_cols = self._sample(np.arange(lo, origin - n_val - h + 1), p)
+        va_cols = self._sample(np.arange(origin - n_val - h + 1, origin - h + 1), p)
         Xt, yt, wt, names = self._rows(panel, tr_cols, rng, h)
         Xv, yv, wv, _ = self._rows(panel, va_cols, rng, h)
         params = self._lgb_params()
@@ -335,7 +381,7 @@ class LGBMRiskModel(Params):
         The booster never trained on these columns and they all precede the origin, so the
         choice is out-of-sample and leaks nothing from the forecast periods.
         """
-        X, names = self._builder().cached_transform(panel, va_cols)
+        X, names = self._builder().transform(panel, va_cols)
         X, _ = self._with_context(panel, X, names, va_cols)
         Xr = X.reshape(X.shape[0], -1).T  # rows cell-major within each origin
         mu = self._mu(Xr, panel)
