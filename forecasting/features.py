@@ -233,8 +233,11 @@ def build_panel(events: pd.DataFrame, grid: Grid, periods: Periods, *,
                  int((in_time & (pos < 0)).sum()))
 
 
-#: Columns :meth:`FeatureBuilder.cached_transform` computes per block (per target).
-CACHE_BLOCK = 128
+#: Bytes of origin-independent arrays :meth:`FeatureBuilder.transform` may keep on a panel
+#: (one target at a time); larger panels recompute them per call.
+STATE_BUDGET = 3 * 2**30
+#: Bytes of features :meth:`FeatureBuilder.cached_transform` keeps (one block, one target).
+CACHE_BUDGET = 512 * 2**20
 
 
 def _slug(days: int, periods: Periods) -> str:
@@ -362,8 +365,14 @@ class FeatureBuilder:
         yr = p.from_days(364)
         P = max([2 * yr + 3] + self._windows(self.windows_days, p)
                 + self._windows(self.cross_windows_days, p))
-        Cp = np.zeros((n, P + y.shape[1] + 1), dtype=np.float32)
-        np.cumsum(y, axis=1, out=Cp[:, P + 1:])
+        memo = self._memo(panel, P)
+
+        def cumsum_p(src):
+            c = np.zeros((n, P + src.shape[1] + 1), dtype=np.float32)
+            np.cumsum(src, axis=1, out=c[:, P + 1:])
+            return c
+
+        Cp = memo("C", lambda: cumsum_p(y))
         C = Cp[:, P:]
         contiguous = n_o > 0 and bool(np.all(np.diff(t) == 1))
 
@@ -400,7 +409,8 @@ class FeatureBuilder:
         before = t - 1
         for h in self.half_lives_days:
             q = 0.5 ** (1.0 / max(h / p.days, 1e-9))
-            z = lfilter(np.array([1.0], np.float32), np.array([1.0, -q], np.float32), y, axis=1)
+            z = memo(f"nr{h}", lambda q=q: lfilter(np.array([1.0], np.float32),
+                                                   np.array([1.0, -q], np.float32), y, axis=1))
             E = out[k]
             E[:] = _columns(z, np.maximum(before, 0))
             E[:, before < 0] = 0
@@ -410,10 +420,14 @@ class FeatureBuilder:
             put(out[k])
         # Periods since the last incident (history length + 1 when none), in this cell and in
         # its 3x3 block.
-        ar = np.arange(y.shape[1], dtype=np.int32)
-        for series in (y, g.neighbour_sum(y, 1)):
-            last = np.where(series > 0, ar, np.int32(-1))
+        def last_index(block: bool):
+            series = g.neighbour_sum(y, 1) if block else y
+            last = np.where(series > 0, np.arange(y.shape[1], dtype=np.int32), np.int32(-1))
             np.maximum.accumulate(last, axis=1, out=last)
+            return last
+
+        for block in (False, True):
+            last = memo(f"last{int(block)}", lambda b=block: last_index(b))
             lt = _columns(last, np.maximum(before, 0)).astype(np.float32)
             lt[:, before < 0] = -1
             del last
@@ -446,9 +460,11 @@ class FeatureBuilder:
                     put(out[k])
             else:
                 # Cumulative counts of the other categories = those of "all" minus the target's.
-                Cop = np.zeros_like(Cp)
-                np.cumsum(panel.counts[ALL_CATEGORIES], axis=1, out=Cop[:, P + 1:])
-                np.subtract(Cop, Cp, out=Cop)
+                def other_cumsum():
+                    c = cumsum_p(panel.counts[ALL_CATEGORIES])
+                    return np.subtract(c, Cp, out=c)
+
+                Cop = memo("Cother", other_cumsum)
                 for w in cross:
                     put(win(Cop, w))
                 co_t = out[k]
@@ -468,18 +484,43 @@ class FeatureBuilder:
             put(np.broadcast_to((cx / 1000.0)[:, None], (n, n_o)))
             put(np.broadcast_to((cy / 1000.0)[:, None], (n, n_o)))
         if self.time_of_day and p.kind != "week":
-            for v in _time_of_day_block(panel, t, C, bool(self.cross_windows_days)):
+            for v in _time_of_day_block(panel, t, C, bool(self.cross_windows_days), memo):
                 put(v)
         assert k == len(names), (k, len(names))
         return out, names
 
+    def _memo(self, panel: Panel, pad: int):
+        """``memo(name, compute)``: origin-independent arrays of ``transform`` (cumulative sums,
+        near-repeat filters, last-incident indexes), kept on the panel for the current target
+        when they fit in ``STATE_BUDGET`` bytes, so later calls (refits, forecast blocks) only
+        gather their columns. They depend on the counts alone, never on the origins asked for,
+        so keeping them cannot leak. Otherwise each is computed, used and freed per call.
+        """
+        n, T = panel.y.shape
+        n_arrays = 2 + len(self.half_lives_days) + 2 + (3 if self.time_of_day else 0)
+        key = ("state", panel.target, repr(self), pad, id(panel.y))
+        if 4 * n * (T + pad) * n_arrays > STATE_BUDGET:
+            return lambda name, compute: compute()
+        state = panel._cache.get(key)
+        if state is None:
+            for k in [k for k in panel._cache if k[0] == "state"]:  # one target at a time
+                del panel._cache[k]
+            state = panel._cache[key] = {}
+
+        def memo(name, compute):
+            if name not in state:
+                state[name] = compute()
+            return state[name]
+
+        return memo
+
     def cached_transform(self, panel: Panel, origins: np.ndarray) -> tuple[np.ndarray, list[str]]:
         """:meth:`transform` for columns ``origins``, cached on the panel per target.
 
-        A call outside the cached block computes the columns ``min(origins)`` to
-        ``max(max(origins), min(origins) + CACHE_BLOCK - 1)`` (capped at the panel's end) and
-        replaces the target's block, so memory stays at ``CACHE_BLOCK`` columns per target
-        however long the panel (a backtest asks for its origins in order). Values are identical
+        A call outside the cached block computes a block of columns from ``min(origins)``
+        (at least ``max(origins)``, about ``CACHE_BUDGET`` bytes of features, capped at the
+        panel's end) and replaces the panel's block (one target at a time), so memory stays
+        bounded however long the panel; a backtest asks for its origins in order. Values are identical
         to :meth:`transform` (a feature at column ``t`` reads only columns ``< t``), so caching
         cannot leak.
         """
@@ -488,8 +529,11 @@ class FeatureBuilder:
         hit = panel._cache.get(key)
         if hit is None or t.min() < hit[0] or t.max() >= hit[0] + hit[1].shape[2]:
             lo = int(t.min())
-            hi = min(max(int(t.max()), lo + CACHE_BLOCK - 1), panel.n_periods)
-            panel._cache.pop(key, None)
+            block = int(np.clip(CACHE_BUDGET // (4 * len(self.feature_names(panel))
+                                                 * panel.n_cells), 16, 1024))
+            hi = min(max(int(t.max()), lo + block - 1), panel.n_periods)
+            for k in [k for k in panel._cache if k[0] == "features"]:
+                del panel._cache[k]
             X, names = self.transform(panel, np.arange(lo, hi + 1))
             hit = (lo, X, names)
             panel._cache[key] = hit
@@ -558,7 +602,8 @@ def _slot_window(D: np.ndarray, t: np.ndarray, m: int, k: int | None) -> np.ndar
     return now - D[:, np.maximum(t - k * m, t % m)]
 
 
-def _time_of_day_block(panel: Panel, t: np.ndarray, C: np.ndarray, cross: bool):
+def _time_of_day_block(panel: Panel, t: np.ndarray, C: np.ndarray, cross: bool,
+                       memo=lambda name, compute: compute()):
     """Values of :func:`_time_of_day_names` at origins ``t``, each (n_cells, n_origins).
 
     Reads only columns before each origin: slot cumulative sums at ``t`` hold columns ``< t``.
@@ -569,7 +614,7 @@ def _time_of_day_block(panel: Panel, t: np.ndarray, C: np.ndarray, cross: bool):
     main_m = slots[0][1]
     main_all = main_52 = None
     for prefix, m in slots:
-        D = _slot_cumsum(y, m)
+        D = memo(f"slot{m}", lambda m=m: _slot_cumsum(y, m))
         weeks = TOD_WEEKS if prefix == "tod" else WEEKDAY_TOD_WEEKS
         for w in weeks:
             v = _slot_window(D, t, m, max(1, round(w * 7 / (m * p.days))))
@@ -599,8 +644,7 @@ def _time_of_day_block(panel: Panel, t: np.ndarray, C: np.ndarray, cross: bool):
         if panel.target == ALL_CATEGORIES:
             yield np.zeros((panel.n_cells, t.size), dtype=np.float32)
         else:
-            other = panel.counts[ALL_CATEGORIES] - y
-            D = _slot_cumsum(other, main_m)
+            D = memo("slot_other", lambda: _slot_cumsum(panel.counts[ALL_CATEGORIES] - y, main_m))
             yield _slot_window(D, t, main_m, max(1, round(364 / (main_m * p.days))))
 
 

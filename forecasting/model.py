@@ -28,8 +28,9 @@ ARTIFACT_FORMAT = "crimecast-lgbm/1"
 BLEND_GRID = (0.0, 0.15, 0.3, 0.45, 0.6, 0.75)
 #: Area shares whose validation capture ``blend="auto"`` maximises (summed PAI).
 BLEND_SHARES = (0.01, 0.05)
-#: Training columns whose features are built at once (then subsampled).
-ROW_CHUNK = 128
+#: Bytes of features built at once for training rows (then subsampled); the panel is read
+#: once per pass, so fewer, larger passes are faster.
+ROW_BUDGET = 768 * 2**20
 
 
 class LGBMRiskModel(Params):
@@ -78,6 +79,12 @@ class LGBMRiskModel(Params):
         rate's fine ranking at the top of the map and the trees adjust it.
     offset_prior : float, default 0.5
         Pseudo-count added to the offset window so cells with no history get a finite base.
+    offset_feature : str, optional
+        Alternative to ``offset_days``: the offset is ``log(feature + 1e-3)`` of a feature that
+        is itself an expected count per period, e.g. ``"tod_rate_eb"`` (the cell's rate in the
+        period's shift or hour of the day, empirical Bayes; see
+        :class:`~forecasting.features.FeatureBuilder`), so the trees correct the time-of-day
+        baseline instead of relearning it.
     features : FeatureBuilder or dict, optional
     random_state : int, default 0
     n_jobs : int, default 2
@@ -107,7 +114,8 @@ class LGBMRiskModel(Params):
                  target_days: int | None = None, max_train_periods: int = 364,
                  features: FeatureBuilder | dict | None = None,
                  random_state: int = 0, n_jobs: int = 2, use_context: bool = False,
-                 offset_days: int | None = None, offset_prior: float = 0.5) -> None:
+                 offset_days: int | None = None, offset_prior: float = 0.5,
+                 offset_feature: str | None = None) -> None:
         self.objective = objective
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -129,6 +137,7 @@ class LGBMRiskModel(Params):
         self.use_context = use_context
         self.offset_days = offset_days
         self.offset_prior = offset_prior
+        self.offset_feature = offset_feature
 
     # -- sklearn plumbing -------------------------------------------------------------------
     _PARAMS = ("objective", "n_estimators", "learning_rate", "num_leaves", "min_child_samples",
@@ -136,7 +145,7 @@ class LGBMRiskModel(Params):
                "early_stopping_rounds", "negative_rate", "blend", "target_days",
                "max_train_periods", "features",
                "random_state",
-               "n_jobs", "use_context", "offset_days", "offset_prior")
+               "n_jobs", "use_context", "offset_days", "offset_prior", "offset_feature")
 
     def __repr__(self) -> str:
         return f"LGBMRiskModel(objective={self.objective!r}, n_estimators={self.n_estimators})"
@@ -188,6 +197,11 @@ class LGBMRiskModel(Params):
 
     def _offset(self, X: np.ndarray, names: list[str], periods) -> np.ndarray | None:
         """Log base rate per row (rows x features ``X``) from ``count_{w}p``, or None."""
+        if self.offset_feature is not None:
+            if self.offset_feature not in names:
+                raise ConfigError(f"offset_feature must be one of the model's features; got "
+                                  f"{self.offset_feature!r} (features: {names[:4]}...)")
+            return np.log(X[:, names.index(self.offset_feature)].astype(np.float64) + 1e-3)
         if self.offset_days is None:
             return None
         w = periods.from_days(self.offset_days)
@@ -202,22 +216,45 @@ class LGBMRiskModel(Params):
         return 1 if self.target_days is None else periods.from_days(self.target_days)
 
     def _rows(self, panel: Panel, cols: np.ndarray, rng: np.random.Generator | None, h: int = 1):
-        """Training rows at columns ``cols``: features computed for those columns only.
+        """Training rows at columns ``cols`` (see :meth:`_row_sets`)."""
+        return self._row_sets(panel, [cols], rng, h)[0]
 
-        Columns go through :meth:`FeatureBuilder.transform` in chunks of ``ROW_CHUNK``, each
-        subsampled before the next is built, so memory follows the rows kept, not the cube.
+    def _row_sets(self, panel: Panel, col_sets: list[np.ndarray], rng, h: int = 1) -> list:
+        """Rows ``(X, y, weight, names)`` per set of columns; features for those columns only.
+
+        All sets go through one :meth:`FeatureBuilder.transform` pass when their features fit
+        in ``ROW_BUDGET`` bytes (each pass reads the whole panel); otherwise each set is built
+        in chunks, each subsampled before the next, so memory follows the rows kept.
         """
-        parts = [self._chunk_rows(panel, cols[i:i + ROW_CHUNK], rng, h)
-                 for i in range(0, len(cols), ROW_CHUNK)]  # a few chunks per fit
-        names = parts[0][3]
-        if len(parts) == 1:
-            return parts[0]
-        return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
-                np.concatenate([p[2] for p in parts]), names)
+        cols = np.concatenate(col_sets)
+        n_feat = len(self._builder().feature_names(panel)) + (
+            len(panel.context.names) if self.use_context and panel.context is not None else 0)
+        chunk = max(16, ROW_BUDGET // (4 * n_feat * panel.n_cells))
+        if len(cols) <= chunk:
+            X, names = self._builder().transform(panel, cols)
+            X, names = self._with_context(panel, X, names, cols)
+            out, i = [], 0
+            for c in col_sets:  # training, then validation: the same draws as separate passes
+                out.append(self._sample_rows(panel, X[:, :, i:i + len(c)], names, c, rng, h))
+                i += len(c)
+            return out
+        out = []
+        for c in col_sets:
+            parts = [self._chunk_rows(panel, c[i:i + chunk], rng, h)
+                     for i in range(0, len(c), chunk)]  # a few chunks per set
+            out.append(parts[0] if len(parts) == 1 else (
+                np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                np.concatenate([p[2] for p in parts]), parts[0][3]))
+        return out
 
     def _chunk_rows(self, panel: Panel, cols: np.ndarray, rng, h: int):
         X, names = self._builder().transform(panel, cols)
         X, names = self._with_context(panel, X, names, cols)
+        return self._sample_rows(panel, X, names, cols, rng, h)
+
+    def _sample_rows(self, panel: Panel, X: np.ndarray, names: list[str], cols: np.ndarray,
+                     rng, h: int):
+        """Flatten features ``X`` at ``cols`` to rows and subsample the zero-count ones."""
         if h == 1:
             y = panel.y[:, cols]
         else:
@@ -277,8 +314,7 @@ class LGBMRiskModel(Params):
         # Each row's target spans h periods, all of which must precede the origin.
         tr_cols = self._sample(np.arange(lo, origin - n_val - h + 1), p)
         va_cols = self._sample(np.arange(origin - n_val - h + 1, origin - h + 1), p)
-        Xt, yt, wt, names = self._rows(panel, tr_cols, rng, h)
-        Xv, yv, wv, _ = self._rows(panel, va_cols, rng, h)
+        (Xt, yt, wt, names), (Xv, yv, wv, _) = self._row_sets(panel, [tr_cols, va_cols], rng, h)
         params = self._lgb_params()
         dtrain = lgb.Dataset(Xt, yt, weight=wt, feature_name=names, free_raw_data=True,
                              init_score=self._offset(Xt, names, p),
