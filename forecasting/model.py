@@ -332,6 +332,7 @@ class LGBMRiskModel(Params):
         self.best_iteration_ = int(booster.best_iteration or self.n_estimators)
         self.blend_ = (self._choose_blend(panel, va_cols) if self.blend == "auto"
                        else float(self.blend))
+        self.proba_curve_ = self._calibrate(Xv, yv, wv, panel)
         self.target_ = panel.target
         starts = panel.period_starts
         curve = evals.get("valid", {}).get(metric, [float("nan")])
@@ -350,6 +351,7 @@ class LGBMRiskModel(Params):
             "best_iteration": self.best_iteration_,
             "metrics": {f"valid_{metric}": float(curve[self.best_iteration_ - 1])},
             "blend": self.blend_,
+            "proba_curve": [c.tolist() for c in self.proba_curve_],
             "n_train_rows": int(yt.size),
             "data_hash": panel.data_hash,
             "grid": {"kind": panel.grid.kind, "crs": panel.grid.crs.to_string(),
@@ -428,8 +430,41 @@ class LGBMRiskModel(Params):
         return float(BLEND_GRID[int(np.argmax(gains))])
 
     def predict_proba(self, panel: Panel, origin: int) -> np.ndarray:
-        """Probability of at least one incident per cell, ``1 - exp(-mu)`` (Poisson)."""
+        """Probability of at least one incident per cell, ``1 - exp(-mu)`` (Poisson).
+
+        A Poisson reading of a Tweedie mean; :meth:`predict_probability` is calibrated.
+        """
         return -np.expm1(-self.predict_risk(panel, origin))
+
+    def _calibrate(self, X: np.ndarray, y: np.ndarray, w: np.ndarray, panel: Panel):
+        """Isotonic curve of P(count > 0) on the predicted mean, over the validation rows.
+
+        The rows precede the origin and the booster stopped on them but never fitted them;
+        kept zeros carry their ``1 / negative_rate`` weights, so frequencies are unbiased.
+        Returns ``(x, p)`` knots for :func:`numpy.interp`.
+        """
+        from sklearn.isotonic import IsotonicRegression
+
+        mu = self._blend(X, self._mu(X, panel))
+        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+        iso.fit(mu, (y > 0).astype(np.float64), sample_weight=w)
+        return np.asarray(iso.X_thresholds_, np.float64), np.asarray(iso.y_thresholds_, np.float64)
+
+    def probability_from_mean(self, mu: np.ndarray) -> np.ndarray:
+        """Calibrated P(at least one incident) for predicted means ``mu`` (see :meth:`predict_probability`)."""
+        self._check_fitted()
+        x, p = self.proba_curve_
+        return np.interp(mu, x, p)
+
+    def predict_probability(self, panel: Panel, origin: int) -> np.ndarray:
+        """Calibrated probability of at least one incident per cell in the period at ``origin``.
+
+        Isotonic regression of the observed indicator (count > 0) on the predicted mean,
+        fitted at each :meth:`fit` on the validation tail before the origin (held out from the
+        booster's training rows), for the loss actually trained: no Poisson assumption under
+        the Tweedie fit. ``explain`` and the stored forecasts report it.
+        """
+        return self.probability_from_mean(self.predict_risk(panel, origin))
 
     def explain(self, panel: Panel, origin: int, cells: np.ndarray | None = None,
                 top: int = 3) -> pd.DataFrame:
@@ -462,7 +497,7 @@ class LGBMRiskModel(Params):
                 rs.append(f"{Xc[i, ratio_i]:.1f}x the cell's usual rate")
             reasons.append(rs)
         return pd.DataFrame({"cell_id": panel.grid.cell_ids[cells], "expected": mu,
-                             "probability": -np.expm1(-mu), "reasons": reasons,
+                             "probability": self.probability_from_mean(mu), "reasons": reasons,
                              "reason_text": ["; ".join(r) for r in reasons]})
 
     # -- persistence --------------------------------------------------------------------------
@@ -493,6 +528,11 @@ class LGBMRiskModel(Params):
         m.feature_names_ = m.metadata_["feature_names"]
         m.best_iteration_ = m.booster_.current_iteration()
         m.blend_ = float(m.metadata_.get("blend", m.blend if m.blend != "auto" else 0.3))
+        curve = m.metadata_.get("proba_curve")
+        # Artifacts from before calibration: the Poisson reading, on a fine grid of means.
+        grid = np.r_[0.0, np.geomspace(1e-4, 50, 200)]
+        m.proba_curve_ = ((np.asarray(curve[0]), np.asarray(curve[1])) if curve
+                          else (grid, -np.expm1(-grid)))
         m.target_ = m.metadata_["target"]
         return m
 

@@ -201,3 +201,30 @@ def test_bh_adjusted_p_values_over_the_whole_table(tmp_path):
     np.testing.assert_allclose(got, [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5])
     text = write_report(res, s, tmp_path, plots=False).read_text()
     assert "Benjamini-Hochberg adjusted over the run's table" in text
+
+
+def test_backtest_scores_calibrated_probabilities_and_reports_reliability(tmp_path):
+    from forecasting.evaluate import reliability
+
+    assert reliability([0.005, 0.005, 0.6, 0.6], [0, 1, 1, 0], edges=(0.0, 0.5, 1.0)) == [
+        {"bin": 0.0, "n": 2, "predicted": 0.005, "observed": 0.5},
+        {"bin": 0.5, "n": 2, "predicted": 0.6, "observed": 0.5}]
+
+    class Calibrated(_Recorder):
+        def probability_from_mean(self, mu):
+            return np.minimum(mu / 10.0, 1.0)
+
+    g = Grid(crs="EPSG:32610", cell_size=100, col=np.arange(5), row=np.zeros(5, int))
+    y = np.random.default_rng(0).poisson(1.0, (5, 30)).astype(np.float32)
+    p = Periods("week")
+    pan = Panel(g, p, int(p.index(["2024-01-01"])[0]), {"all": y})
+    split = RollingOrigin(pan.period_starts[20], pan.period_starts[29], "week", refit_every=4)
+    res = backtest({"cal": Calibrated}, pan, split)
+    np.testing.assert_allclose(res.probabilities[("cal", "all")], np.minimum(y[:, 19:29].T / 10, 1))
+    s = summarise(res, n_boot=20, challenger=None)
+    m = s["targets"]["all"]["models"]["cal"]
+    obs = y[:, 20:30].T
+    assert m["brier_calibrated"] == pytest.approx(np.mean((np.minimum(y[:, 19:29].T / 10, 1) - (obs > 0)) ** 2))
+    assert sum(r["n"] for r in m["reliability"]) == obs.size
+    text = write_report(res, s, tmp_path, plots=False).read_text()
+    assert "Calibrated probability of at least one incident" in text and "| predicted from |" in text
