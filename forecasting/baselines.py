@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from forecasting.errors import ConfigError, DataError
-from forecasting.features import Panel
+from forecasting.features import Panel, _slot_cumsum
 from forecasting.params import Params
 
 
@@ -230,10 +230,19 @@ class TimeOfDayBlend(_Baseline):
             self.lambda_ = float(lams[0])
             self.validation_gain_ = np.full(lams.size, np.nan)
             return self
-        # Validation periods precede the origin; each is scored from the history before it.
-        parts = [self._parts(panel, int(c)) for c in cols]  # one pass per validation period
-        same = np.stack([p[0] for p in parts])
-        every = np.stack([p[1] for p in parts])
+        # Validation periods precede the origin; each is scored from the history before it,
+        # all at once from cumulative sums (same-slot ones along every m-th column).
+        m = _slot_period(panel, self.weekday)
+        k = self._k(panel, m)
+        y = panel.y[:, :origin]
+        D = _slot_cumsum(y, m)
+        kk = cols // m if k is None else np.minimum(k, cols // m)
+        same = ((D[:, cols] - D[:, cols - kk * m]) / np.maximum(kk, 1)).T.astype(np.float64)
+        C = np.zeros((y.shape[0], origin + 1), dtype=np.float64)
+        np.cumsum(y, axis=1, out=C[:, 1:])
+        nn = cols if k is None else np.minimum(k * m, cols)
+        every = ((C[:, cols] - C[:, cols - nn]) / np.maximum(nn, 1)).T
+        del D, C
         obs = panel.y[:, cols].T.astype(np.float64)
         areas = panel.grid.areas
         gains = np.array([_top_capture((same + lam * every) / (1 + lam), obs, areas, TOD_SHARES)
