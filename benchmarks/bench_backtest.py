@@ -1,7 +1,14 @@
 """Backtest benchmark on the shared real data: accuracy, runtime and peak memory.
 
 Run: ``uv run python benchmarks/bench_backtest.py [vancouver|chicago|all] [--out DIR]
-[--cell-size M] [--lgbm JSON]``.
+[--cell-size M] [--lgbm JSON] [--period shift --start 2025-07-01 --end 2025-12-31
+--refit-every 21 --n-categories 2 --history 2020-01-01]``.
+
+Shift backtest of issue 10 (Vancouver, every model, three 8-hour shifts from 06:00)::
+
+    flock /tmp/crimecast-heavy.lock timeout 1500 uv run --frozen python \
+        benchmarks/bench_backtest.py vancouver --period shift --start 2025-07-01 \
+        --end 2025-12-31 --refit-every 21 --n-categories 2
 
 The loaders below read the raw files straight into an events frame, which is faster than
 ingesting them into a throwaway database; they keep the same rows as the ingest adapters
@@ -65,21 +72,27 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run(case: str, out: Path, models=None, **kw) -> dict:
+def run(case: str, out: Path, models=None, *, period="week", start=None, end=None,
+        n_categories=None, history=None, **kw) -> dict:
     spec = CASES[case]
     t0 = time.perf_counter()
     events = spec["load"]()
-    events = events[events.occurred_local >= pd.Timestamp(spec["history"])]
-    cats = list(events.category.value_counts().index[: spec["n_categories"]])
+    events = events[events.occurred_local >= pd.Timestamp(history or spec["history"])]
+    n_cat = spec["n_categories"] if n_categories is None else n_categories
+    cats = list(events.category.value_counts().index[:n_cat])
     t_load = time.perf_counter() - t0
     print(f"[{case}] {len(events)} events, categories {cats}; load {t_load:.1f}s", flush=True)
-    run_ = run_backtest(events, start=spec["start"], end=spec["end"], period="week",
+    run_ = run_backtest(events, start=start or spec["start"], end=end or spec["end"], period=period,
                         cell_size=kw.pop("cell_size", 150), categories=cats,
                         out_dir=out / case, progress=lambda m: print(f"[{case}] {m}", flush=True),
                         **({"models": models} if models else {}), **kw)
     s = run_.summary
-    print(f"\n[{case}] runtime {run_.timings['total_s']:.1f}s (backtest "
-          f"{run_.timings['backtest_s']:.1f}s); peak RSS {_peak_mb():.0f} MB")
+    print(f"\n[{case}] {period}s {start or spec['start']}..{end or spec['end']}: runtime "
+          f"{run_.timings['total_s']:.1f}s (backtest {run_.timings['backtest_s']:.1f}s); "
+          f"peak RSS {_peak_mb():.0f} MB (shared machine)")
+    slow = sorted(run_.result.timings.items(), key=lambda kv: -kv[1])[:6]
+    print(f"[{case}] slowest (model/target seconds): "
+          + ", ".join(f"{k} {v:.0f}" for k, v in slow))
     for target, entry in s["targets"].items():
         print(f"\n### {case} / {target}")
         for model, m in entry["models"].items():
@@ -87,7 +100,11 @@ def run(case: str, out: Path, models=None, **kw) -> dict:
                   f"PEI*@1% {m['pei_star@1%']:.2f}  dev {m['poisson_deviance']:.4f}")
         for key, b in entry["bootstrap"].items():
             print(f"  bootstrap PAI@{key}: lgbm - {b['baseline']} = {b['diff']:+.3f} "
-                  f"[{b['ci_low']:+.3f}, {b['ci_high']:+.3f}] p={b['p_value']:.3f}")
+                  f"[{b['ci_low']:+.3f}, {b['ci_high']:+.3f}] p={b['p_value']:.3f} "
+                  f"(BH-adjusted {b['p_adjusted']:.3f})")
+            ms = entry["models"]
+            print(f"  ratio PAI@{key}: lgbm / {b['baseline']} = "
+                  f"{ms['lgbm'][f'pai@{key}'] / ms[b['baseline']][f'pai@{key}']:.3f}")
         for key, r in entry.get("headroom", {}).items():
             print(f"  room PAI@{key}: {r['baseline']} {r['baseline_pai']:.2f} -> lgbm "
                   f"{r['challenger_pai']:.2f} -> {r['ceiling']} {r['ceiling_pai']:.2f} "
@@ -105,6 +122,14 @@ def main(argv=None) -> int:
                     help="cell edge in metres (compare models only at one cell size)")
     ap.add_argument("--compare-shared", action="store_true",
                     help="measure per-category models against one shared model instead")
+    ap.add_argument("--period", default="week", choices=["week", "day", "shift", "hour"])
+    ap.add_argument("--start", default=None, help="first forecast day (default: the case's)")
+    ap.add_argument("--end", default=None, help="last forecast day (default: the case's)")
+    ap.add_argument("--history", default=None, help="first incident day read (default: the case's)")
+    ap.add_argument("--refit-every", type=int, default=4)
+    ap.add_argument("--n-categories", type=int, default=None,
+                    help="targets besides 'all': the N largest categories")
+    ap.add_argument("--n-boot", type=int, default=1000)
     a = ap.parse_args(argv)
     if a.compare_shared:
         res = compare_shared("vancouver", lgbm_params=json.loads(a.lgbm) if a.lgbm else None)
@@ -112,7 +137,9 @@ def main(argv=None) -> int:
         (Path(a.out) / "shared_vs_per_category.json").write_text(json.dumps(res, indent=2))
         return 0
     out = Path(a.out)
-    kw = {"cell_size": a.cell_size}
+    kw = {"cell_size": a.cell_size, "period": a.period, "start": a.start, "end": a.end,
+          "history": a.history, "refit_every": a.refit_every, "n_categories": a.n_categories,
+          "n_boot": a.n_boot}
     if a.lgbm:
         kw["lgbm_params"] = json.loads(a.lgbm)
     models = a.models.split(",") if a.models else None
@@ -156,7 +183,7 @@ def compare_shared(case: str = "vancouver", refit_every: int = 13, lgbm_params=N
         # Shared model: stack every category's rows with a code feature.
         m0 = LGBMRiskModel(**params)
         n_train, n_val = pan.periods.from_days(m0.training_days), pan.periods.from_days(m0.validation_days)
-        h = pan.periods.from_days(m0.target_days)
+        h = m0._horizon(pan.periods)
         lo = max(origin - n_train, 1)
         rng = np.random.default_rng(0)
         parts_t, parts_v = [], []

@@ -43,6 +43,9 @@ class RiskModel(Protocol):
 
     def predict_risk(self, panel: Panel, origin: int) -> np.ndarray: ...
 
+    # Optional: ``probability_from_mean(mu)``, calibrated P(at least one incident) for the
+    # model's own predicted means; when present the backtest scores it (Brier, reliability).
+
 
 # -- metrics ------------------------------------------------------------------------------------
 def _as2d(a) -> np.ndarray:
@@ -204,6 +207,32 @@ def brier_score(mu, counts) -> float:
     return float(np.mean((p - (np.asarray(counts) > 0)) ** 2))
 
 
+#: Edges of the predicted-probability bins of :func:`reliability`.
+RELIABILITY_EDGES = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
+
+
+def reliability(prob, counts, edges=RELIABILITY_EDGES) -> list[dict]:
+    """Reliability table of probabilities of at least one incident against ``counts > 0``.
+
+    One row per non-empty bin of predicted probability: ``bin`` (lower edge), ``n``,
+    ``predicted`` (mean probability) and ``observed`` (share of cell-periods with an incident).
+
+    Examples
+    --------
+    >>> reliability([0.0, 0.0, 0.6, 0.6], [0, 0, 1, 0], edges=(0.0, 0.5, 1.0))
+    [{'bin': 0.0, 'n': 2, 'predicted': 0.0, 'observed': 0.0}, {'bin': 0.5, 'n': 2, 'predicted': 0.6, 'observed': 0.5}]
+    """
+    p = np.asarray(prob, dtype=np.float64).ravel()
+    hit = (np.asarray(counts) > 0).ravel().astype(np.float64)
+    e = np.asarray(edges, dtype=np.float64)
+    b = np.clip(np.searchsorted(e, p, side="right") - 1, 0, len(e) - 2)
+    n = np.bincount(b, minlength=len(e) - 1)
+    sp = np.bincount(b, p, minlength=len(e) - 1)
+    so = np.bincount(b, hit, minlength=len(e) - 1)
+    return [{"bin": float(e[i]), "n": int(n[i]), "predicted": float(sp[i] / n[i]),
+             "observed": float(so[i] / n[i])} for i in np.flatnonzero(n)]
+
+
 def paired_bootstrap(scores_a, scores_b, counts, areas, share: float, *, n_boot: int = 1000,
                      random_state: int = 0) -> dict:
     """Bootstrap over periods of PAI(a) - PAI(b) at ``share`` (the same resamples for both).
@@ -309,6 +338,9 @@ class BacktestResult:
     observed: dict[str, np.ndarray]
     reference: set[str] = field(default_factory=set)
     timings: dict[str, float] = field(default_factory=dict)
+    #: ``probabilities[(model, target)]``: calibrated P(at least one incident), periods x cells,
+    #: for models with ``probability_from_mean``.
+    probabilities: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
 
     @property
     def models(self) -> list[str]:
@@ -346,7 +378,7 @@ def backtest(models: Mapping[str, RiskModel | Callable[[], RiskModel]], panel: P
     targets = list(targets) if targets is not None else panel.targets
     scores: dict[tuple[str, str], np.ndarray] = {}
     observed = {t: panel.counts[t][:, cols].T.astype(np.float64) for t in targets}
-    reference, timings = set(), {}
+    reference, timings, probabilities = set(), {}, {}
     for target in targets:
         pt = panel.for_target(target)
         for name, spec in models.items():
@@ -355,15 +387,22 @@ def backtest(models: Mapping[str, RiskModel | Callable[[], RiskModel]], panel: P
             if not getattr(model, "is_forecast", True):
                 reference.add(name)
             out = np.empty((len(cols), panel.n_cells))
+            to_prob = getattr(model, "probability_from_mean", None)
+            prob = np.empty_like(out) if to_prob is not None else None
             for i, (c, r) in enumerate(zip(cols, refit, strict=True)):  # periods of the backtest
                 if r:
                     model.fit(pt, int(c))
                 out[i] = model.predict_risk(pt, int(c))
+                if prob is not None:  # through the curve fitted before this period
+                    prob[i] = to_prob(out[i])
             scores[(name, target)] = out
+            if prob is not None:
+                probabilities[(name, target)] = prob
             timings[f"{name}/{target}"] = time.perf_counter() - t0
             if progress is not None:
                 progress(f"{target}: {name} done in {timings[f'{name}/{target}']:.1f}s")
-    return BacktestResult(panel, panel.period_starts[cols], scores, observed, reference, timings)
+    return BacktestResult(panel, panel.period_starts[cols], scores, observed, reference, timings,
+                          probabilities)
 
 
 # -- summaries ----------------------------------------------------------------------------------
@@ -407,6 +446,11 @@ def summarise(result: BacktestResult, *, shares: Sequence[float] = AREA_SHARES,
                 m[f"pei_star@{key}"] = float(need[j] / (x * areas.sum() * obs.shape[0]))
             m["poisson_deviance"] = poisson_deviance(s, obs)
             m["brier"] = brier_score(s, obs)
+            if (model, target) in result.probabilities:
+                pr = result.probabilities[(model, target)]
+                m["brier_calibrated"] = float(np.mean((pr - (obs > 0)) ** 2))
+                m["reliability"] = reliability(pr, obs)
+                m["reliability_poisson"] = reliability(-np.expm1(-np.maximum(s, 0.0)), obs)
             rows[model] = m
         entry: dict[str, Any] = {"models": rows, "bootstrap": {}}
         if challenger and (challenger, target) in result.scores:
@@ -434,7 +478,30 @@ def summarise(result: BacktestResult, *, shares: Sequence[float] = AREA_SHARES,
                         "share_won": (c0 - b0) / (top - b0) if top > b0 else float("nan"),
                         "ceiling_p_value": cb["p_value"]}
         out["targets"][target] = entry
+    _adjust_p_values(out)
     return out
+
+
+def _adjust_p_values(summary: dict) -> None:
+    """Add Benjamini-Hochberg adjusted p-values next to every raw bootstrap p-value, in place.
+
+    One family per table: the challenger-vs-baseline p-values over every target and share of
+    the run (``p_adjusted``), and the ceiling-vs-baseline ones (``ceiling_p_adjusted``).
+    """
+    from scipy.stats import false_discovery_control
+
+    for block, raw, adj in (("bootstrap", "p_value", "p_adjusted"),
+                            ("headroom", "ceiling_p_value", "ceiling_p_adjusted")):
+        cells = [e for t in summary["targets"].values() for e in t.get(block, {}).values()]
+        if not cells:
+            continue
+        p = np.array([c[raw] for c in cells], dtype=np.float64)
+        q = np.full(p.shape, np.nan)
+        ok = np.isfinite(p)
+        if ok.any():
+            q[ok] = false_discovery_control(np.clip(p[ok], 0.0, 1.0), method="bh")
+        for c, v in zip(cells, q, strict=True):
+            c[adj] = float(v)
 
 
 def markdown_table(summary: dict, target: str, shares: Sequence[float] | None = None) -> str:
@@ -514,7 +581,25 @@ def write_report(result: BacktestResult, summary: dict, out_dir: str | Path, *,
         for key, b in summary["targets"][target]["bootstrap"].items():
             lines.append(f"- PAI@{key}: {b['challenger']} - {b['baseline']} = {b['diff']:+.2f} "
                          f"(95% CI {b['ci_low']:+.2f} to {b['ci_high']:+.2f}, one-sided p = "
-                         f"{b['p_value']:.3f}, {b['n_boot']} paired bootstrap resamples of periods)")
+                         f"{b['p_value']:.3f}, Benjamini-Hochberg adjusted over the run's table "
+                         f"{b.get('p_adjusted', float('nan')):.3f}, {b['n_boot']} paired bootstrap "
+                         "resamples of periods)")
+        for model, m in summary["targets"][target]["models"].items():
+            if "reliability" not in m:
+                continue
+            lines += ["", f"Calibrated probability of at least one incident per cell and period, "
+                      f"`{model}`: Brier score {m['brier_calibrated']:.5f} (the Poisson reading "
+                      f"1 - exp(-mu) of the same means: {m['brier']:.5f}). Isotonic curve fitted "
+                      "at each refit on the validation periods before it. Reliability:", "",
+                      "| predicted from | cell-periods | mean predicted | observed | "
+                      "Poisson reading: mean predicted | observed |", "|---|---|---|---|---|---|"]
+            pois = {r["bin"]: r for r in m["reliability_poisson"]}
+            for r in m["reliability"]:
+                q = pois.get(r["bin"])
+                lines.append(f"| {r['bin']:g} | {r['n']} | {r['predicted']:.4f} | "
+                             f"{r['observed']:.4f} | "
+                             + (f"{q['predicted']:.4f} | {q['observed']:.4f} |" if q else "- | - |"))
+            lines.append("")
         for key, r in summary["targets"][target].get("headroom", {}).items():
             sw = r["share_won"]
             won = ("" if np.isnan(sw) else "; above the ceiling" if sw > 1
@@ -522,7 +607,9 @@ def write_report(result: BacktestResult, summary: dict, out_dir: str | Path, *,
             lines.append(f"- Room at PAI@{key}: strongest baseline {r['baseline']} "
                          f"{r['baseline_pai']:.2f}, {r['ceiling']} {r['ceiling_pai']:.2f} "
                          f"(one-sided p {r['ceiling_p_value']:.3f} against the baseline), "
-                         f"challenger {r['challenger_pai']:.2f}{won}")
+                         f"challenger {r['challenger_pai']:.2f}{won} (ceiling's p Benjamini-"
+                         f"Hochberg adjusted over the run: "
+                         f"{r.get('ceiling_p_adjusted', float('nan')):.3f})")
         if plots:
             safe = "".join(ch if ch.isalnum() else "_" for ch in target)
             png = plot_capture_curves(result, target, out / f"capture_{safe}.png")

@@ -233,6 +233,13 @@ def build_panel(events: pd.DataFrame, grid: Grid, periods: Periods, *,
                  int((in_time & (pos < 0)).sum()))
 
 
+#: Bytes of origin-independent arrays :meth:`FeatureBuilder.transform` may keep on a panel
+#: (one target at a time); larger panels recompute them per call.
+STATE_BUDGET = 3 * 2**30
+#: Bytes of features :meth:`FeatureBuilder.cached_transform` keeps (one block, one target).
+CACHE_BUDGET = 512 * 2**20
+
+
 def _slug(days: int, periods: Periods) -> str:
     return f"{periods.from_days(days)}p"
 
@@ -258,6 +265,11 @@ class FeatureBuilder:
         Public holidays per period (``holiday_days``) from the ``holidays`` package.
     include_xy : bool, default False
         Add the cell centre (km) as features (lets the model learn fixed spatial effects).
+    time_of_day : bool, default True
+        At day, shift and hour periods, add the cell's counts in the forecast period's slot
+        (same shift or hour of the day; same weekday and slot) over several windows, its
+        3x3 ring's, the other categories', and its time-of-day profile shrunk toward the
+        ring's and the city's (see :func:`_time_of_day_names`). Nothing at weeks.
 
     Examples
     --------
@@ -280,6 +292,7 @@ class FeatureBuilder:
     holidays_country: str | None = None
     holidays_subdiv: str | None = None
     include_xy: bool = False
+    time_of_day: bool = True
 
     def to_dict(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
@@ -310,6 +323,8 @@ class FeatureBuilder:
             names += ["holiday_days"]
         if self.include_xy:
             names += ["x_km", "y_km"]
+        if self.time_of_day:
+            names += _time_of_day_names(p, bool(self.cross_windows_days))
         return names
 
     def transform(self, panel: Panel, origins: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -350,8 +365,14 @@ class FeatureBuilder:
         yr = p.from_days(364)
         P = max([2 * yr + 3] + self._windows(self.windows_days, p)
                 + self._windows(self.cross_windows_days, p))
-        Cp = np.zeros((n, P + y.shape[1] + 1), dtype=np.float32)
-        np.cumsum(y, axis=1, out=Cp[:, P + 1:])
+        memo = self._memo(panel, P)
+
+        def cumsum_p(src):
+            c = np.zeros((n, P + src.shape[1] + 1), dtype=np.float32)
+            np.cumsum(src, axis=1, out=c[:, P + 1:])
+            return c
+
+        Cp = memo("C", lambda: cumsum_p(y))
         C = Cp[:, P:]
         contiguous = n_o > 0 and bool(np.all(np.diff(t) == 1))
 
@@ -388,7 +409,8 @@ class FeatureBuilder:
         before = t - 1
         for h in self.half_lives_days:
             q = 0.5 ** (1.0 / max(h / p.days, 1e-9))
-            z = lfilter(np.array([1.0], np.float32), np.array([1.0, -q], np.float32), y, axis=1)
+            z = memo(f"nr{h}", lambda q=q: lfilter(np.array([1.0], np.float32),
+                                                   np.array([1.0, -q], np.float32), y, axis=1))
             E = out[k]
             E[:] = _columns(z, np.maximum(before, 0))
             E[:, before < 0] = 0
@@ -398,10 +420,14 @@ class FeatureBuilder:
             put(out[k])
         # Periods since the last incident (history length + 1 when none), in this cell and in
         # its 3x3 block.
-        ar = np.arange(y.shape[1], dtype=np.int32)
-        for series in (y, g.neighbour_sum(y, 1)):
-            last = np.where(series > 0, ar, np.int32(-1))
+        def last_index(block: bool):
+            series = g.neighbour_sum(y, 1) if block else y
+            last = np.where(series > 0, np.arange(y.shape[1], dtype=np.int32), np.int32(-1))
             np.maximum.accumulate(last, axis=1, out=last)
+            return last
+
+        for block in (False, True):
+            last = memo(f"last{int(block)}", lambda b=block: last_index(b))
             lt = _columns(last, np.maximum(before, 0)).astype(np.float32)
             lt[:, before < 0] = -1
             del last
@@ -434,9 +460,11 @@ class FeatureBuilder:
                     put(out[k])
             else:
                 # Cumulative counts of the other categories = those of "all" minus the target's.
-                Cop = np.zeros_like(Cp)
-                np.cumsum(panel.counts[ALL_CATEGORIES], axis=1, out=Cop[:, P + 1:])
-                np.subtract(Cop, Cp, out=Cop)
+                def other_cumsum():
+                    c = cumsum_p(panel.counts[ALL_CATEGORIES])
+                    return np.subtract(c, Cp, out=c)
+
+                Cop = memo("Cother", other_cumsum)
                 for w in cross:
                     put(win(Cop, w))
                 co_t = out[k]
@@ -455,26 +483,169 @@ class FeatureBuilder:
             cx, cy = g.centroids_xy
             put(np.broadcast_to((cx / 1000.0)[:, None], (n, n_o)))
             put(np.broadcast_to((cy / 1000.0)[:, None], (n, n_o)))
+        if self.time_of_day and p.kind != "week":
+            for v in _time_of_day_block(panel, t, C, bool(self.cross_windows_days), memo):
+                put(v)
         assert k == len(names), (k, len(names))
         return out, names
+
+    def _memo(self, panel: Panel, pad: int):
+        """``memo(name, compute)``: origin-independent arrays of ``transform`` (cumulative sums,
+        near-repeat filters, last-incident indexes), kept on the panel for the current target
+        when they fit in ``STATE_BUDGET`` bytes, so later calls (refits, forecast blocks) only
+        gather their columns. They depend on the counts alone, never on the origins asked for,
+        so keeping them cannot leak. Otherwise each is computed, used and freed per call.
+        """
+        n, T = panel.y.shape
+        n_arrays = 2 + len(self.half_lives_days) + 2 + (3 if self.time_of_day else 0)
+        key = ("state", panel.target, repr(self), pad, id(panel.y))
+        if 4 * n * (T + pad) * n_arrays > STATE_BUDGET:
+            return lambda name, compute: compute()
+        state = panel._cache.get(key)
+        if state is None:
+            for k in [k for k in panel._cache if k[0] == "state"]:  # one target at a time
+                del panel._cache[k]
+            state = panel._cache[key] = {}
+
+        def memo(name, compute):
+            if name not in state:
+                state[name] = compute()
+            return state[name]
+
+        return memo
 
     def cached_transform(self, panel: Panel, origins: np.ndarray) -> tuple[np.ndarray, list[str]]:
         """:meth:`transform` for columns ``origins``, cached on the panel per target.
 
-        The first call computes every column from ``min(origins)`` to the panel's end; later
-        calls slice. Values are identical to :meth:`transform` (a feature at column ``t``
-        reads only columns ``< t``), so caching cannot leak.
+        A call outside the cached block computes a block of columns from ``min(origins)``
+        (at least ``max(origins)``, about ``CACHE_BUDGET`` bytes of features, capped at the
+        panel's end) and replaces the panel's block (one target at a time), so memory stays
+        bounded however long the panel; a backtest asks for its origins in order. Values are identical
+        to :meth:`transform` (a feature at column ``t`` reads only columns ``< t``), so caching
+        cannot leak.
         """
         t = np.asarray(origins, dtype=np.int64)
         key = ("features", panel.target, repr(self))
         hit = panel._cache.get(key)
-        if hit is None or t.min() < hit[0]:
+        if hit is None or t.min() < hit[0] or t.max() >= hit[0] + hit[1].shape[2]:
             lo = int(t.min())
-            X, names = self.transform(panel, np.arange(lo, panel.n_periods + 1))
+            block = int(np.clip(CACHE_BUDGET // (4 * len(self.feature_names(panel))
+                                                 * panel.n_cells), 16, 1024))
+            hi = min(max(int(t.max()), lo + block - 1), panel.n_periods)
+            for k in [k for k in panel._cache if k[0] == "features"]:
+                del panel._cache[k]
+            X, names = self.transform(panel, np.arange(lo, hi + 1))
             hit = (lo, X, names)
             panel._cache[key] = hit
         lo, X, names = hit
         return X[:, :, t - lo], names
+
+
+#: Pseudo-count of the empirical-Bayes time-of-day profiles (cell toward ring toward city):
+#: a cell with fewer than about this many incidents leans mostly on its ring's profile.
+TOD_PRIOR = 20.0
+#: Windows (weeks) of the same-slot counts: own cell; same weekday and slot.
+TOD_WEEKS = (13, 52, 104)
+WEEKDAY_TOD_WEEKS = (52,)
+
+
+def _slots(periods: Periods) -> list[tuple[str, int]]:
+    """(prefix, columns between two periods of the same slot) for short periods."""
+    per_day = int(round(1 / periods.days))
+    out = [("tod", per_day)] if per_day > 1 else []
+    return out + [("wdtod", 7 * per_day)]
+
+
+def _time_of_day_names(periods: Periods, cross: bool) -> list[str]:
+    """Names of the time-of-day block (empty at weeks).
+
+    ``tod_{w}w`` / ``tod_all``: the cell's incidents in the same slot of the day (shift or
+    hour) over the last ``w`` weeks / the whole history; ``wdtod_*``: same weekday and slot;
+    ``n3_tod_52w``: the 3x3 ring's same-slot count; ``tod_share_eb``: the share of the cell's
+    incidents falling in this slot, shrunk toward its ring's and the city's (empirical Bayes,
+    pseudo-count ``TOD_PRIOR``), times the number of slots (1 = no time-of-day preference);
+    ``tod_rate_eb``: the cell's 104-week rate times that profile (expected count this slot);
+    ``other_tod_52w``: other categories' same-slot count.
+    """
+    if periods.kind == "week":
+        return []
+    names = []
+    for prefix, _ in _slots(periods):
+        weeks = TOD_WEEKS if prefix == "tod" else WEEKDAY_TOD_WEEKS
+        names += [f"{prefix}_{w}w" for w in weeks] + [f"{prefix}_all"]
+    main = _slots(periods)[0][0]
+    names += [f"n3_{main}_52w", f"{main}_share_eb", f"{main}_rate_eb"]
+    if cross:
+        names += [f"other_{main}_52w"]
+    return names
+
+
+def _slot_cumsum(y: np.ndarray, m: int) -> np.ndarray:
+    """``D[:, t]`` = incidents in columns ``s < t`` with ``s = t (mod m)``; shape (n, T + 1)."""
+    n, T = y.shape
+    L = -(-(T + 1) // m) * m
+    R = np.zeros((n, L), dtype=np.float32)
+    R[:, :T] = y
+    R3 = R.reshape(n, L // m, m)
+    D = np.zeros_like(R)
+    D3 = D.reshape(n, L // m, m)
+    np.cumsum(R3[:, :-1, :], axis=1, out=D3[:, 1:, :])
+    del R, R3
+    return D[:, :T + 1]
+
+
+def _slot_window(D: np.ndarray, t: np.ndarray, m: int, k: int | None) -> np.ndarray:
+    """Same-slot incidents in the ``k`` slot periods before each origin (all when ``None``)."""
+    now = D[:, t]
+    if k is None:
+        return now
+    return now - D[:, np.maximum(t - k * m, t % m)]
+
+
+def _time_of_day_block(panel: Panel, t: np.ndarray, C: np.ndarray, cross: bool,
+                       memo=lambda name, compute: compute()):
+    """Values of :func:`_time_of_day_names` at origins ``t``, each (n_cells, n_origins).
+
+    Reads only columns before each origin: slot cumulative sums at ``t`` hold columns ``< t``.
+    """
+    p, g = panel.periods, panel.grid
+    y = panel.y
+    slots = _slots(p)
+    main_m = slots[0][1]
+    main_all = main_52 = None
+    for prefix, m in slots:
+        D = memo(f"slot{m}", lambda m=m: _slot_cumsum(y, m))
+        weeks = TOD_WEEKS if prefix == "tod" else WEEKDAY_TOD_WEEKS
+        for w in weeks:
+            v = _slot_window(D, t, m, max(1, round(w * 7 / (m * p.days))))
+            if m == main_m and w == 52:
+                main_52 = v
+            yield v
+        v = _slot_window(D, t, m, None)
+        if m == main_m:
+            main_all = v
+        yield v
+        del D
+    yield g.neighbour_sum(main_52, 1) - main_52
+    # Empirical-Bayes profile: the city's share of incidents in this slot, the ring's shrunk
+    # toward it, the cell's shrunk toward its ring's.
+    cell_all = C[:, t]
+    ring_slot = g.neighbour_sum(main_all, 1) - main_all
+    ring_all = g.neighbour_sum(cell_all, 1) - cell_all
+    city = (main_all.sum(axis=0) + 1.0) / (cell_all.sum(axis=0) + main_m)
+    ring = (ring_slot + TOD_PRIOR * city) / (ring_all + TOD_PRIOR)
+    share = (main_all + TOD_PRIOR * ring) / (cell_all + TOD_PRIOR)
+    yield share * main_m
+    w104 = p.from_days(728)
+    span = np.minimum(t, w104).clip(min=1)
+    recent = (cell_all - C[:, np.maximum(t - w104, 0)]) / span
+    yield recent * share * main_m
+    if cross:
+        if panel.target == ALL_CATEGORIES:
+            yield np.zeros((panel.n_cells, t.size), dtype=np.float32)
+        else:
+            D = memo("slot_other", lambda: _slot_cumsum(panel.counts[ALL_CATEGORIES] - y, main_m))
+            yield _slot_window(D, t, main_m, max(1, round(364 / (main_m * p.days))))
 
 
 def _columns(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -540,6 +711,24 @@ def describe_feature(name: str, value: float, *, periods: Periods, cell_size: fl
         return f"{value:.0f} public holiday day(s) in the {unit}"
     if name in ("week_of_year", "month", "day_of_week", "shift", "hour"):
         return f"time of year/day ({name.replace('_', ' ')} {value:.0f})"
+    slot = {"shift": "shift of the day", "hour": "hour of the day", "day": "weekday",
+            "week": "week"}[periods.kind]
+    m = re.fullmatch(r"(n3_|other_)?(wd)?tod_(\d+w|all)", name)
+    if m:
+        where = {"n3_": "in the surrounding cells", "other_": "of other categories in this cell",
+                 None: "in this cell"}[m.group(1)]
+        when = "over the whole history" if m.group(3) == "all" else \
+            f"over the last {m.group(3)[:-1]} weeks"
+        which = f"this weekday and {slot}" if m.group(2) and periods.kind != "day" else \
+            f"this {slot}" if not m.group(2) else "this weekday"
+        return f"{value:.0f} incidents {where} in {which} {when}"
+    m = re.fullmatch(r"(wd)?tod_share_eb", name)
+    if m:
+        return (f"this {slot} usually gets {value:.1f}x its even share of the cell's incidents "
+                "(pooled with the surrounding cells and the city)")
+    m = re.fullmatch(r"(wd)?tod_rate_eb", name)
+    if m:
+        return f"usual rate in this {slot}: {value:.2f} incidents per {unit}"
     if name == "history_periods":
         return f"{value:.0f} {unit}s of history"
     return f"{name} = {value:.3g}"

@@ -37,6 +37,9 @@ ARTIFACT_FORMAT = "crimecast-lgbm/1"
 BLEND_GRID = (0.0, 0.15, 0.3, 0.45, 0.6, 0.75)
 #: Area shares whose validation capture ``blend="auto"`` maximises (summed PAI).
 BLEND_SHARES = (0.01, 0.05)
+#: Bytes of features built at once for training rows (then subsampled); the panel is read
+#: once per pass, so fewer, larger passes are faster.
+ROW_BUDGET = 768 * 2**20
 
 
 class LGBMRiskModel(Params):
@@ -64,11 +67,17 @@ class LGBMRiskModel(Params):
         ``"auto"`` picks it from ``BLEND_GRID`` by the capture of the top 1 % and 5 % of the
         area over the validation tail (out-of-sample for the booster, before the origin);
         the choice is ``blend_``.
-    target_days : int, default 7
+    target_days : int, optional
         Training target: the mean count per period over this many days from the row's period
-        (one period by default). A longer target averages out weekly noise in the quantity the
-        ranking depends on, the cell's underlying rate; only rows whose whole target span lies
-        before the origin are used.
+        (default: one period). A longer target averages out noise in the quantity the ranking
+        depends on, the cell's underlying rate, but at shift and hour periods it also averages
+        away the time of day; only rows whose whole target span lies before the origin are
+        used.
+    max_train_periods : int, default 364
+        At most this many training (and, separately, validation) periods are used as rows:
+        when the window holds more (shift and hour periods), they are taken at an even stride
+        that cycles through every slot of the week (shift or hour x weekday), and features are
+        computed for those columns only. Weekly windows (about 90 periods) use every period.
     offset_days : int, optional
         When set, the booster learns a multiplicative correction to a base rate instead of the
         rate itself: each row gets the offset (LightGBM ``init_score``)
@@ -79,6 +88,12 @@ class LGBMRiskModel(Params):
         rate's fine ranking at the top of the map and the trees adjust it.
     offset_prior : float, default 0.5
         Pseudo-count added to the offset window so cells with no history get a finite base.
+    offset_feature : str, optional
+        Alternative to ``offset_days``: the offset is ``log(feature + 1e-3)`` of a feature that
+        is itself an expected count per period, e.g. ``"tod_rate_eb"`` (the cell's rate in the
+        period's shift or hour of the day, empirical Bayes; see
+        :class:`~forecasting.features.FeatureBuilder`), so the trees correct the time-of-day
+        baseline instead of relearning it.
     features : FeatureBuilder or dict, optional
     random_state : int, default 0
     n_jobs : int, default 2
@@ -105,9 +120,11 @@ class LGBMRiskModel(Params):
                  subsample: float = 0.8, colsample_bytree: float = 0.8, reg_lambda: float = 1.0,
                  training_days: int = 728, validation_days: int = 91,
                  early_stopping_rounds: int = 20, negative_rate: float = 0.1, blend: float = 0.3,
-                 target_days: int = 7, features: FeatureBuilder | dict | None = None,
+                 target_days: int | None = None, max_train_periods: int = 364,
+                 features: FeatureBuilder | dict | None = None,
                  random_state: int = 0, n_jobs: int = 2, use_context: bool = False,
-                 offset_days: int | None = None, offset_prior: float = 0.5) -> None:
+                 offset_days: int | None = None, offset_prior: float = 0.5,
+                 offset_feature: str | None = None) -> None:
         self.objective = objective
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -122,12 +139,14 @@ class LGBMRiskModel(Params):
         self.negative_rate = negative_rate
         self.blend = blend
         self.target_days = target_days
+        self.max_train_periods = max_train_periods
         self.features = features
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.use_context = use_context
         self.offset_days = offset_days
         self.offset_prior = offset_prior
+        self.offset_feature = offset_feature
 
     # -- sklearn plumbing: parameters come from __init__; what each accepts, checked at fit --
     _CONSTRAINTS = {
@@ -141,13 +160,15 @@ class LGBMRiskModel(Params):
         "negative_rate": ((lambda v: is_number(v) and 0 < v <= 1), "in (0, 1]"),
         "blend": ((lambda v: (isinstance(v, str) and v == "auto") or (is_number(v) and 0 <= v <= 1)),
                   "a number in [0, 1] or 'auto'"),
-        "target_days": positive_int(),
+        "target_days": ((lambda v: v is None or (is_number(v) and v > 0)), "a positive number of days or None"),
+        "max_train_periods": ((lambda v: is_int(v) and v >= 2), "a whole number of periods >= 2"),
         "features": instance_of(FeatureBuilder, dict, type(None), what="a FeatureBuilder, a dict or None"),
         "random_state": non_negative_int(), "n_jobs": (is_int, "a whole number"),
         "use_context": instance_of(bool, what="True or False"),
         # Positivity of the offset pair is checked together in _check_params.
         "offset_days": ((lambda v: v is None or is_int(v)), "a whole number or None"),
         "offset_prior": (is_number, "a number"),
+        "offset_feature": instance_of(str, type(None), what="a feature name or None"),
     }
 
     def __repr__(self) -> str:
@@ -176,6 +197,12 @@ class LGBMRiskModel(Params):
         if self.offset_days is not None and not (self.offset_days > 0 and self.offset_prior > 0):
             raise ConfigError(f"offset_days and offset_prior must be positive; got "
                               f"offset_days={self.offset_days!r}, offset_prior={self.offset_prior!r}")
+        if not (isinstance(self.max_train_periods, int | np.integer) and self.max_train_periods >= 2):
+            raise ConfigError(f"max_train_periods must be a whole number of periods >= 2; got "
+                              f"{self.max_train_periods!r}")
+        if self.target_days is not None and not self.target_days > 0:
+            raise ConfigError(f"target_days must be a positive number of days or None; got "
+                              f"{self.target_days!r}")
         if self.validation_days >= self.training_days:
             raise ConfigError(f"validation_days must be shorter than training_days; got "
                               f"{self.validation_days} >= {self.training_days}")
@@ -190,6 +217,11 @@ class LGBMRiskModel(Params):
 
     def _offset(self, X: np.ndarray, names: list[str], periods) -> np.ndarray | None:
         """Log base rate per row (rows x features ``X``) from ``count_{w}p``, or None."""
+        if self.offset_feature is not None:
+            if self.offset_feature not in names:
+                raise ConfigError(f"offset_feature must be one of the model's features; got "
+                                  f"{self.offset_feature!r} (features: {names[:4]}...)")
+            return np.log(X[:, names.index(self.offset_feature)].astype(np.float64) + 1e-3)
         if self.offset_days is None:
             return None
         w = periods.from_days(self.offset_days)
@@ -200,9 +232,49 @@ class LGBMRiskModel(Params):
         return np.log((X[:, names.index(name)].astype(np.float64) + self.offset_prior) / w)
 
     # -- training -----------------------------------------------------------------------------
+    def _horizon(self, periods) -> int:
+        return 1 if self.target_days is None else periods.from_days(self.target_days)
+
     def _rows(self, panel: Panel, cols: np.ndarray, rng: np.random.Generator | None, h: int = 1):
-        X, names = self._builder().cached_transform(panel, cols)
+        """Training rows at columns ``cols`` (see :meth:`_row_sets`)."""
+        return self._row_sets(panel, [cols], rng, h)[0]
+
+    def _row_sets(self, panel: Panel, col_sets: list[np.ndarray], rng, h: int = 1) -> list:
+        """Rows ``(X, y, weight, names)`` per set of columns; features for those columns only.
+
+        All sets go through one :meth:`FeatureBuilder.transform` pass when their features fit
+        in ``ROW_BUDGET`` bytes (each pass reads the whole panel); otherwise each set is built
+        in chunks, each subsampled before the next, so memory follows the rows kept.
+        """
+        cols = np.concatenate(col_sets)
+        n_feat = len(self._builder().feature_names(panel)) + (
+            len(panel.context.names) if self.use_context and panel.context is not None else 0)
+        chunk = max(16, ROW_BUDGET // (4 * n_feat * panel.n_cells))
+        if len(cols) <= chunk:
+            X, names = self._builder().transform(panel, cols)
+            X, names = self._with_context(panel, X, names, cols)
+            out, i = [], 0
+            for c in col_sets:  # training, then validation: the same draws as separate passes
+                out.append(self._sample_rows(panel, X[:, :, i:i + len(c)], names, c, rng, h))
+                i += len(c)
+            return out
+        out = []
+        for c in col_sets:
+            parts = [self._chunk_rows(panel, c[i:i + chunk], rng, h)
+                     for i in range(0, len(c), chunk)]  # a few chunks per set
+            out.append(parts[0] if len(parts) == 1 else (
+                np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                np.concatenate([p[2] for p in parts]), parts[0][3]))
+        return out
+
+    def _chunk_rows(self, panel: Panel, cols: np.ndarray, rng, h: int):
+        X, names = self._builder().transform(panel, cols)
         X, names = self._with_context(panel, X, names, cols)
+        return self._sample_rows(panel, X, names, cols, rng, h)
+
+    def _sample_rows(self, panel: Panel, X: np.ndarray, names: list[str], cols: np.ndarray,
+                     rng, h: int):
+        """Flatten features ``X`` at ``cols`` to rows and subsample the zero-count ones."""
         if h == 1:
             y = panel.y[:, cols]
         else:
@@ -217,7 +289,19 @@ class LGBMRiskModel(Params):
             keep = (yr > 0) | (rng.random(yr.size) < self.negative_rate)
             w = np.where(yr > 0, 1.0, 1.0 / self.negative_rate)[keep]
             Xr, yr = Xr[keep], yr[keep]
-        return Xr, yr, w, names
+        return np.ascontiguousarray(Xr), yr, w, names
+
+    def _sample(self, cols: np.ndarray, periods) -> np.ndarray:
+        """At most ``max_train_periods`` of ``cols`` at an even stride cycling through the week's slots."""
+        cap = int(self.max_train_periods)
+        if len(cols) <= cap:
+            return cols
+        week = max(1, round(7 / periods.days))
+        stride = -(-len(cols) // cap)
+        while np.gcd(stride, week) != 1:  # coprime: consecutive picks visit every slot
+            stride += 1
+        # Anchored on the newest column so the most recent periods are always in.
+        return cols[::-1][::stride][::-1]
 
     def fit(self, panel: Panel, origin: int) -> LGBMRiskModel:
         """Fit on cell-periods before ``origin`` for the panel's current target.
@@ -241,17 +325,16 @@ class LGBMRiskModel(Params):
         # training as at forecast time.
         warm = min(p.from_days(364), max(origin - n_train, 0))
         lo = max(origin - n_train, warm, 1)
-        if origin - lo < n_val + p.from_days(self.target_days) + 2:
+        if origin - lo < n_val + self._horizon(p) + 2:
             raise DataError(f"too little history before origin column {origin} to train "
-                            f"(need more than {n_val + p.from_days(self.target_days) + 2} periods; got "
+                            f"(need more than {n_val + self._horizon(p) + 2} periods; got "
                             f"{origin - lo})")
         rng = np.random.default_rng(self.random_state)
-        h = p.from_days(self.target_days)
+        h = self._horizon(p)
         # Each row's target spans h periods, all of which must precede the origin.
-        tr_cols = np.arange(lo, origin - n_val - h + 1)
-        va_cols = np.arange(origin - n_val - h + 1, origin - h + 1)
-        Xt, yt, wt, names = self._rows(panel, tr_cols, rng, h)
-        Xv, yv, wv, _ = self._rows(panel, va_cols, rng, h)
+        tr_cols = self._sample(np.arange(lo, origin - n_val - h + 1), p)
+        va_cols = self._sample(np.arange(origin - n_val - h + 1, origin - h + 1), p)
+        (Xt, yt, wt, names), (Xv, yv, wv, _) = self._row_sets(panel, [tr_cols, va_cols], rng, h)
         params = self._lgb_params()
         dtrain = lgb.Dataset(Xt, yt, weight=wt, feature_name=names, free_raw_data=True,
                              init_score=self._offset(Xt, names, p),
@@ -269,6 +352,7 @@ class LGBMRiskModel(Params):
         self.best_iteration_ = int(booster.best_iteration or self.n_estimators)
         self.blend_ = (self._choose_blend(panel, va_cols) if self.blend == "auto"
                        else float(self.blend))
+        self.proba_curve_ = self._calibrate(Xv, yv, wv, panel)
         self.target_ = panel.target
         starts = panel.period_starts
         curve = evals.get("valid", {}).get(metric, [float("nan")])
@@ -287,6 +371,7 @@ class LGBMRiskModel(Params):
             "best_iteration": self.best_iteration_,
             "metrics": {f"valid_{metric}": float(curve[self.best_iteration_ - 1])},
             "blend": self.blend_,
+            "proba_curve": [c.tolist() for c in self.proba_curve_],
             "n_train_rows": int(yt.size),
             "data_hash": panel.data_hash,
             "grid": {"kind": panel.grid.kind, "crs": panel.grid.crs.to_string(),
@@ -354,7 +439,7 @@ class LGBMRiskModel(Params):
         The booster never trained on these columns and they all precede the origin, so the
         choice is out-of-sample and leaks nothing from the forecast periods.
         """
-        X, names = self._builder().cached_transform(panel, va_cols)
+        X, names = self._builder().transform(panel, va_cols)
         X, _ = self._with_context(panel, X, names, va_cols)
         Xr = X.reshape(X.shape[0], -1).T  # rows cell-major within each origin
         mu = self._mu(Xr, panel)
@@ -365,8 +450,41 @@ class LGBMRiskModel(Params):
         return float(BLEND_GRID[int(np.argmax(gains))])
 
     def predict_proba(self, panel: Panel, origin: int) -> np.ndarray:
-        """Probability of at least one incident per cell, ``1 - exp(-mu)`` (Poisson)."""
+        """Probability of at least one incident per cell, ``1 - exp(-mu)`` (Poisson).
+
+        A Poisson reading of a Tweedie mean; :meth:`predict_probability` is calibrated.
+        """
         return -np.expm1(-self.predict_risk(panel, origin))
+
+    def _calibrate(self, X: np.ndarray, y: np.ndarray, w: np.ndarray, panel: Panel):
+        """Isotonic curve of P(count > 0) on the predicted mean, over the validation rows.
+
+        The rows precede the origin and the booster stopped on them but never fitted them;
+        kept zeros carry their ``1 / negative_rate`` weights, so frequencies are unbiased.
+        Returns ``(x, p)`` knots for :func:`numpy.interp`.
+        """
+        from sklearn.isotonic import IsotonicRegression
+
+        mu = self._blend(X, self._mu(X, panel))
+        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+        iso.fit(mu, (y > 0).astype(np.float64), sample_weight=w)
+        return np.asarray(iso.X_thresholds_, np.float64), np.asarray(iso.y_thresholds_, np.float64)
+
+    def probability_from_mean(self, mu: np.ndarray) -> np.ndarray:
+        """Calibrated P(at least one incident) for predicted means ``mu`` (see :meth:`predict_probability`)."""
+        self._check_fitted()
+        x, p = self.proba_curve_
+        return np.interp(mu, x, p)
+
+    def predict_probability(self, panel: Panel, origin: int) -> np.ndarray:
+        """Calibrated probability of at least one incident per cell in the period at ``origin``.
+
+        Isotonic regression of the observed indicator (count > 0) on the predicted mean,
+        fitted at each :meth:`fit` on the validation tail before the origin (held out from the
+        booster's training rows), for the loss actually trained: no Poisson assumption under
+        the Tweedie fit. ``explain`` and the stored forecasts report it.
+        """
+        return self.probability_from_mean(self.predict_risk(panel, origin))
 
     def explain(self, panel: Panel, origin: int, cells: np.ndarray | None = None,
                 top: int = 3) -> pd.DataFrame:
@@ -399,7 +517,7 @@ class LGBMRiskModel(Params):
                 rs.append(f"{Xc[i, ratio_i]:.1f}x the cell's usual rate")
             reasons.append(rs)
         return pd.DataFrame({"cell_id": panel.grid.cell_ids[cells], "expected": mu,
-                             "probability": -np.expm1(-mu), "reasons": reasons,
+                             "probability": self.probability_from_mean(mu), "reasons": reasons,
                              "reason_text": ["; ".join(r) for r in reasons]})
 
     # -- persistence --------------------------------------------------------------------------
@@ -430,6 +548,11 @@ class LGBMRiskModel(Params):
         m.feature_names_ = m.metadata_["feature_names"]
         m.best_iteration_ = m.booster_.current_iteration()
         m.blend_ = float(m.metadata_.get("blend", m.blend if m.blend != "auto" else 0.3))
+        curve = m.metadata_.get("proba_curve")
+        # Artifacts from before calibration: the Poisson reading, on a fine grid of means.
+        grid = np.r_[0.0, np.geomspace(1e-4, 50, 200)]
+        m.proba_curve_ = ((np.asarray(curve[0]), np.asarray(curve[1])) if curve
+                          else (grid, -np.expm1(-grid)))
         m.target_ = m.metadata_["target"]
         return m
 

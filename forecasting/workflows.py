@@ -15,7 +15,8 @@ tools score independently:
 
 Model names: ``lgbm``, ``naive``, ``historical`` (expands to ``historical_13``,
 ``historical_52``, ``historical_104``, ``historical_all``: mean count over the last 13, 52,
-104 weeks and the whole history), ``kde``, ``promap``, ``sepp``. Two labelled references that
+104 weeks and the whole history), ``kde``, ``promap``, ``sepp``, ``tod`` (the time-of-day
+baselines of :func:`make_models`, at day, shift and hour periods only). Two labelled references that
 are not forecasts are always added to metrics and the report: ``rate_oracle`` (each cell's rate from
 its counts before and after the period, the period excluded: about the ceiling for forecasts of
 cells' rates) and ``hindsight`` (the period's own counts: the ceiling for any map).
@@ -44,6 +45,8 @@ from forecasting.baselines import (
     ProMap,
     RateOracle,
     SEPPGrid,
+    TimeOfDayBlend,
+    TimeOfDayCounts,
 )
 from forecasting.errors import ConfigError, DataError, InputError
 from forecasting.evaluate import BacktestResult, RollingOrigin, backtest, summarise, write_report
@@ -61,24 +64,56 @@ from forecasting.schema import (
     require_columns,
 )
 
-DEFAULT_MODELS = ("lgbm", "naive", "historical", "kde", "promap", "sepp")
+DEFAULT_MODELS = ("lgbm", "naive", "historical", "kde", "promap", "sepp", "tod")
 #: References that are not forecasts, always added to metrics and reports.
 REFERENCES = ("rate_oracle", "hindsight")
 KNOWN_MODELS = DEFAULT_MODELS + REFERENCES
 
 
+def _tod_models(period: str) -> dict[str, Any]:
+    """The time-of-day baselines for ``period`` (none for weeks; weekday slots for days)."""
+    if period == "week":
+        return {}
+    out: dict[str, Any] = {}
+    if period != "day":  # at day periods the same slot of the day is every period
+        for weeks in (13, 52, 104):
+            out[f"tod_{weeks}"] = TimeOfDayCounts(window_days=weeks * 7)
+        out["tod_all"] = TimeOfDayCounts(window_days=None)
+    for weeks in (52, 104):
+        out[f"tod_weekday_{weeks}"] = TimeOfDayCounts(window_days=weeks * 7, weekday=True)
+    out["tod_weekday_all"] = TimeOfDayCounts(window_days=None, weekday=True)
+    out["tod_blend"] = TimeOfDayBlend(weekday=period == "day")
+    return out
+
+
 def make_models(names: Sequence[str], *, random_state: int = 0,
-                lgbm_params: dict | None = None, features: FeatureBuilder | None = None) -> dict:
+                lgbm_params: dict | None = None, features: FeatureBuilder | None = None,
+                period: str = "week") -> dict:
     """Estimators for the given model names (``historical`` expands to four windows).
+
+    ``tod`` expands to the time-of-day baselines at day, shift and hour periods
+    (``tod_13``, ``tod_52``, ``tod_104``, ``tod_all``, ``tod_weekday_52``,
+    ``tod_weekday_104``, ``tod_weekday_all``, ``tod_blend``; at day periods only the weekday
+    ones and the blend) and to nothing at weeks, where a slot of the day does not exist.
 
     Examples
     --------
     >>> list(make_models(["naive", "historical"]))
     ['naive', 'historical_13', 'historical_52', 'historical_104', 'historical_all']
+    >>> list(make_models(["tod"], period="day"))
+    ['tod_weekday_52', 'tod_weekday_104', 'tod_weekday_all', 'tod_blend']
     """
     out: dict[str, Any] = {}
+    tod = _tod_models(period)
     for name in names:
-        if name == "lgbm":
+        if name == "tod":
+            out.update(tod)
+        elif name.startswith("tod_"):
+            if name not in tod:
+                raise ConfigError(f"models: {name!r} is not a time-of-day baseline at period "
+                                  f"{period!r}; expected one of {list(tod)}")
+            out[name] = tod[name]
+        elif name == "lgbm":
             out[name] = LGBMRiskModel(random_state=random_state, features=features,
                                       **(lgbm_params or {}))
         elif name == "naive":
@@ -268,7 +303,7 @@ def run_backtest(events: pd.DataFrame, *, start, end, period: str = "week",
         lgbm_params = {k: v for k, v in best.items() if k not in ("random_state", "features")}
         say(f"tuning: validation losses {[round(x, 5) for x in losses]}; chose {lgbm_params}")
     estimators = make_models(list(dict.fromkeys([*models, *REFERENCES])), random_state=random_state,
-                             lgbm_params=lgbm_params, features=features)
+                             lgbm_params=lgbm_params, features=features, period=period)
     t1 = time.perf_counter()
     result = backtest(estimators, panel, split, progress=say)
     t2 = time.perf_counter()

@@ -1,9 +1,12 @@
 """Tests of forecasting.baselines."""
 
+import re
+
 import numpy as np
 import pytest
 
 from forecasting.baselines import (
+    TOD_LAMBDAS,
     HindsightMap,
     HistoricalCounts,
     KDEBaseline,
@@ -11,6 +14,8 @@ from forecasting.baselines import (
     ProMap,
     RateOracle,
     SEPPGrid,
+    TimeOfDayBlend,
+    TimeOfDayCounts,
 )
 from forecasting.errors import ConfigError, DataError
 from forecasting.features import Panel
@@ -105,3 +110,65 @@ def test_sepp_needs_fit_and_data():
         SEPPGrid().predict_risk(pan, 3)
     with pytest.raises(DataError, match="at least one incident"):
         SEPPGrid().fit(pan, 3)
+
+
+# -- time-of-day baselines ---------------------------------------------------------------------
+def _shift_panel(y):
+    y = np.asarray(y, dtype=np.float32)
+    g = Grid(crs="EPSG:32610", cell_size=100, col=np.arange(y.shape[0]), row=np.zeros(y.shape[0], int))
+    return Panel(g, Periods("shift"), 0, {"all": y})
+
+
+def test_time_of_day_counts_read_only_the_same_shift_known_values():
+    # Three shifts a day over three days; column 9 is shift 0 of day 4.
+    y = [[5, 0, 1, 3, 0, 0, 1, 7, 7],
+         [0, 9, 9, 0, 9, 9, 0, 9, 9]]
+    pan = _shift_panel(y)
+    tod = TimeOfDayCounts(window_days=None).fit(pan, 9)
+    assert tod.predict_risk(pan, 9).tolist() == [3.0, 0.0]  # (5 + 3 + 1) / 3
+    # Shift 1 (column 7): columns 1 and 4 only.
+    assert tod.predict_risk(pan, 7).tolist() == [0.0, 9.0]
+    # A one-day window: the last same shift only.
+    assert TimeOfDayCounts(window_days=1).predict_risk(pan, 9).tolist() == [1.0, 0.0]
+    # Weekday x shift: nothing a week back in a three-day panel -> zeros, not an error.
+    assert TimeOfDayCounts(weekday=True).fit(pan, 9).predict_risk(pan, 9).tolist() == [0, 0]
+
+
+def test_time_of_day_weekday_reads_a_week_back():
+    y = np.zeros((1, 3 * 15), np.float32)
+    y[0, [0, 21, 22]] = [4, 2, 5]  # shift 0 of day 0 and day 7; shift 1 of day 7
+    pan = _shift_panel(y)
+    assert TimeOfDayCounts(window_days=None, weekday=True).predict_risk(pan, 42).tolist() == [3.0]
+
+
+def test_time_of_day_needs_short_periods_and_valid_window():
+    with pytest.raises(ConfigError, match="period 'week'"):
+        TimeOfDayCounts().fit(_panel([[1, 2, 3]]), 2)
+    msg = "window_days must be a positive whole number of days or None; got -3"
+    with pytest.raises(ConfigError, match=re.escape(msg)):
+        TimeOfDayCounts(window_days=-3).fit(_shift_panel([[1, 2, 3, 4]]), 3)
+
+
+def test_time_of_day_blend_known_value_and_lambda_chosen_before_origin():
+    y = [[5, 0, 1, 3, 0, 0]]
+    pan = _shift_panel(y)
+    b = TimeOfDayBlend(window_days=None, lambdas=(1.0,)).fit(pan, 6)
+    assert b.predict_risk(pan, 6).tolist() == [pytest.approx((4 + 9 / 6) / 2)]
+    # Two cells: cell 0 busy on shift 0 only, cell 1 busy every shift but less on shift 0.
+    rng = np.random.default_rng(0)
+    n_days = 60
+    lam0 = np.tile([3.0, 0.1, 0.1], n_days)
+    lam1 = np.tile([1.0, 4.0, 4.0], n_days)
+    y = np.stack([rng.poisson(lam0), rng.poisson(lam1)]).astype(np.float32)
+    pan = _shift_panel(y)
+    fit = TimeOfDayBlend(window_days=None, validation_days=20).fit(pan, 150)
+    # The same-shift rate ranks cell 0 first on shift 0; the pooled rate never does.
+    assert fit.lambda_ <= 1.0
+    assert fit.validation_gain_.shape == (len(TOD_LAMBDAS),)
+    # The choice reads only columns before the origin: changing later counts changes nothing.
+    y2 = y.copy()
+    y2[:, 150:] = 0
+    assert TimeOfDayBlend(window_days=None, validation_days=20).fit(
+        _shift_panel(y2), 150).lambda_ == fit.lambda_
+    with pytest.raises(ConfigError, match="lambdas must be"):
+        TimeOfDayBlend(lambdas=(-1.0,)).fit(pan, 150)

@@ -167,3 +167,64 @@ def test_headroom_records_room_and_report_phrases_it(tmp_path):
     # Without the ceiling reference there is no room entry.
     assert "headroom" not in summarise(res, shares=(0.1,), n_boot=20, challenger="worse",
                                        ceiling="absent")["targets"]["all"]
+
+
+def test_bh_adjusted_p_values_over_the_whole_table(tmp_path):
+    from scipy.stats import false_discovery_control
+
+    from forecasting.evaluate import BacktestResult
+
+    g = Grid(crs="EPSG:32610", cell_size=100, col=np.arange(100), row=np.zeros(100, int))
+    p = Periods("week")
+    rng = np.random.default_rng(2)
+    rate = np.r_[np.full(10, 5.0), np.full(90, 0.2)]
+    obs = {t: rng.poisson(rate, (30, 100)).astype(float) for t in ("all", "B")}
+    pan = Panel(g, p, int(p.index(["2024-01-01"])[0]), {t: o.T.astype(np.float32) for t, o in obs.items()})
+    scores = {}
+    for t in obs:
+        scores[("base", t)] = rate + rng.normal(0, 3.0, (30, 100))
+        scores[("lgbm", t)] = rate + rng.normal(0, 1.0, (30, 100))
+    res = BacktestResult(pan, pan.period_starts[:30], scores, obs, set())
+    s = summarise(res, shares=(0.05, 0.1), n_boot=200)
+    cells = [s["targets"][t]["bootstrap"][k] for t in ("all", "B") for k in ("5%", "10%")]
+    raw = np.array([c["p_value"] for c in cells])
+    # Adjusted over the whole table (2 targets x 2 shares), never per target.
+    np.testing.assert_allclose([c["p_adjusted"] for c in cells], false_discovery_control(raw))
+    assert all(c["p_adjusted"] >= c["p_value"] for c in cells)
+    # Known values: BH of (0.01, 0.04, 0.03, 0.5) is (0.04, 0.0533, 0.0533, 0.5).
+    from forecasting.evaluate import _adjust_p_values
+
+    doc = {"targets": {"a": {"bootstrap": {"1%": {"p_value": 0.01}, "5%": {"p_value": 0.04}}},
+                       "b": {"bootstrap": {"1%": {"p_value": 0.03}, "5%": {"p_value": 0.5}}}}}
+    _adjust_p_values(doc)
+    got = [doc["targets"][t]["bootstrap"][k]["p_adjusted"] for t in "ab" for k in ("1%", "5%")]
+    np.testing.assert_allclose(got, [0.04, 0.04 * 4 / 3, 0.04 * 4 / 3, 0.5])
+    text = write_report(res, s, tmp_path, plots=False).read_text()
+    assert "Benjamini-Hochberg adjusted over the run's table" in text
+
+
+def test_backtest_scores_calibrated_probabilities_and_reports_reliability(tmp_path):
+    from forecasting.evaluate import reliability
+
+    assert reliability([0.005, 0.005, 0.6, 0.6], [0, 1, 1, 0], edges=(0.0, 0.5, 1.0)) == [
+        {"bin": 0.0, "n": 2, "predicted": 0.005, "observed": 0.5},
+        {"bin": 0.5, "n": 2, "predicted": 0.6, "observed": 0.5}]
+
+    class Calibrated(_Recorder):
+        def probability_from_mean(self, mu):
+            return np.minimum(mu / 10.0, 1.0)
+
+    g = Grid(crs="EPSG:32610", cell_size=100, col=np.arange(5), row=np.zeros(5, int))
+    y = np.random.default_rng(0).poisson(1.0, (5, 30)).astype(np.float32)
+    p = Periods("week")
+    pan = Panel(g, p, int(p.index(["2024-01-01"])[0]), {"all": y})
+    split = RollingOrigin(pan.period_starts[20], pan.period_starts[29], "week", refit_every=4)
+    res = backtest({"cal": Calibrated}, pan, split)
+    np.testing.assert_allclose(res.probabilities[("cal", "all")], np.minimum(y[:, 19:29].T / 10, 1))
+    s = summarise(res, n_boot=20, challenger=None)
+    m = s["targets"]["all"]["models"]["cal"]
+    obs = y[:, 20:30].T
+    assert m["brier_calibrated"] == pytest.approx(np.mean((np.minimum(y[:, 19:29].T / 10, 1) - (obs > 0)) ** 2))
+    assert sum(r["n"] for r in m["reliability"]) == obs.size
+    text = write_report(res, s, tmp_path, plots=False).read_text()
+    assert "Calibrated probability of at least one incident" in text and "| predicted from |" in text

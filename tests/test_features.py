@@ -119,3 +119,57 @@ def test_describe_feature_phrases():
         "3 incidents in this cell in the last 4 weeks"
     assert describe_feature("ratio_recent", 3.04, periods=p, cell_size=150) == \
         "recent rate is 3.0x the cell's usual rate"
+
+
+@settings(max_examples=12, deadline=None)
+@given(kind=st.sampled_from(["shift", "hour", "day"]), origin_frac=st.floats(0.2, 0.95),
+       n_future=st.integers(1, 200), seed=st.integers(0, 10_000))
+def test_appending_future_incidents_changes_no_feature_at_short_periods(kind, origin_frac, n_future, seed):
+    # Time-of-day blocks included: same-slot counts, rings, profiles, other categories.
+    ev = make_events(seed=1, n=1500, start="2023-01-02", days=70)
+    grid = build_grid(ev.longitude, ev.latitude, cell_size=300)
+    p = Periods(kind)
+    start, end = ev.occurred_local.min(), pd.Timestamp("2023-04-30")
+    full = build_panel(ev, grid, p, targets=["theft"], start=start, end=end)
+    origin = max(2, int(origin_frac * full.column("2023-03-13")))
+    origin_ts = full.period_starts[origin]
+    past = ev[ev.occurred_local < origin_ts]
+    rng = np.random.default_rng(seed)
+    fut = make_events(seed=seed, n=n_future, start=str(origin_ts), days=30)
+    fut = fut.assign(longitude=rng.choice(ev.longitude, n_future), latitude=rng.choice(ev.latitude, n_future))
+    fb = FeatureBuilder(windows_days=(1, 7, 28), neighbour_windows_days=(7,), half_lives_days=(2,))
+    cols = np.unique(rng.integers(1, origin + 1, 40))
+    a, names = fb.transform(build_panel(past, grid, p, targets=["theft"], start=start, end=end)
+                            .for_target("theft"), cols)
+    b, _ = fb.transform(build_panel(pd.concat([past, fut]), grid, p, targets=["theft"], start=start,
+                                    end=end).for_target("theft"), cols)
+    assert any(n.endswith("tod_all") for n in names) and "other_" in " ".join(names)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_time_of_day_features_known_values():
+    g = Grid(crs="EPSG:32610", cell_size=100, col=np.array([0, 1]), row=np.array([0, 0]))
+    # Three shifts a day for three days; column 9 is shift 0 of day 4.
+    y = np.array([[5, 0, 1, 3, 0, 0, 1, 7, 7], [0, 9, 9, 0, 9, 9, 0, 9, 9]], dtype=np.float32)
+    theft = (y > 4).astype(np.float32)
+    pan = Panel(g, Periods("shift"), 0, {"all": y, "theft": theft})
+    X, names = FeatureBuilder().transform(pan.for_target("theft"), np.array([9, 7]))
+    f = {n: X[i, :, :] for i, n in enumerate(names)}
+    assert f["tod_all"][:, 0].tolist() == [1, 0]  # column 0 only (5 > 4) in cell 0's shift 0
+    assert f["tod_all"][:, 1].tolist() == [0, 2]  # shift 1 at column 7: columns 1 and 4
+    assert f["other_tod_52w"][:, 0].tolist() == [8, 0]  # 4 + 3 + 1 other incidents
+    assert f["n3_tod_52w"][:, 1].tolist() == [2, 0]  # the neighbour's same-shift count
+    assert f["wdtod_all"][:, 0].tolist() == [0, 0]  # no same weekday a week back
+    # Empirical Bayes, target "all" at column 9 (shift 0), cell 0: 9 of its 24 incidents in
+    # shift 0; its ring (cell 1) 0 of 54; the city 9 of 78 (+1 / +3 smoothing).
+    Xa, _ = FeatureBuilder().transform(pan, np.array([9]))
+    city = 10 / 81
+    ring = 20 * city / (54 + 20)
+    share = (9 + 20 * ring) / (24 + 20)
+    assert Xa[names.index("tod_share_eb"), 0, 0] == pytest.approx(3 * share, rel=1e-6)
+    assert Xa[names.index("tod_rate_eb"), 0, 0] == pytest.approx(24 / 9 * 3 * share, rel=1e-6)
+    assert describe_feature("tod_52w", 4, periods=Periods("shift"), cell_size=150) == \
+        "4 incidents in this cell in this shift of the day over the last 52 weeks"
+    # Weeks have no time-of-day block.
+    wk = Panel(g, Periods("week"), 0, {"all": y})
+    assert not [n for n in FeatureBuilder().feature_names(wk) if "tod" in n]

@@ -141,3 +141,16 @@ def test_forecast_json_gives_the_run_and_every_cell_one_period_format(env):
     assert run["period_start"] == "2019-12-02T00:00:00"
     assert {c["period_start"] for c in run["top"]} == {run["period_start"]}
     assert all("label" in c for c in run["top"])  # the Chicago cut publishes no block: labels may be empty
+
+
+def test_forecast_next_shift_with_time_of_day_reasons(env):
+    result = runner.invoke(app, ["forecast", "--period", "shift", "--at", "2019-12-02 14:00", "--top", "3",
+                                 "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc[0]["period_start"].startswith("2019-12-02T14:00")
+    assert len(doc[0]["top"]) == 3 and all(t["reasons"] for t in doc[0]["top"])
+    with transaction(_factory(env)) as s:
+        runs = fstore.forecast_runs(session=s, period="shift")
+        frame = fstore.forecast_frame(session=s, run_id=int(runs.iloc[-1]["id"]))
+    assert len(runs) == 1 and frame["probability"].between(0, 1).all()

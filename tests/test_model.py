@@ -132,3 +132,68 @@ def test_poisson_objective_still_available(panel):
     pan, rate = panel
     m = LGBMRiskModel(**(SMALL | {"objective": "poisson"})).fit(pan, 150)
     assert m.metadata["params"]["objective"] == "poisson" and "valid_poisson" in m.metadata["metrics"]
+
+
+def test_training_periods_sampled_evenly_over_the_week_at_short_periods():
+    m = LGBMRiskModel(max_train_periods=100)
+    p = Periods("shift")
+    cols = np.arange(10, 1010)
+    got = m._sample(cols, p)
+    assert len(got) <= 100 and got[-1] == cols[-1]  # the newest period is always in
+    # Every slot of the week (7 days x 3 shifts) is visited about equally.
+    counts = np.bincount(got % 21, minlength=21)
+    assert counts.min() >= counts.max() - 1 > 0
+    # Weekly windows (fewer periods than the cap) keep every period: weekly fits are unchanged.
+    assert np.array_equal(LGBMRiskModel()._sample(np.arange(5, 95), Periods("week")), np.arange(5, 95))
+    with pytest.raises(ConfigError, match=re.escape("max_train_periods must be a whole number of periods >= 2; got 0")):
+        LGBMRiskModel(max_train_periods=0)._check_params()
+
+
+def test_shift_model_trains_on_the_period_itself_and_on_sampled_columns_only():
+    rng = np.random.default_rng(3)
+    cc, rr = np.meshgrid(np.arange(8), np.arange(6))
+    g = Grid(crs="EPSG:32610", cell_size=150, col=cc.ravel(), row=rr.ravel())
+    # Cells 0-23 busy on the night shift, 24-47 on the day shift.
+    n_t = 3 * 7 * 80
+    prof = np.where(np.arange(g.n_cells)[:, None] < 24, [0.05, 0.05, 1.2], [1.2, 0.05, 0.05])
+    y = rng.poisson(np.tile(prof, n_t // 3)).astype(np.float32)
+    p = Periods("shift")
+    pan = Panel(g, p, int(p.index(["2022-01-03 06:00"])[0]), {"all": y})
+    short = SMALL | dict(training_days=200, validation_days=28, max_train_periods=120,
+                         features=FeatureBuilder(windows_days=(7, 28, 364), neighbour_windows_days=(28,),
+                                                 half_lives_days=(14,)))
+    m = LGBMRiskModel(**short)
+    origin = n_t - 3  # a day shift (column % 3 == 0)
+    m.fit(pan, origin)
+    assert origin % 3 == 0 and "tod_52w" in m.feature_names_
+    mu = m.predict_risk(pan, origin)
+    # The target is the shift itself, not a week's mean: day-shift cells rank first.
+    assert mu[24:].min() > mu[:24].max()
+    mu_night = m.predict_risk(pan, origin + 2)
+    assert mu_night[:24].min() > mu_night[24:].max()
+    with pytest.raises(ConfigError, match=re.escape("offset_feature must be one of the model's features; got 'nope'")):
+        LGBMRiskModel(**short, offset_feature="nope").fit(pan, origin)
+    off = LGBMRiskModel(**short, offset_feature="tod_rate_eb").fit(pan, origin)
+    assert off.predict_risk(pan, origin)[24:].mean() > off.predict_risk(pan, origin)[:24].mean()
+
+
+def test_calibrated_probability_from_validation_rows(panel, tmp_path):
+    pan, rate = panel
+    pt = pan.for_target("theft")
+    m = LGBMRiskModel(**SMALL).fit(pt, 150)
+    x, p = m.proba_curve_
+    assert np.all(np.diff(p) >= 0) and p.min() >= 0 and p.max() <= 1  # isotonic, a probability
+    prob = m.predict_probability(pt, 150)
+    assert prob.shape == (pan.n_cells,)
+    # Out of sample (periods 150-159, after the fit): calibrated Brier no worse than the Poisson
+    # reading by more than noise, and both far better than a constant.
+    obs = pt.y[:, 150:160] > 0
+    mus = np.stack([m.predict_risk(pt, c) for c in range(150, 160)], axis=1)
+    cal = np.mean((m.probability_from_mean(mus) - obs) ** 2)
+    pois = np.mean((-np.expm1(-mus) - obs) ** 2)
+    assert cal <= pois + 0.005 and cal < np.mean((obs.mean() - obs) ** 2)
+    # Saved and loaded with the artifact; explain reports the calibrated value.
+    m2 = LGBMRiskModel.load(m.save(tmp_path / "m.json"))
+    np.testing.assert_allclose(m2.predict_probability(pt, 150), prob)
+    ex = m.explain(pt, 150, cells=np.array([0, 1]))
+    np.testing.assert_allclose(ex["probability"], prob[[0, 1]])

@@ -134,3 +134,20 @@ def test_train_save_load_and_forecast(tmp_path):
     assert top.expected.is_monotonic_decreasing
     assert str(top.period_start.iloc[0]) == "2023-12-04"
     assert all(isinstance(r, str) and r for r in top.reason_text)
+
+
+def test_time_of_day_baselines_join_every_short_period_backtest(tmp_path):
+    assert not [m for m in make_models(["tod"], period="week")]
+    assert list(make_models(["tod"], period="shift")) == [
+        "tod_13", "tod_52", "tod_104", "tod_all", "tod_weekday_52", "tod_weekday_104",
+        "tod_weekday_all", "tod_blend"]
+    with pytest.raises(ConfigError, match=re.escape("'tod_13' is not a time-of-day baseline at period 'day'")):
+        make_models(["tod_13"], period="day")
+    with pytest.warns(UserWarning):
+        r = run_backtest(make_events(), start="2023-12-01", end="2023-12-03", period="shift",
+                         cell_size=300, models=("naive", "tod"), out_dir=tmp_path, plots=False,
+                         n_boot=10)
+    models = set(r.result.models)
+    assert {"tod_52", "tod_blend", "tod_weekday_all"} <= models
+    assert np.isfinite(r.result.scores[("tod_blend", "all")]).all()
+    assert "tod_blend" in (tmp_path / "report.md").read_text()

@@ -116,7 +116,9 @@ def backtest(
     period: PeriodOpt = "week",
     cell_size: Annotated[float | None, typer.Option(help="Cell size in metres (default: settings).")] = None,
     category: CategoryOpt = None,
-    models: Annotated[str, typer.Option(help="Comma-separated models.")] = "lgbm,naive,historical,kde,promap,sepp",
+    models: Annotated[str, typer.Option(
+        help="Comma-separated models (tod: time-of-day baselines, at day/shift/hour periods).")
+    ] = "lgbm,naive,historical,kde,promap,sepp,tod",
     refit_every: Annotated[int, typer.Option(help="Refit the learned models every N periods.")] = 4,
     source: SourceOpt = None,
     task_id: TaskOpt = None,
