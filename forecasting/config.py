@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     retention_exports_days: int | None = Field(
         default=None, description="Days export files (under data_dir) and stored patrol visits are kept.")
     retention_audit_days: int | None = Field(default=None, description="Days audit rows are kept.")
+    # The feedback-loop guard (docs/governance.md): train on counts recorded during stored patrol
+    # visits weighted 1 / patrol_uplift. 2.0 is fairness.DETECTION_UPLIFT; estimate it locally.
+    patrol_guard: bool = Field(default=True, description="Discount incidents recorded during patrol visits.")
+    patrol_uplift: float = Field(default=2.0, description="Detection with a patrol over without (at least 1).")
     chunk_size: int = Field(default=50_000, description="Rows per ingestion chunk (bounds memory).")
     study_area: tuple[float, float, float, float] | None = Field(
         default=None,
@@ -104,6 +108,13 @@ class Settings(BaseSettings):
     def _positive_cell(cls, v: float) -> float:
         if v <= 0:
             raise ValueError(f"cell_size must be a positive number of metres; got {v}")
+        return v
+
+    @field_validator("patrol_uplift")
+    @classmethod
+    def _uplift_at_least_one(cls, v: float) -> float:
+        if not v >= 1:
+            raise ValueError(f"patrol_uplift must be at least 1 (detection with a patrol over without); got {v}")
         return v
 
     @field_validator("retention_days", "chunk_size", "retention_counts_days", "retention_forecasts_days",

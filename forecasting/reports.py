@@ -263,6 +263,19 @@ def _retention_blocks(doc: Document, retention: dict) -> None:
 
 
 # ------------------------------------------------------------------------ model card
+def _guard_line(guard: dict | None) -> str:
+    """The feedback-loop guard as the model version recorded it (docs/governance.md)."""
+    if not guard:
+        return "Feedback-loop guard: not recorded (trained before the guard existed)"
+    if not guard.get("enabled"):
+        return "Feedback-loop guard: off (trained on raw counts, patrol visits not discounted)"
+    if not guard.get("applied"):
+        return "Feedback-loop guard: on; no stored patrol visit fell in the training window"
+    return (f"Feedback-loop guard: {guard.get('incidents_discounted', 0):,} incidents recorded during "
+            f"{guard.get('patrolled_cell_periods', 0):,} patrolled cell-periods weighted "
+            f"1/{float(guard.get('uplift', 1)):g}")
+
+
 def model_card(version: dict, backtest: dict | None, retention: dict[str, int]) -> Document:
     """The model card of one model version.
 
@@ -296,7 +309,8 @@ def model_card(version: dict, backtest: dict | None, retention: dict[str, int]) 
     doc.bullets([f"Training window: {v.get('train_start') or '?'} to {v.get('train_end') or '?'}",
                  f"Incidents used: {v.get('sources') or 'the incidents stored in the database'}; data hash "
                  f"{v.get('data_hash') or 'n/a'}",
-                 f"Created {v.get('created_at') or '?'} by {v.get('created_by') or '?'}"])
+                 f"Created {v.get('created_at') or '?'} by {v.get('created_by') or '?'}",
+                 _guard_line((v.get("params") or {}).get("patrol_guard"))])
     feats = v.get("features") or []
     doc.h2("Features")
     doc.p("Computed for each cell from incidents strictly before the forecast origin (counts in windows, "

@@ -26,6 +26,7 @@ Composition module: imports every compute layer, never ``forecasting.store`` or 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -370,10 +371,76 @@ class Forecaster:
                    {t: LGBMRiskModel.load(d / f) for t, f in doc["models"].items()})
 
 
+#: ``patrolled(cell_ids, period_starts, period_length)``: which cell-periods had a patrol visit,
+#: ``(n_periods, n_cells)`` bool; ``period_starts`` are the panel's naive local period starts.
+#: The forecasting jobs build one from the stored patrol visits (workflows never read the store).
+PatrolMask = Callable[[np.ndarray, pd.DatetimeIndex, pd.Timedelta], np.ndarray]
+
+
+def guard_panel(panel: Panel, patrolled: PatrolMask | None,
+                uplift: float = fairness.DETECTION_UPLIFT, at=None) -> tuple[Panel, dict]:
+    """The feedback-loop guard on a panel: counts recorded during patrol visits weighted ``1/uplift``.
+
+    Every target's counts in a patrolled cell-period go through
+    :func:`forecasting.fairness.discount_patrolled`, so both the features and the training target
+    stop rewarding past attention. Only periods before ``at`` are guarded (visits of the period
+    being forecast, exported before its shifts, are ignored), so no visit at or after an origin
+    reaches its features.
+
+    Parameters
+    ----------
+    panel : Panel
+    patrolled : callable or None
+        See :data:`PatrolMask`; ``None`` means the guard is off.
+    uplift : float, default fairness.DETECTION_UPLIFT
+    at : date-like, optional
+        The cut-off: the period starting at (or containing) it and later ones are left as they are.
+
+    Returns
+    -------
+    (Panel, dict)
+        The guarded panel (the same object when nothing was patrolled) and a summary for the
+        model metadata: ``enabled``, ``applied``, ``uplift``, ``patrolled_cell_periods``,
+        ``incidents_discounted`` (recorded incidents, all categories, that were weighted down).
+
+    Examples
+    --------
+    >>> guarded, info = guard_panel(panel, lambda ids, starts, length: mask)  # doctest: +SKIP
+    >>> info["incidents_discounted"]  # doctest: +SKIP
+    12
+    """
+    info = {"enabled": patrolled is not None, "applied": False, "uplift": float(uplift),
+            "patrolled_cell_periods": 0, "incidents_discounted": 0}
+    if patrolled is None:
+        return panel, info
+    if not uplift >= 1:
+        raise ConfigError(f"patrol_uplift must be a number at least 1 (detection with a patrol over "
+                          f"without); got {uplift!r}")
+    mask = np.asarray(patrolled(np.asarray(panel.grid.cell_ids).astype(str), panel.period_starts,
+                                panel.periods.length), dtype=bool)
+    if mask.shape != (panel.n_periods, panel.n_cells):
+        raise DataError(f"patrolled mask must have shape (n_periods, n_cells) = "
+                        f"{(panel.n_periods, panel.n_cells)}; got {mask.shape}")
+    if at is not None:
+        mask = mask.copy()
+        mask[max(panel.column(at), 0):] = False
+    if not mask.any():
+        return panel, info
+    # Panel counts are (cells, periods); the guard works on (periods, cells).
+    counts = {t: fairness.discount_patrolled(c.T, mask, uplift).T.astype(np.float32)
+              for t, c in panel.counts.items()}
+    info.update(applied=True, patrolled_cell_periods=int(mask.sum()),
+                incidents_discounted=int(round(float(panel.counts[ALL_CATEGORIES].T[mask].sum()))))
+    digest = hashlib.sha256(panel.data_hash.encode() + np.packbits(mask).tobytes()).hexdigest()[:16]
+    return Panel(panel.grid, panel.periods, panel.first, counts, panel.target, digest, panel.n_outside,
+                 context=panel.context), info
+
+
 def train(events: pd.DataFrame, *, at=None, period: str = "week", cell_size: float = 150,
           categories: Sequence[str] = (), crs: Any = None, boundary: Any = None,
           random_state: int = 0, lgbm_params: dict | None = None,
-          features: FeatureBuilder | None = None) -> Forecaster:
+          features: FeatureBuilder | None = None, patrolled: PatrolMask | None = None,
+          patrol_uplift: float = fairness.DETECTION_UPLIFT) -> Forecaster:
     """Fit one LightGBM model per target on every period before ``at``.
 
     Parameters
@@ -383,6 +450,11 @@ def train(events: pd.DataFrame, *, at=None, period: str = "week", cell_size: flo
     at : date-like, optional
         Cut-off; the model forecasts the period starting at (or containing) ``at``.
         Default: the period after the last incident.
+    patrolled : callable, optional
+        The feedback-loop guard's mask of patrolled cell-periods (:data:`PatrolMask`); the
+        panel's counts recorded there are weighted ``1 / patrol_uplift`` (:func:`guard_panel`).
+        Each model's metadata records the guard under ``"patrol_guard"``.
+    patrol_uplift : float, default fairness.DETECTION_UPLIFT
 
     Returns
     -------
@@ -396,21 +468,26 @@ def train(events: pd.DataFrame, *, at=None, period: str = "week", cell_size: flo
     grid = _history_grid(events, at, cell_size=cell_size, crs=crs, boundary=boundary)
     panel = build_panel(events.loc[ts < at], grid, periods, targets=list(categories),
                         start=ts.min(), end=at)
+    panel, guard = guard_panel(panel, patrolled, patrol_uplift, at=at)
     origin = panel.column(at)
     models = {}
     for target in panel.targets:
         models[target] = LGBMRiskModel(random_state=random_state, features=features,
                                        **(lgbm_params or {})).fit(panel.for_target(target), origin)
+        models[target].metadata_["patrol_guard"] = dict(guard)
     return Forecaster(grid, periods, at, models)
 
 
 def forecast(events: pd.DataFrame, *, at, period: str = "week", category: str = ALL_CATEGORIES,
              top: int = 20, forecaster: Forecaster | None = None, cell_size: float = 150,
-             crs: Any = None, boundary: Any = None, random_state: int = 0) -> pd.DataFrame:
+             crs: Any = None, boundary: Any = None, random_state: int = 0,
+             patrolled: PatrolMask | None = None,
+             patrol_uplift: float = fairness.DETECTION_UPLIFT) -> pd.DataFrame:
     """Score every cell for the period at ``at`` and return the top cells with reasons.
 
     Fits on all history before ``at`` unless a fitted ``forecaster`` is given (then only its
-    grid is used and incidents before ``at`` feed the features).
+    grid is used and incidents before ``at`` feed the features). ``patrolled`` applies the
+    feedback-loop guard (:func:`guard_panel`) to the history the features read, as in training.
 
     Returns
     -------
@@ -423,7 +500,8 @@ def forecast(events: pd.DataFrame, *, at, period: str = "week", category: str = 
     if forecaster is None:
         forecaster = train(events, at=at, period=period, cell_size=cell_size,
                            categories=[] if category == ALL_CATEGORIES else [category], crs=crs,
-                           boundary=boundary, random_state=random_state)
+                           boundary=boundary, random_state=random_state, patrolled=patrolled,
+                           patrol_uplift=patrol_uplift)
     if category not in forecaster.models:
         raise ConfigError(f"category must be one of {list(forecaster.models)}; got {category!r}")
     events = _prepare(events, period)
@@ -434,6 +512,7 @@ def forecast(events: pd.DataFrame, *, at, period: str = "week", category: str = 
     targets = [] if category == ALL_CATEGORIES else [category]
     panel = build_panel(hist, forecaster.grid, forecaster.periods, targets=targets,
                         start=pd.to_datetime(hist[OCCURRED_LOCAL]).min(), end=at)
+    panel, _ = guard_panel(panel, patrolled, patrol_uplift, at=at)
     pt = panel.for_target(category)
     origin = panel.column(at)
     model = forecaster.models[category]

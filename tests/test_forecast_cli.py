@@ -154,3 +154,48 @@ def test_forecast_next_shift_with_time_of_day_reasons(env):
         runs = fstore.forecast_runs(session=s, period="shift")
         frame = fstore.forecast_frame(session=s, run_id=int(runs.iloc[-1]["id"]))
     assert len(runs) == 1 and frame["probability"].between(0, 1).all()
+
+
+def test_train_with_stored_patrol_visits_records_the_guard(env):
+    import numpy as np
+
+    from forecasting.config import load_settings
+    from forecasting.jobs import forecasting as fjobs
+    from forecasting.schema import OCCURRED_LOCAL
+    from forecasting.store import governance as grepo
+    from forecasting.workflows import Forecaster
+
+    factory, settings = _factory(env), load_settings(data_dir=env["CRIMECAST_DATA_DIR"])
+    first = fjobs.train(factory, settings, at="2019-06-03")
+    with transaction(factory) as s:
+        v = fstore.get_model_version(session=s, version_id=first["model_version_ids"]["all"])
+        assert v.params["patrol_guard"] == {"enabled": True, "applied": False, "uplift": 2.0,
+                                            "patrolled_cell_periods": 0, "incidents_discounted": 0}
+    # A patrol visited the busiest cell in the week of 2019-05-06 (local, America/Chicago).
+    stored = fjobs.load_events(factory)
+    grid = Forecaster.load(first["artifact"]).grid
+    ev = stored.events
+    week = ev[(ev[OCCURRED_LOCAL] >= "2019-05-06") & (ev[OCCURRED_LOCAL] < "2019-05-13")]
+    cell = grid.locate(week["longitude"].to_numpy(float), week["latitude"].to_numpy(float))
+    busiest = np.bincount(cell[cell >= 0]).argmax()
+    cell_id = str(np.asarray(grid.cell_ids)[busiest])
+    with transaction(factory) as s:
+        grepo.save_patrol_visits(session=s, visits=pd.DataFrame({
+            "hotspot_id": ["H01", "H02"], "area": ["all", "all"],
+            "start": pd.to_datetime(["2019-05-08 15:00", "2019-06-04 15:00"], utc=True),
+            "end": pd.to_datetime(["2019-05-08 16:00", "2019-06-04 16:00"], utc=True),
+            "cell_ids": [[cell_id], [cell_id]]}), audit_id=None, shift="day", model_version_id=None)
+    second = fjobs.train(factory, settings, at="2019-06-03")
+    with transaction(factory) as s:
+        v = fstore.get_model_version(session=s, version_id=second["model_version_ids"]["all"])
+        audit = grepo.audit_frame(session=s, action="retrain").iloc[0]
+    # Only the May visit counts (the June one is in the period being forecast).
+    assert v.params["patrol_guard"] == {"enabled": True, "applied": True, "uplift": 2.0,
+                                        "patrolled_cell_periods": 1,
+                                        "incidents_discounted": int((cell == busiest).sum())}
+    assert audit["details"]["patrol_guard"] == v.params["patrol_guard"]
+    off = fjobs.train(factory, load_settings(data_dir=env["CRIMECAST_DATA_DIR"], patrol_guard=False),
+                      at="2019-06-03")
+    with transaction(factory) as s:
+        v = fstore.get_model_version(session=s, version_id=off["model_version_ids"]["all"])
+    assert v.params["patrol_guard"]["enabled"] is False and v.params["patrol_guard"]["incidents_discounted"] == 0

@@ -119,3 +119,16 @@ def test_model_card_says_when_the_backtest_did_not_run_the_model():
                                                  "features": {"windows_days": [7, 28]}}, {"id": 2, "metrics": metrics},
                                                 {}))
     assert "did not run lgbm" in md and "- windows\\_days = [7, 28]" not in md and "windows\\_days = \\[7, 28\\]" in md
+
+
+@pytest.mark.parametrize("guard, says", [
+    (None, "not recorded"),
+    ({"enabled": False}, "off (trained on raw counts"),
+    ({"enabled": True, "applied": False}, "no stored patrol visit fell in the training window"),
+    ({"enabled": True, "applied": True, "uplift": 2.0, "patrolled_cell_periods": 3, "incidents_discounted": 1234},
+     "1,234 incidents recorded during 3 patrolled cell-periods weighted 1/2"),
+])
+def test_model_card_states_the_feedback_loop_guard(guard, says):
+    version = {"id": 1, "name": "lgbm", "period": "week", "params": {"patrol_guard": guard} if guard else {}}
+    md = reports.to_markdown(reports.model_card(version, None, {}))
+    assert "Feedback-loop guard: " in md and says in md

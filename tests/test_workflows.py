@@ -151,3 +151,68 @@ def test_time_of_day_baselines_join_every_short_period_backtest(tmp_path):
     assert {"tod_52", "tod_blend", "tod_weekday_all"} <= models
     assert np.isfinite(r.result.scores[("tod_blend", "all")]).all()
     assert "tod_blend" in (tmp_path / "report.md").read_text()
+
+
+def test_guard_panel_discounts_patrolled_cell_periods_exactly():
+    from forecasting.features import build_panel
+    from forecasting.grid import build_grid
+    from forecasting.periods import Periods
+    from forecasting.workflows import guard_panel
+
+    ev = make_events(seed=2, n=600)
+    ev = ev.loc[ev["time_resolution"] == "minute"]
+    panel = build_panel(ev, build_grid(ev.longitude, ev.latitude, cell_size=300), Periods("week"),
+                        targets=["Theft"])
+    raw = {t: c.copy() for t, c in panel.counts.items()}
+    # The busiest cell-period and one more cell with incidents in another week are patrolled.
+    c0, t0 = np.unravel_index(np.argmax(raw["all"]), raw["all"].shape)
+    c1, t1 = map(int, np.argwhere((raw["all"] > 0) & (np.arange(panel.n_cells)[:, None] != c0))[0])
+    mask = np.zeros((panel.n_periods, panel.n_cells), bool)
+    mask[t0, c0] = mask[t1, c1] = True
+    seen = {}
+
+    def patrolled(ids, starts, length):
+        seen.update(ids=ids, starts=starts, length=length)
+        return mask
+
+    guarded, info = guard_panel(panel, patrolled, uplift=4)
+    assert len(seen["ids"]) == panel.n_cells and len(seen["starts"]) == panel.n_periods
+    assert seen["length"] == pd.Timedelta(weeks=1)
+    for t in ("all", "Theft"):
+        expect = raw[t].copy()
+        expect[c0, t0] /= 4
+        expect[c1, t1] /= 4
+        np.testing.assert_array_equal(guarded.counts[t], expect)  # others untouched
+        np.testing.assert_array_equal(panel.counts[t], raw[t])  # the input panel is not modified
+    assert info == {"enabled": True, "applied": True, "uplift": 4.0, "patrolled_cell_periods": 2,
+                    "incidents_discounted": int(raw["all"][c0, t0] + raw["all"][c1, t1])}
+    assert guarded.data_hash != panel.data_hash
+    # No stored visit: nothing changes; guard off: recorded as such.
+    same, info = guard_panel(panel, lambda ids, starts, length: np.zeros_like(mask))
+    assert same is panel and info["enabled"] and not info["applied"] and info["incidents_discounted"] == 0
+    same, info = guard_panel(panel, None)
+    assert same is panel and not info["enabled"]
+    with pytest.raises(DataError, match="shape"):
+        guard_panel(panel, lambda ids, starts, length: mask[:, :1])
+    with pytest.raises(ConfigError, match="patrol_uplift"):
+        guard_panel(panel, patrolled, uplift=0.5)
+
+
+def test_train_with_a_patrol_mask_records_the_guard(tmp_path):
+    ev = make_events(seed=1)
+    calls = []
+
+    def patrolled(ids, starts, length):
+        calls.append(starts)
+        mask = np.zeros((len(starts), len(ids)), bool)
+        mask[-3:] = True  # every cell patrolled in the last three weeks before the cut-off
+        return mask
+
+    with pytest.warns(UserWarning):
+        fc = train(ev, at="2023-12-04", cell_size=300, lgbm_params=FAST, features=FEATS, patrolled=patrolled)
+    guard = fc.metadata["all"]["patrol_guard"]
+    assert guard["applied"] and guard["incidents_discounted"] > 0
+    # The last column is the period being forecast: its visits are not used (no leakage).
+    assert calls[0][-1] == pd.Timestamp("2023-12-04")
+    assert guard["patrolled_cell_periods"] == 2 * fc.grid.n_cells
+    assert Forecaster.load(fc.save(tmp_path / "fc")).metadata["all"]["patrol_guard"] == guard

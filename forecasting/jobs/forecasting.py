@@ -125,6 +125,37 @@ def _run_as_task(factory, task_id, say, body):
     return result
 
 
+def patrol_guard(factory: sessionmaker[Session], settings: Settings, tz: str) -> workflows.PatrolMask | None:
+    """The feedback-loop guard's mask source for :func:`workflows.train`, or ``None`` when it is off.
+
+    Reads the stored patrol visits (``crimecast export patrol`` stores them before the shift)
+    for the panel's periods, given in the incidents' local time ``tz``, via
+    :func:`forecasting.jobs.governance.patrolled_mask`.
+
+    Examples
+    --------
+    >>> workflows.train(events, patrolled=patrol_guard(factory, settings, "UTC"))  # doctest: +SKIP
+    """
+    if not settings.patrol_guard:
+        return None
+    from forecasting.jobs.governance import patrolled_mask
+
+    def mask(cell_ids, period_starts, period_length):
+        starts = pd.DatetimeIndex(period_starts)
+        # Local period starts to UTC; a period spanning a DST change is an hour off at its end,
+        # which moves at most the visits in that hour.
+        utc = starts.tz_localize(ZoneInfo(tz), ambiguous=np.ones(len(starts), bool),
+                                 nonexistent="shift_forward").tz_convert("UTC")
+        return patrolled_mask(factory, cell_ids, utc, period_length)
+
+    return mask
+
+
+def _guard_params(meta: dict):
+    """Model-version params with the guard's record (applied, incidents discounted) beside them."""
+    return _jsonable({**(meta.get("params") or {}), "patrol_guard": meta.get("patrol_guard")})
+
+
 def _utc(ts: pd.Timestamp, tz: str) -> datetime:
     return pd.Timestamp(ts).tz_localize(ZoneInfo(tz), ambiguous=True, nonexistent="shift_forward").tz_convert(
         "UTC").to_pydatetime()
@@ -147,10 +178,12 @@ def train(
         forecaster = workflows.train(
             stored.events, at=at, period=period, cell_size=cell_size or settings.cell_size,
             categories=list(categories), random_state=0,
+            patrolled=patrol_guard(factory, settings, stored.tz), patrol_uplift=settings.patrol_uplift,
         )
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         directory = forecaster.save(settings.artifacts_dir() / "models" / f"{period}-{stamp}")
         progress("storing model versions", 0.9)
+        guard = _jsonable(next(iter(forecaster.metadata.values())).get("patrol_guard"))
         ids = {}
         with transaction(factory) as s:
             grid_id = store_grid(s, forecaster.grid)
@@ -159,13 +192,14 @@ def train(
                 ids[target] = fstore.add_model_version(
                     session=s, name="lgbm", category=target, period=period, grid_id=grid_id,
                     train_start=_utc(first, stored.tz), train_end=_utc(forecaster.at, stored.tz),
-                    params=_jsonable(meta.get("params")), features=_jsonable(meta.get("features")),
+                    params=_guard_params(meta), features=_jsonable(meta.get("features")),
                     metrics=_jsonable(meta.get("metrics")), data_hash=stored.data_hash,
                     artifact_path=str(directory), created_by=user,
                 )
             record_audit(session=s, username=user or "cli", action="retrain", target=f"{period} models",
-                         details={"model_version_ids": ids, "at": str(forecaster.at)})
-        return {"model_version_ids": ids, "artifact": str(directory), "at": str(forecaster.at)}
+                         details={"model_version_ids": ids, "at": str(forecaster.at), "patrol_guard": guard})
+        return {"model_version_ids": ids, "artifact": str(directory), "at": str(forecaster.at),
+                "patrol_guard": guard}
 
     return _run_as_task(factory, task_id, say, body)
 
@@ -198,9 +232,10 @@ def issue_forecasts(
             first = periods.floor([pd.Timestamp(at)])[0]
         targets = [] if category == ALL_CATEGORIES else [category]
         progress(f"training the {period} model on history before {first}", 0.05)
+        guard = patrol_guard(factory, settings, stored.tz)
         forecaster = workflows.train(
             stored.events, at=first, period=period, cell_size=cell_size or settings.cell_size,
-            categories=targets, random_state=0,
+            categories=targets, random_state=0, patrolled=guard, patrol_uplift=settings.patrol_uplift,
         )
         directory = forecaster.save(
             settings.artifacts_dir() / "models" / f"{period}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}")
@@ -210,7 +245,7 @@ def issue_forecasts(
             version_id = fstore.add_model_version(
                 session=s, name="lgbm", category=category, period=period, grid_id=grid_id,
                 train_start=_utc(stored.events[OCCURRED_LOCAL].min(), stored.tz),
-                train_end=_utc(first, stored.tz), params=_jsonable(meta.get("params")),
+                train_end=_utc(first, stored.tz), params=_guard_params(meta),
                 features=_jsonable(meta.get("features")), metrics=_jsonable(meta.get("metrics")),
                 data_hash=stored.data_hash, artifact_path=str(directory), created_by=user,
             )
@@ -220,7 +255,8 @@ def issue_forecasts(
             start = first + i * periods.length if period != "week" else first + pd.Timedelta(weeks=i)
             progress(f"forecasting the {period} from {start}", 0.1 + 0.85 * i / max(count, 1))
             frame = workflows.forecast(stored.events, at=start, period=period, category=category,
-                                       top=n_cells, forecaster=forecaster)
+                                       top=n_cells, forecaster=forecaster, patrolled=guard,
+                                       patrol_uplift=settings.patrol_uplift)
             rows = pd.DataFrame({
                 "cell_id": frame["cell_id"].astype(str), "expected_count": frame["expected"].astype(float),
                 "probability": frame["probability"].astype(float), "score": frame["expected"].astype(float),
