@@ -221,17 +221,26 @@ def rule_scores(rule: str, cols: np.ndarray, sc: Scorer, periods: Periods, first
 
 
 # --------------------------------------------------------------------------- priority
-def make_model(name: str, window_days: int):
+#: Models whose window is set by ``--windows``; the others are the core's shift-period estimators
+#: (``forecasting.workflows.make_models(period="shift")``: ``tod_*`` baselines, ``lgbm``) with their
+#: own windows, tried once each.
+WINDOWED = ("historical", "kde")
+
+
+def make_model(name: str, window_days: int | None):
+    """The risk model ``name``: historical counts or KDE over ``window_days``, else the core's estimator."""
     from forecasting.baselines import HistoricalCounts, KDEBaseline
-    from forecasting.model import LGBMRiskModel
+    from forecasting.errors import ConfigError
+    from forecasting.workflows import make_models
 
     if name == "historical":
         return HistoricalCounts(window_days=window_days)
     if name == "kde":
         return KDEBaseline(window_days=window_days)
-    if name == "lgbm":
-        return LGBMRiskModel(training_days=window_days, random_state=0)
-    raise ValueError(f"--model must be historical, kde or lgbm; got {name!r}")
+    if name == "lgbm" or name.startswith("tod_"):
+        # Same estimators as `crimecast backtest --period shift`; one thread on the shared machine.
+        return make_models([name], period="shift", lgbm_params={"n_jobs": 1})[name]
+    raise ConfigError(f"--model must be historical, kde, lgbm or a tod_* baseline; got {name!r}")
 
 
 def profile(panel: Panel, origin: int, window: int, alpha: float | None) -> np.ndarray:
@@ -250,15 +259,17 @@ def profile(panel: Panel, origin: int, window: int, alpha: float | None) -> np.n
                           p[None, :])
 
 
-def priority_choices(model_name: str, window_days: int, alphas, panel: Panel, cov: pr.Coverage,
-                     cols: np.ndarray, kmax: int) -> dict:
-    """Greedy k-max choices per shift for each profile strength; model refit at each month's start."""
+def priority_choices(model_name: str, window_days: int | None, alphas, panel: Panel, cov: pr.Coverage,
+                     cols: np.ndarray, kmax: int, refit_months: int = 1) -> dict:
+    """Greedy k-max choices per shift for each profile strength; model refit every ``refit_months``."""
     per = 24 // panel.periods.shift_hours
-    window = panel.periods.from_days(window_days)
-    month = panel.periods.start(panel.first + cols).to_period("M")
+    # The profile reads the model's window (the core's estimators: two years).
+    window = panel.periods.from_days(window_days or 728)
+    start = panel.periods.start(panel.first + cols)
+    month = (start.year * 12 + start.month - 1) // refit_months
     out = {a: np.zeros((len(cols), kmax), dtype=np.int64) for a in alphas}
     model = make_model(model_name, window_days)
-    for m in pd.unique(month):  # one refit per month (a handful of fits)
+    for m in pd.unique(month):  # one refit per block of months (a handful of fits)
         idx = np.flatnonzero(month == m)
         origin0 = int(cols[idx[0]])
         model.fit(panel, origin0)
@@ -319,14 +330,16 @@ def run(args) -> int:
     # 1. validation: choose window and profile strength on the validation year only.
     val = cols_of([args.val_year])
     best, table = None, []
-    for model, w in itertools.product(args.model, args.windows):
-        ch = priority_choices(model, w, args.alphas, panel, cov, val, kmax)
+    settings = [(m, w) for m, w in itertools.product(args.model, args.windows) if m in WINDOWED]
+    settings += [(m, None) for m in args.model if m not in WINDOWED]
+    for model, w in settings:
+        ch = priority_choices(model, w, args.alphas, panel, cov, val, kmax, args.refit_months)
         for a in args.alphas:
             share = (sc.seen(val, ch[a][:, :10]) / sc.totals[val]).mean()
             table.append((model, w, a, share))
             if best is None or share > best[3]:
                 best = (model, w, a, share)
-        print(f"  validated {model} window {w}", flush=True)
+        print(f"  validated {model} window {w} ({time.perf_counter() - t0:.0f} s)", flush=True)
     print(f"validation {args.val_year} ({len(val)} shifts), priority mean share at k=10 by "
           f"(model, window_days, alpha): " + ", ".join(f"({m}, {w}, {a}) {s:.4f}" for m, w, a, s in table))
     m_best, w_best, a_best, _ = best
@@ -335,7 +348,7 @@ def run(args) -> int:
     # 2. test years, settings frozen.
     test = cols_of(args.test_years)
     t1 = time.perf_counter()
-    pri = priority_choices(m_best, w_best, [a_best], panel, cov, test, kmax)[a_best]
+    pri = priority_choices(m_best, w_best, [a_best], panel, cov, test, kmax, args.refit_months)[a_best]
     t_pri = time.perf_counter() - t1
     rng = np.random.default_rng(args.seed)
     tot = sc.totals[test]
@@ -374,12 +387,15 @@ def run(args) -> int:
 
 def add_arguments(ap) -> None:
     ap.add_argument("--model", nargs="+", default=["historical", "kde"],
-                    help="risk models tried on the validation year: historical, kde, lgbm")
+                    help="risk models tried on the validation year: historical, kde (over --windows), "
+                         "lgbm and the core's time-of-day baselines tod_13, tod_52, tod_104, tod_all, "
+                         "tod_weekday_52, tod_weekday_104, tod_weekday_all, tod_blend (their own windows)")
     ap.add_argument("--windows", type=int, nargs="+", default=[364, 728, 1456],
                     help="model windows (days) tried on the validation year")
     ap.add_argument("--alphas", type=lambda s: None if s == "none" else float(s), nargs="+",
                     default=[0.0, 2.0, 10.0, 50.0, None],
                     help="time-of-day profile strengths tried on the validation year ('none': no profile)")
+    ap.add_argument("--refit-months", type=int, default=1, help="months between model refits")
     ap.add_argument("--val-year", type=int, default=2017)
     ap.add_argument("--test-years", type=int, nargs="+", default=[2018, 2019])
     ap.add_argument("--history-start", default="2013-01-01")

@@ -51,3 +51,18 @@ def test_top_k_breaks_ties_by_station_order_and_same_shift_uses_only_that_shift(
     same = bench.rule_scores("same_shift", np.array([6]), sc, periods, 0, None, None)
     past = bench.rule_scores("past_year", np.array([6]), sc, periods, 0, None, None)
     assert same.tolist() == [[2.0, 0.0]] and past.tolist() == [[2.0, 3.0]]
+
+
+def test_make_model_takes_the_core_shift_estimators_and_names_a_bad_model():
+    from forecasting.baselines import HistoricalCounts, TimeOfDayBlend, TimeOfDayCounts
+    from forecasting.errors import ConfigError
+    from forecasting.model import LGBMRiskModel
+
+    assert isinstance(bench.make_model("historical", 728), HistoricalCounts)
+    tod = bench.make_model("tod_104", None)
+    assert isinstance(tod, TimeOfDayCounts) and tod.window_days == 728 and not tod.weekday
+    assert isinstance(bench.make_model("tod_blend", None), TimeOfDayBlend)
+    lgbm = bench.make_model("lgbm", None)
+    assert isinstance(lgbm, LGBMRiskModel) and lgbm.n_jobs == 1
+    with pytest.raises(ConfigError, match="--model.*'forest'"):
+        bench.make_model("forest", None)
