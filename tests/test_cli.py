@@ -229,6 +229,29 @@ def test_commands_without_modelling_load_no_modelling_library(db_env, args):
     assert proc.stdout.strip().splitlines()[-1] == "[] False", proc.stdout + proc.stderr
 
 
+@pytest.mark.parametrize("args", [["db", "current"], ["users", "list"], ["ingest", "runs"]])
+def test_listings_on_sqlite_import_neither_sqlalchemy_nor_rich_tables_needlessly(db_env, args):
+    # Issue 15: these must answer in < 1.5 s; importing SQLAlchemy alone takes about a second.
+    code = ("import sys; from forecasting.cli import app\n"
+            "try:\n    app(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "print('sqlalchemy' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, **db_env})
+    assert proc.stdout.strip().splitlines()[-1] == "False", proc.stdout + proc.stderr
+
+
+def test_ingest_runs_mends_a_run_whose_process_died(db_env, tmp_path):
+    import socket
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "var" / "crimecast.db") as conn:
+        conn.execute("INSERT INTO ingest_runs (kind, source_path, format, source, rows_read, loaded, duplicates, "
+                     "quarantined, started_at, status, host, pid) VALUES ('incidents', '/d/x.csv', 'sf', 'sf', "
+                     "0, 0, 0, 0, '2026-12-01 08:00:00', 'running', ?, NULL)", (socket.gethostname(),))
+    (run,) = json.loads(_invoke(["ingest", "runs", "--json"], db_env).stdout)
+    assert run["status"] == "failed" and run["error"].startswith("interrupted")
+
+
 def test_bad_period_fails_before_any_data_is_read(tmp_path):
     result = _invoke(["forecast", "--period", "fortnight"], {"CRIMECAST_DATA_DIR": str(tmp_path / "none")})
     assert result.exit_code == 1

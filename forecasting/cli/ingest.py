@@ -155,21 +155,20 @@ def ingest_runs(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List recent ingest runs with their counts and status."""
-    from forecasting.store import repository as repo
-    from forecasting.store.session import transaction
+    import socket
 
-    with transaction(factory()) as s:
-        repo.fail_interrupted_runs(session=s)
-        runs = repo.list_runs(session=s, limit=limit)
-        rows = [
-            {
-                "id": r.id, "kind": r.kind, "format": r.format, "source": r.source,
-                "path": r.source_path, "status": r.status, "rows_read": r.rows_read,
-                "loaded": r.loaded, "duplicates": r.duplicates, "quarantined": r.quarantined,
-                "started_at": r.started_at.isoformat() if r.started_at else None, "error": r.error,
-            }
-            for r in runs
-        ]
+    from forecasting.store import lite
+
+    url = settings().resolved_database_url()
+    # Read without the ORM (it costs about a second); only a run left `running` on this host may
+    # need mending as interrupted, and that rare write goes through the repository.
+    if lite.running_runs_here(url, socket.gethostname()):
+        from forecasting.store import repository as repo
+        from forecasting.store.session import transaction
+
+        with transaction(factory()) as s:
+            repo.fail_interrupted_runs(session=s)
+    rows = lite.ingest_run_rows(url, limit)
     if as_json:
         typer.echo(json.dumps(rows))
         return

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from forecasting.cli._common import factory, sub_app
+from forecasting.cli._common import factory, settings, sub_app
 from forecasting.errors import ConfigError
 
 users_app = sub_app("Manage dashboard accounts (viewer, analyst, admin).")
@@ -44,11 +44,9 @@ def users_add(
 @users_app.command("list")
 def users_list() -> None:
     """List accounts: name, role, state, created."""
-    from forecasting.store.governance import user_rows
-    from forecasting.store.session import transaction
+    from forecasting.store import lite
 
-    with transaction(factory()) as s:
-        rows = user_rows(session=s)
+    rows = lite.user_rows(settings().resolved_database_url())  # no ORM: the listing answers in well under 1.5 s
     if not rows:
         typer.echo("no accounts; add one with `crimecast users add NAME --role admin`")
         return

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from forecasting.errors import StoreError
-from forecasting.store.session import make_engine, sqlite_file_missing
+from forecasting.store import lite
 
 if TYPE_CHECKING:  # alembic doubles the start-up time; `db current` reads the version without it
     from alembic.config import Config
@@ -57,21 +57,11 @@ def _run(fn, url: str, revision: str) -> None:
 def current(url: str) -> str | None:
     """The revision the database is at (None when never migrated; a missing SQLite file stays missing).
 
-    Reads Alembic's one-row ``alembic_version`` table directly, so the command answers
-    without importing Alembic.
+    Reads Alembic's one-row ``alembic_version`` table directly (with :mod:`sqlite3` for a
+    SQLite file), so the command answers without importing Alembic or SQLAlchemy.
     """
-    from sqlalchemy import inspect, text
-
-    if sqlite_file_missing(url):
-        return None
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            if "alembic_version" not in inspect(conn).get_table_names():
-                return None
-            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    finally:
-        engine.dispose()
+    rows = lite.read(url, "SELECT version_num FROM alembic_version", table="alembic_version", missing_ok=True)
+    return rows[0][0] if rows else None
 
 
 _REVISION = re.compile(r"""^(down_revision|revision)\s*(?::[^=]*)?=\s*['"]([^'"]*)['"]""", re.MULTILINE)

@@ -6,12 +6,16 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
 
 from forecasting.errors import StoreError
+from forecasting.store.lite import BUSY_TIMEOUT_SECONDS
+
+if TYPE_CHECKING:  # the ORM costs half a second at import; only sessions need it
+    from sqlalchemy.orm import Session, sessionmaker
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -43,10 +47,6 @@ def make_engine(url: str, **kwargs) -> Engine:
     return engine
 
 
-#: How long a SQLite writer waits for another one before "database is locked".
-BUSY_TIMEOUT_SECONDS = 60
-
-
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
@@ -60,6 +60,8 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """A ``sessionmaker`` bound to ``engine`` that does not expire objects on commit."""
+    from sqlalchemy.orm import sessionmaker
+
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
