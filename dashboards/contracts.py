@@ -145,6 +145,9 @@ class DashboardProvider(Protocol):
     def display_timezone(self) -> str:
         """IANA zone in which periods are labelled (the incidents' own zone)."""
 
+    def model_card(self, version_id: int) -> str:
+        """The model card of a stored model version as escaped Markdown (as ``crimecast report model-card``)."""
+
     def analysis_options(self) -> dict:
         """Analysis page choices: ``categories``, default ``start``/``end``, data ``first``/``last`` day."""
 

@@ -293,6 +293,16 @@ class StoreProvider(StoreAnalysis):
         cols = ["id", "name", "category", "period", "train_start", "train_end", "created_at", "created_by"]
         return self._read(list_model_versions).loc[:, cols]
 
+    def model_card(self, version_id: int) -> str:
+        from forecasting.errors import DataError
+        from forecasting.jobs.governance import model_card_document
+        from forecasting.reports import to_markdown
+
+        try:
+            return to_markdown(model_card_document(self.factory, self.settings, int(version_id)))
+        except DataError as exc:
+            return str(exc)
+
     def tasks(self) -> pd.DataFrame:
         from forecasting.store.forecasts import list_tasks
 

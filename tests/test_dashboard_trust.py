@@ -43,6 +43,7 @@ def test_fairness_builders_known_values():
     assert "Gini of the flagged share by area: 0.40" in info and "1 period(s) later 90%" in info
     assert "No backtest with fairness" in trust.fairness_info(None, None)
     assert trust.fairness_frame(None, None).empty and not trust.fairness_figure(None, None).data
+    assert "no area layer" in trust.fairness_figure(None, None).layout.annotations[0].text
 
 
 def test_layout_and_model_card_escape_hostile_text(ctx):

@@ -132,3 +132,21 @@ def test_model_card_states_the_feedback_loop_guard(guard, says):
     version = {"id": 1, "name": "lgbm", "period": "week", "params": {"patrol_guard": guard} if guard else {}}
     md = reports.to_markdown(reports.model_card(version, None, {}))
     assert "Feedback-loop guard: " in md and says in md
+
+
+def test_dashboard_model_card_is_the_cli_card(env, tmp_path):
+    """Two front doors, one engine: the Trust page's card is `crimecast report model-card`'s."""
+    from dashboards.store_provider import StoreProvider
+    from forecasting.config import load_settings
+    from forecasting.store.session import make_engine, make_session_factory
+
+    r = CliRunner().invoke(app, ["report", "model-card", "--version", "1", "--out", str(tmp_path / "c.md")], env=env)
+    assert r.exit_code == 0, r.output
+    settings = load_settings(data_dir=env["CRIMECAST_DATA_DIR"], _toml_file=None)
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        card = StoreProvider(make_session_factory(engine), settings=settings).model_card(1)
+    finally:
+        engine.dispose()
+    assert card.strip() == (tmp_path / "c.md").read_text().strip()
+    assert "1 features, computed for each cell" in card  # the full version row, not the page's summary columns

@@ -1,7 +1,7 @@
 """Trust: fairness of attention by area (latest backtest) and the model card of each model version.
 
 Reads the stored backtests and model versions through the provider; the card is built by
-:func:`forecasting.reports.model_card` (the same engine as ``crimecast report model-card``) and
+:func:`forecasting.jobs.governance.model_card_document` (the engine of ``crimecast report model-card``) and
 shown as Markdown whose user-supplied text is escaped, so it cannot inject HTML or links.
 """
 
@@ -85,28 +85,20 @@ def fairness_figure(fair: dict | None, share: str | None):
         fig.add_bar(name="share of incidents", x=df["area"], y=df["incident_share"])
         fig.update_layout(barmode="group", yaxis_tickformat=".0%", margin={"l": 40, "r": 10, "t": 10, "b": 80},
                           height=320, legend={"orientation": "h"})
+    else:
+        # No area layer in the backtest: say so rather than draw empty axes.
+        fig.update_layout(annotations=[{"text": "No shares by area: the backtest had no area layer "
+                                                "(`crimecast backtest ... --areas FILE`)", "showarrow": False}],
+                          xaxis={"visible": False}, yaxis={"visible": False}, height=120,
+                          plot_bgcolor="white", margin={"l": 10, "r": 10, "t": 10, "b": 10})
     return fig
 
 
 def model_card_markdown(ctx, version_id) -> str:
-    """The model card of ``version_id`` as (escaped) Markdown, with its period's latest backtest."""
-    from forecasting.config import RETENTION_TABLES, load_settings
-    from forecasting.errors import ConfigError
-    from forecasting.reports import model_card, to_markdown
-
-    versions = ctx.provider.model_versions()
-    row = versions.loc[versions["id"] == version_id]
-    if version_id is None or row.empty:
+    """The model card of ``version_id`` as (escaped) Markdown, from the provider's model-card engine."""
+    if version_id is None:
         return "No model version stored yet: run `crimecast train`."
-    v = {k: (None if pd.isna(x) else x) for k, x in row.iloc[0].to_dict().items()}
-    bt = next((b for b in ctx.provider.backtests() if b.period == v.get("period")), None)
-    backtest = None if bt is None else {"id": bt.id, "start": None, "end": None, "metrics": bt.metrics}
-    try:
-        cfg = load_settings()
-        retention = {t: cfg.retention(t) for t in RETENTION_TABLES}
-    except ConfigError:
-        retention = {}
-    return to_markdown(model_card(v, backtest, retention))
+    return ctx.provider.model_card(int(version_id))
 
 
 def register(app, ctx) -> None:

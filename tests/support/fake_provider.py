@@ -218,6 +218,19 @@ class FakeProvider(FakeAnalysis):
             "created_at": pd.to_datetime(["2024-06-01", "2024-06-01"], utc=True),
             "created_by": ["analyst", "analyst"]})
 
+    def model_card(self, version_id: int) -> str:
+        """The card of one of the fake versions, through the same renderer as the store's engine."""
+        from forecasting.reports import model_card, to_markdown
+
+        versions = self.model_versions()
+        row = versions.loc[versions["id"] == int(version_id)]
+        if row.empty:
+            return f"version must be the id of a stored model version; got {version_id}"
+        v = {k: (None if pd.isna(x) else x) for k, x in row.iloc[0].to_dict().items()}
+        bt = next((b for b in self.backtests() if b.period == v.get("period")), None)
+        backtest = None if bt is None else {"id": bt.id, "start": None, "end": None, "metrics": bt.metrics}
+        return to_markdown(model_card(v, backtest, {"audit": 730}))
+
     def tasks(self) -> pd.DataFrame:
         return pd.DataFrame(self._tasks[::-1], columns=TASK_COLUMNS)
 
