@@ -9,11 +9,10 @@ an analysis of stored incidents only changes when incidents are ingested, so the
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
 import numpy as np
 import pandas as pd
+
+from dashboards.figure_cache import FigureCache
 
 #: Years of data the default window covers (the last ones).
 DEFAULT_YEARS = 1
@@ -21,24 +20,6 @@ DEFAULT_YEARS = 1
 #: the 9 default bands, and a few seconds on a year of a city's incidents (the CLI defaults to 999).
 PAGE_PERMUTATIONS = 199
 _CACHE_SIZE = 8
-
-
-class _Cache(OrderedDict):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lock = threading.Lock()
-
-    def get_or(self, key, make):
-        with self.lock:
-            if key in self:
-                self.move_to_end(key)
-                return self[key]
-        value = make()
-        with self.lock:
-            self[key] = value
-            while len(self) > _CACHE_SIZE:
-                self.popitem(last=False)
-        return value
 
 
 def _options(events: pd.DataFrame) -> dict:
@@ -53,9 +34,9 @@ def _options(events: pd.DataFrame) -> dict:
 class StoreAnalysis:
     """Analysis reads of a store-backed provider (needs ``self.factory``)."""
 
-    def _analysis_cache(self) -> _Cache:
+    def _analysis_cache(self) -> FigureCache:
         if getattr(self, "_analysis", None) is None:
-            self._analysis = _Cache()
+            self._analysis = FigureCache(size=_CACHE_SIZE, ttl=float("inf"))
         return self._analysis
 
     def analysis_options(self) -> dict:
@@ -87,7 +68,7 @@ class FakeAnalysis:
         from forecasting.analysis import analyse
 
         if getattr(self, "_analysis", None) is None:
-            self._analysis = _Cache()
+            self._analysis = FigureCache(size=_CACHE_SIZE, ttl=float("inf"))
         return self._analysis.get_or((kind, category, start, end), lambda: analyse(
             self._analysis_events(), kind, category=category, start=start, end=end, permutations=PAGE_PERMUTATIONS))
 

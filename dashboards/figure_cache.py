@@ -24,7 +24,8 @@ class FigureCache:
     size : int, default 64
         Entries kept (least recently used dropped first).
     ttl : float, default 60
-        Seconds an entry is served before it is rebuilt.
+        Seconds an entry is served before it is rebuilt (``float("inf")``: never, for values that
+        cannot change, such as a stored run's frames).
 
     Examples
     --------

@@ -8,8 +8,6 @@ Nothing here computes a product: camera rankings, patrol plans and their exports
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from dashboards.contracts import (
     Backtest,
     check_format,
 )
+from dashboards.figure_cache import FigureCache
 from forecasting.errors import DataError, InputError
 
 
@@ -105,27 +104,6 @@ def read_boundaries(paths) -> dict[str, dict]:
     return out
 
 
-class _LRU(OrderedDict):
-    """A tiny thread-safe LRU cache for per-run frames (forecasts are immutable once stored)."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-        self.lock = threading.Lock()
-
-    def get_or(self, key, make):
-        with self.lock:
-            if key in self:
-                self.move_to_end(key)
-                return self[key]
-        value = make()
-        with self.lock:
-            self[key] = value
-            while len(self) > self.size:
-                self.popitem(last=False)
-        return value
-
-
 class StoreProvider(StoreAnalysis):
     """Reads the dashboard's data through the store's repository functions.
 
@@ -156,9 +134,9 @@ class StoreProvider(StoreAnalysis):
         if not self.boundary_files and data_dir is not None:
             self.boundary_files = sorted((Path(data_dir) / "boundaries").glob("*.geojson"))
         self.timezone = timezone
-        self._forecasts = _LRU(6)
-        self._priority = _LRU(6)
-        self._evaluations = _LRU(64)
+        self._forecasts = FigureCache(size=6, ttl=float("inf"))
+        self._priority = FigureCache(size=6, ttl=float("inf"))
+        self._evaluations = FigureCache(size=64, ttl=float("inf"))
         self._static: dict[str, Any] = {}
 
     def _read(self, fn: Callable, **kw):
