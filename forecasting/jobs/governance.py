@@ -148,27 +148,11 @@ def store_plan_visits(session: Session, plan, *, audit_id: int | None) -> int:
 
 
 def read_area_layer(path, name_col: str = "name"):
-    """An area layer for the fairness figures: ``name``, polygons and any ``population`` column kept.
+    """An area layer for the fairness figures: ``name``, polygons and any ``population`` column kept
+    (:func:`forecasting.jobs.priority.read_areas_file`, the reader of patrol areas)."""
+    from forecasting.jobs.priority import read_areas_file
 
-    Raises
-    ------
-    InputError
-        When the file is missing, has no ``name_col`` column or no CRS.
-    """
-    import geopandas as gpd
-
-    from forecasting.errors import InputError
-
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"areas file {str(p)!r} does not exist")
-    areas = gpd.read_file(p)
-    if name_col not in areas.columns:
-        raise InputError(f"areas file must have a {name_col!r} column naming each area (--area-field); got "
-                         f"columns {[c for c in areas.columns if c != 'geometry']}")
-    if areas.crs is None:
-        raise InputError(f"areas file {str(p)!r} has no CRS; expected one (e.g. EPSG:4326)")
-    return areas.rename(columns={name_col: "name"}) if name_col != "name" else areas
+    return read_areas_file(path, name_col)
 
 
 def patrolled_mask(factory: sessionmaker[Session], cell_ids, period_starts, period_length):

@@ -424,6 +424,30 @@ def camera_sites(
 
 
 # ------------------------------------------------------------------------------ patrol
+def read_areas_file(path, name_col: str = "name"):
+    """An area layer from a vector file: ``name`` (from ``name_col``), polygons, every other column, WGS84.
+
+    Raises
+    ------
+    InputError
+        When the file is missing, has no ``name_col`` column or no CRS.
+    """
+    import geopandas as gpd
+
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"areas file {str(p)!r} does not exist")
+    areas = gpd.read_file(p)
+    if name_col not in areas.columns:
+        raise InputError(f"areas file must have a {name_col!r} column naming each area; got columns "
+                         f"{[c for c in areas.columns if c != 'geometry']}. Pass --area-field")
+    if areas.crs is None:
+        raise InputError(f"areas file {str(p)!r} has no CRS; expected one (e.g. EPSG:4326)")
+    if name_col != "name":
+        areas = areas.drop(columns="name", errors="ignore").rename(columns={name_col: "name"})
+    return areas.to_crs("EPSG:4326")
+
+
 def load_areas(factory: sessionmaker[Session] | None = None, *, path=None, layer: str | None = None,
                name_col: str = "name"):
     """Patrol-area polygons from a vector file or a stored area layer (None when neither is given)."""
@@ -431,16 +455,7 @@ def load_areas(factory: sessionmaker[Session] | None = None, *, path=None, layer
     import shapely
 
     if path is not None:
-        p = Path(path)
-        if not p.exists():
-            raise InputError(f"areas file {str(p)!r} does not exist")
-        areas = gpd.read_file(p)
-        if name_col not in areas.columns:
-            raise InputError(f"areas file must have a {name_col!r} column naming each area; got columns "
-                             f"{[c for c in areas.columns if c != 'geometry']}. Pass --area-field")
-        if areas.crs is None:
-            raise InputError(f"areas file {str(p)!r} has no CRS; expected one (e.g. EPSG:4326)")
-        return areas[[name_col, "geometry"]].rename(columns={name_col: "name"}).to_crs("EPSG:4326")
+        return read_areas_file(path, name_col)[["name", "geometry"]]
     if layer is not None:
         from forecasting.store.cameras import load_areas as stored
 
