@@ -187,13 +187,19 @@ def accuracy_rows(metrics: dict, target: str = "all") -> list[list[str]]:
         c, base = b["challenger"], b["baseline"]
         rows.append([key, f"{models.get(c, {}).get(f'pai@{key}', float('nan')):.2f}", base,
                      f"{models.get(base, {}).get(f'pai@{key}', float('nan')):.2f}",
-                     f"{b['diff']:+.2f} [{b['ci_low']:+.2f}, {b['ci_high']:+.2f}]", f"{b['p_value']:.3f}",
+                     f"{b['diff']:+.2f} [{b['ci_low']:+.2f}, {b['ci_high']:+.2f}]", _p_text(b),
                      verdict(b["ci_low"], b["ci_high"])])
     return rows
 
 
 ACCURACY_HEADER = ["area share", "model PAI", "strongest simple rule", "rule PAI", "difference [95% CI]",
-                   "one-sided p", "verdict"]
+                   "one-sided p (Benjamini-Hochberg adjusted)", "verdict"]
+
+
+def _p_text(b: dict) -> str:
+    """The raw bootstrap p and, where the backtest stored it, the one adjusted over its whole table."""
+    adj = b.get("p_adjusted")
+    return f"{b['p_value']:.3f}" + ("" if adj is None else f" ({adj:.3f})")
 
 
 def _fairness_blocks(doc: Document, fair: dict | None) -> None:

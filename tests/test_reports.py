@@ -36,6 +36,9 @@ def test_accuracy_rows_say_where_the_model_only_ties():
     rows = reports.accuracy_rows(METRICS)
     assert rows[0][0] == "1%" and rows[0][-1].startswith("ties") and rows[1][-1] == "wins"
     assert rows[1][4] == "+0.80 [+0.30, +1.20]"
+    adjusted = {**METRICS, "targets": {"all": {**METRICS["targets"]["all"], "bootstrap": {
+        k: {**b, "p_adjusted": 0.5} for k, b in METRICS["targets"]["all"]["bootstrap"].items()}}}}
+    assert reports.accuracy_rows(adjusted)[0][5].endswith("(0.500)")  # BH-adjusted p beside the raw one
 
 
 def test_model_card_sections_and_escaping(tmp_path):
