@@ -199,3 +199,33 @@ def test_train_with_stored_patrol_visits_records_the_guard(env):
     with transaction(factory) as s:
         v = fstore.get_model_version(session=s, version_id=off["model_version_ids"]["all"])
     assert v.params["patrol_guard"]["enabled"] is False and v.params["patrol_guard"]["incidents_discounted"] == 0
+
+
+def test_a_writing_command_creates_and_migrates_a_new_sqlite_file(tmp_path):
+    from forecasting.store import migrate
+
+    db = tmp_path / "fresh" / "crimecast.db"
+    result = runner.invoke(app, ["ingest", "incidents", str(CHICAGO), "--format", "chicago"],
+                           env={"CRIMECAST_DATA_DIR": str(db.parent)})
+    assert result.exit_code == 0, result.output
+    assert migrate.current(f"sqlite:///{db}") == migrate.head()
+
+
+def test_a_database_at_an_older_revision_is_not_migrated_by_a_command(tmp_path):
+    from forecasting.store import migrate
+
+    env = {"CRIMECAST_DATA_DIR": str(tmp_path / "var")}
+    assert runner.invoke(app, ["db", "upgrade"], env=env).exit_code == 0
+    assert runner.invoke(app, ["db", "downgrade"], env=env).exit_code == 0
+    url = f"sqlite:///{tmp_path / 'var' / 'crimecast.db'}"
+    older = migrate.current(url)
+    assert older != migrate.head()
+    for args in (["ingest", "incidents", str(CHICAGO), "--format", "chicago"],
+                 ["backtest", "--incidents", str(CHICAGO), "--format", "chicago", "--start", "2019-10-07",
+                  "--end", "2019-11-25", "--out", str(tmp_path / "bt")]):
+        result = runner.invoke(app, args, env={**env, "CRIMECAST_DATABASE_URL": url})
+        assert result.exit_code == 1, args
+        assert result.stderr.strip() == (f"Error: the database at {url} is at schema revision {older}, not "
+                                         f"{migrate.head()}; run `crimecast db upgrade` first")
+        assert migrate.current(url) == older
+    assert not (tmp_path / "bt").exists()

@@ -47,7 +47,7 @@ def ingest_incidents_cmd(
         default_category=default_category,
     )
     cfg = settings()
-    session_factory = factory()
+    session_factory = factory(create=True)
     summaries = []
     for p in paths:
         with progress(p, enabled=not as_json) as advance:
@@ -141,7 +141,7 @@ def ingest_streets_cmd(
     """Load named street lines: drawn on the risk map and the patrol PDF, and used to label cells."""
     from forecasting.jobs.places import ingest_streets
 
-    summary = ingest_streets(factory(), settings(), path, source=source, name_column=name_column,
+    summary = ingest_streets(factory(create=True), settings(), path, source=source, name_column=name_column,
                              simulated=simulated)
     if as_json:
         typer.echo(json.dumps(_total([summary])))
