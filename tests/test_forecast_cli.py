@@ -12,6 +12,9 @@ from typer.testing import CliRunner
 from dashboards import tables
 from forecasting.cli import app
 from forecasting.store import forecasts as fstore
+from forecasting.store import grids as grids_repo
+from forecasting.store import model_versions as versions_repo
+from forecasting.store import tasks as tasks_repo
 from forecasting.store.models import Grid
 from forecasting.store.session import make_engine, make_session_factory, transaction
 
@@ -66,7 +69,7 @@ def test_train_records_model_versions(env):
     result = runner.invoke(app, ["train", "--period", "week", "--at", "2019-06-03", "--user", "ana"], env=env)
     assert result.exit_code == 0, result.output
     with transaction(_factory(env)) as s:
-        versions = fstore.list_model_versions(session=s)
+        versions = versions_repo.list_model_versions(session=s)
     assert len(versions) == 1
     v = versions.iloc[0]
     assert v["name"] == "lgbm" and v["category"] == "all" and v["created_by"] == "ana"
@@ -84,7 +87,7 @@ def test_forecast_stores_every_cell_with_reasons_and_prints_the_top(env):
     with transaction(_factory(env)) as s:
         runs = fstore.forecast_runs(session=s, period="week")
         frame = fstore.forecast_frame(session=s, run_id=int(runs.iloc[-1]["id"]))
-        cells = fstore.cells_frame(session=s, grid_id=int(runs.iloc[-1]["grid_id"]))
+        cells = grids_repo.cells_frame(session=s, grid_id=int(runs.iloc[-1]["grid_id"]))
     assert len(runs) == 2
     assert len(frame) == len(cells)  # every cell of the study area
     assert frame["rank"].tolist() == list(range(1, len(frame) + 1))
@@ -102,7 +105,7 @@ def test_forecast_stores_every_cell_with_reasons_and_prints_the_top(env):
         after = fstore.forecast_runs(session=s, period="week")
         old = fstore.forecast_frame(session=s, run_id=first_id)
         grids = s.query(Grid).count()
-        versions = fstore.list_model_versions(session=s)
+        versions = versions_repo.list_model_versions(session=s)
     assert len(after) == 3 and new_id > first_id and first_id in set(after["id"])
     pd.testing.assert_frame_equal(old, frame)
     assert grids == 1  # same parameters, same grid
@@ -117,11 +120,11 @@ def test_forecast_stores_every_cell_with_reasons_and_prints_the_top(env):
 def test_forecast_reports_progress_into_a_task(env):
     factory = _factory(env)
     with transaction(factory) as s:
-        task_id = fstore.create_task(session=s, kind="forecast", created_by="ana")
+        task_id = tasks_repo.create_task(session=s, kind="forecast", created_by="ana")
     result = runner.invoke(app, ["forecast", "--period", "week", "--task-id", str(task_id), "--json"], env=env)
     assert result.exit_code == 0, result.output
     with transaction(factory) as s:
-        task = fstore.get_task(session=s, task_id=task_id)
+        task = tasks_repo.get_task(session=s, task_id=task_id)
     assert task.status == "succeeded" and task.progress == 1.0 and task.finished_at is not None
 
 
@@ -168,7 +171,7 @@ def test_train_with_stored_patrol_visits_records_the_guard(env):
     factory, settings = _factory(env), load_settings(data_dir=env["CRIMECAST_DATA_DIR"])
     first = fjobs.train(factory, settings, at="2019-06-03")
     with transaction(factory) as s:
-        v = fstore.get_model_version(session=s, version_id=first["model_version_ids"]["all"])
+        v = versions_repo.get_model_version(session=s, version_id=first["model_version_ids"]["all"])
         assert v.params["patrol_guard"] == {"enabled": True, "applied": False, "uplift": 2.0,
                                             "patrolled_cell_periods": 0, "incidents_discounted": 0}
     # A patrol visited the busiest cell in the week of 2019-05-06 (local, America/Chicago).
@@ -187,7 +190,7 @@ def test_train_with_stored_patrol_visits_records_the_guard(env):
             "cell_ids": [[cell_id], [cell_id]]}), audit_id=None, shift="day", model_version_id=None)
     second = fjobs.train(factory, settings, at="2019-06-03")
     with transaction(factory) as s:
-        v = fstore.get_model_version(session=s, version_id=second["model_version_ids"]["all"])
+        v = versions_repo.get_model_version(session=s, version_id=second["model_version_ids"]["all"])
         audit = grepo.audit_frame(session=s, action="retrain").iloc[0]
     # Only the May visit counts (the June one is in the period being forecast).
     assert v.params["patrol_guard"] == {"enabled": True, "applied": True, "uplift": 2.0,
@@ -197,7 +200,7 @@ def test_train_with_stored_patrol_visits_records_the_guard(env):
     off = fjobs.train(factory, load_settings(data_dir=env["CRIMECAST_DATA_DIR"], patrol_guard=False),
                       at="2019-06-03")
     with transaction(factory) as s:
-        v = fstore.get_model_version(session=s, version_id=off["model_version_ids"]["all"])
+        v = versions_repo.get_model_version(session=s, version_id=off["model_version_ids"]["all"])
     assert v.params["patrol_guard"]["enabled"] is False and v.params["patrol_guard"]["incidents_discounted"] == 0
 
 

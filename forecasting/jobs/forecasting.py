@@ -28,8 +28,12 @@ from forecasting.jobs.database import ensure_database
 from forecasting.jobs.ingest import IngestSummary, ingest_incidents
 from forecasting.periods import Periods
 from forecasting.schema import ALL_CATEGORIES, OCCURRED_LOCAL, TZ, events_from_incidents
+from forecasting.store import backtests as backtests_repo
 from forecasting.store import forecasts as fstore
+from forecasting.store import grids as grids_repo
+from forecasting.store import model_versions as versions_repo
 from forecasting.store import repository as repo
+from forecasting.store import tasks as tasks_repo
 from forecasting.store.governance import record_audit
 from forecasting.store.session import make_engine, make_session_factory, transaction
 
@@ -71,8 +75,8 @@ def store_grid(session: Session, grid: Grid) -> int:
     params = dict(kind=kind, crs=grid.crs.to_string(),
                   cell_size=float(grid.cell_size) if getattr(grid, "cell_size", None) else None,
                   h3_resolution=getattr(grid, "resolution", None))
-    grid_id = fstore.upsert_grid(
-        session=session, key=fstore.grid_key(**params), origin_x=0.0, origin_y=0.0, **params,
+    grid_id = grids_repo.upsert_grid(
+        session=session, key=grids_repo.grid_key(**params), origin_x=0.0, origin_y=0.0, **params,
     )
     polys = grid.polygons("EPSG:4326")
     # Centroids are taken in the metric CRS, then projected: a projected square's centre.
@@ -85,7 +89,7 @@ def store_grid(session: Session, grid: Grid) -> int:
         "centroid_lon": lon, "centroid_lat": lat, "area_m2": grid.areas,
         "polygon_wkt": polys.geometry.to_wkt(rounding_precision=7).to_numpy(),
     })
-    fstore.save_cells(session=session, grid_id=grid_id, cells=cells)
+    grids_repo.save_cells(session=session, grid_id=grid_id, cells=cells)
     return grid_id
 
 
@@ -100,17 +104,17 @@ class _Progress:
             self.say(message)
         if self.task_id is not None:
             with transaction(self.factory) as s:
-                fstore.update_task(session=s, task_id=self.task_id, progress=fraction, message=message[:500])
+                tasks_repo.update_task(session=s, task_id=self.task_id, progress=fraction, message=message[:500])
 
     def start(self) -> None:
         if self.task_id is not None:
             with transaction(self.factory) as s:
-                fstore.update_task(session=s, task_id=self.task_id, status="running", progress=0.0)
+                tasks_repo.update_task(session=s, task_id=self.task_id, status="running", progress=0.0)
 
     def finish(self, result: dict | None = None, error: str | None = None) -> None:
         if self.task_id is not None:
             with transaction(self.factory) as s:
-                fstore.update_task(
+                tasks_repo.update_task(
                     session=s, task_id=self.task_id, status="failed" if error else "succeeded",
                     progress=1.0 if not error else None, message=error, result=result,
                 )
@@ -192,7 +196,7 @@ def train(
             grid_id = store_grid(s, forecaster.grid)
             first = pd.Timestamp(stored.events[OCCURRED_LOCAL].min())
             for target, meta in forecaster.metadata.items():
-                ids[target] = fstore.add_model_version(
+                ids[target] = versions_repo.add_model_version(
                     session=s, name="lgbm", category=target, period=period, grid_id=grid_id,
                     train_start=_utc(first, stored.tz), train_end=_utc(forecaster.at, stored.tz),
                     params=_guard_params(meta), features=_jsonable(meta.get("features")),
@@ -245,7 +249,7 @@ def issue_forecasts(
         with transaction(factory) as s:
             grid_id = store_grid(s, forecaster.grid)
             meta = forecaster.metadata[category]
-            version_id = fstore.add_model_version(
+            version_id = versions_repo.add_model_version(
                 session=s, name="lgbm", category=category, period=period, grid_id=grid_id,
                 train_start=_utc(stored.events[OCCURRED_LOCAL].min(), stored.tz),
                 train_end=_utc(first, stored.tz), params=_guard_params(meta),
@@ -355,7 +359,7 @@ def _run_and_record(factory, stored: StoredEvents, options: workflows.BacktestOp
     run = workflows.run_backtest(stored.events, options, out_dir=out_dir, progress=say)
     if factory is not None:
         with transaction(factory) as s:
-            fstore.add_backtest(
+            backtests_repo.add_backtest(
                 session=s, period=options.period, cell_size=options.cell_size,
                 start=_utc(pd.Timestamp(options.start), stored.tz), end=_utc(pd.Timestamp(options.end), stored.tz),
                 params=options.record(), metrics={**_jsonable(run.summary), "dataset": dataset},

@@ -457,7 +457,7 @@ def load_areas(factory: sessionmaker[Session] | None = None, *, path=None, layer
     if path is not None:
         return read_areas_file(path, name_col)[["name", "geometry"]]
     if layer is not None:
-        from forecasting.store.cameras import load_areas as stored
+        from forecasting.store.areas import load_areas as stored
 
         with transaction(factory) as s:
             rows = stored(session=s, layers=[layer])
