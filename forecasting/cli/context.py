@@ -9,12 +9,12 @@ from typing import Annotated
 import typer
 
 from forecasting.cli._common import factory, settings
-from forecasting.cli.ingest import _total, print_summaries, progress
+from forecasting.cli.ingest import print_summaries, progress, summaries_total
 
 
 def _report(summaries, as_json: bool, extra_keys: tuple[str, ...] = ()) -> None:
     if as_json:
-        total = _total(summaries)
+        total = summaries_total(summaries)
         for k in extra_keys:
             total[k] = sum(getattr(s, k) for s in summaries)
         typer.echo(json.dumps(total))

@@ -56,12 +56,13 @@ def ingest_incidents_cmd(
                                       encoding=encoding)
             )
     if as_json:
-        typer.echo(json.dumps(_total(summaries)))
+        typer.echo(json.dumps(summaries_total(summaries)))
     else:
         print_summaries(summaries)
 
 
-def _total(summaries) -> dict:
+def summaries_total(summaries) -> dict:
+    """The totals of several ingest summaries as one JSON-ready dict (what ``--json`` prints)."""
     from collections import Counter
 
     reasons: Counter = Counter()
@@ -144,7 +145,7 @@ def ingest_streets_cmd(
     summary = ingest_streets(factory(create=True), settings(), path, source=source, name_column=name_column,
                              simulated=simulated)
     if as_json:
-        typer.echo(json.dumps(_total([summary])))
+        typer.echo(json.dumps(summaries_total([summary])))
     else:
         print_summaries([summary])
 

@@ -287,7 +287,7 @@ def camera_priority(
     both call it (the dashboard with the ``run_id`` it shows). ``gaps`` lists the ``top_gaps``
     highest-risk cells that none of these cameras sees.
     """
-    k = pr._check_k("k", k)
+    k = pr.check_k("k", k)
     f = load_shift_forecast(factory, settings, shift=shift, model=model, weights=weights, periods=periods,
                             run_id=run_id)
     views = _cameras(factory, f.start_utc, kinds)
@@ -339,7 +339,7 @@ def watch_list(
     DataError
         When no hourly forecast is stored inside the shift.
     """
-    k = pr._check_k("k", k)
+    k = pr.check_k("k", k)
     f = load_shift_forecast(factory, settings, shift=shift, model=model, weights=weights, periods=periods,
                             run_id=run_id)
     with transaction(factory) as s:
@@ -412,7 +412,7 @@ def camera_sites(
     Existing coverage counts every camera in service (any kind unless ``kinds`` is given);
     when there is none, every cell is a gap.
     """
-    budget = pr._check_k("budget", budget)
+    budget = pr.check_k("budget", budget)
     f = load_shift_forecast(factory, settings, shift=shift, model=model, weights=weights, periods=periods)
     with transaction(factory) as s:
         cams = plans.active_cameras(session=s, at=f.start_utc.to_pydatetime(), kinds=kinds)
@@ -653,7 +653,7 @@ def choice_record(
         ``run_id, shift, period_start, incidents, priority, busiest, static`` (shares; NaN when the
         shift had no incident), oldest first; empty when no stored shift has ended.
     """
-    n, k = pr._check_k("n", n), pr._check_k("k", k)
+    n, k = pr.check_k("n", n), pr.check_k("k", k)
     with transaction(factory) as s:
         runs = fc.forecast_runs(session=s, period="shift")
         latest = plans.latest_data_time(session=s)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forecasting.store.models import AreaValue
-from forecasting.store.repository import _bulk_insert
+from forecasting.store.repository import bulk_insert
 
 
 def existing_area_values(*, session: Session, layer: str) -> pd.DataFrame:
@@ -34,7 +34,7 @@ def insert_area_values(*, session: Session, frame: pd.DataFrame, layer: str, run
     out["hour_of_week"] = out["hour_of_week"].astype("Int64")
     out["layer"] = layer
     out["run_id"] = run_id
-    return _bulk_insert(session, AreaValue.__tablename__, out)
+    return bulk_insert(session, AreaValue.__tablename__, out)
 
 
 def load_areas(*, session: Session, layers: Iterable[str] | None = None) -> pd.DataFrame:

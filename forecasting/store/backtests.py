@@ -9,15 +9,15 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forecasting.store.forecasts import _now
 from forecasting.store.models import (
     Backtest,
 )
+from forecasting.store.repository import now_utc
 
 
 def add_backtest(*, session: Session, **fields) -> int:
     """Record a backtest (see :class:`~forecasting.store.models.Backtest`); returns its id."""
-    fields.setdefault("created_at", _now())
+    fields.setdefault("created_at", now_utc())
     bt = Backtest(**fields)
     session.add(bt)
     session.flush()

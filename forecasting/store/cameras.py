@@ -7,7 +7,7 @@ transaction). Frames follow the contracts in :mod:`forecasting.ingest.cameras`,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -15,21 +15,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from forecasting.store.models import Camera
-from forecasting.store.repository import _IN_BATCH, _bulk_insert
+from forecasting.store.repository import batches, bulk_insert, utc_series
 
 _CAMERA_FIELDS = (
     "name", "kind", "longitude", "latitude", "heading_deg", "fov_deg", "range_m", "view_wkt",
     "installed_at", "retired_at", "status",
 )
-
-
-def _utc(values) -> pd.Series:
-    return pd.to_datetime(pd.Series(values), utc=True, format="mixed")
-
-
-def _batches(values: Sequence, size: int = _IN_BATCH):
-    for i in range(0, len(values), size):
-        yield list(values[i:i + size])
 
 
 def existing_cameras(*, session: Session, source: str, ids: Iterable[str] | None = None) -> pd.DataFrame:
@@ -40,12 +31,12 @@ def existing_cameras(*, session: Session, source: str, ids: Iterable[str] | None
     if ids is None:
         frames.append(pd.read_sql(q, session.connection()))
     else:
-        for batch in _batches(pd.unique(np.asarray(list(ids), dtype=object))):
+        for batch in batches(pd.unique(np.asarray(list(ids), dtype=object))):
             frames.append(pd.read_sql(q.where(Camera.camera_id.in_(batch)), session.connection()))
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["pk", "camera_id"])
     for c in ("installed_at", "retired_at"):
         if c in out:
-            out[c] = _utc(out[c])
+            out[c] = utc_series(out[c])
     return out
 
 
@@ -58,7 +49,7 @@ def insert_cameras(*, session: Session, frame: pd.DataFrame, source: str, run_id
     out["source"] = source
     out["simulated"] = bool(simulated)
     out["run_id"] = run_id
-    return _bulk_insert(session, Camera.__tablename__, out)
+    return bulk_insert(session, Camera.__tablename__, out)
 
 
 def update_cameras(*, session: Session, frame: pd.DataFrame, run_id: int) -> int:
@@ -98,7 +89,7 @@ def load_cameras(*, session: Session, sources: Iterable[str] | None = None) -> p
         q = q.where(Camera.source.in_(list(sources)))
     out = pd.read_sql(q, session.connection())
     for c in ("installed_at", "retired_at"):
-        out[c] = _utc(out[c])
+        out[c] = utc_series(out[c])
     out["simulated"] = out["simulated"].astype(bool)
     return out
 

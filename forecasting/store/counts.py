@@ -15,9 +15,8 @@ import pandas as pd
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from forecasting.store.cameras import _batches, _utc
 from forecasting.store.models import ActivityCount, Camera, CountGap
-from forecasting.store.repository import _bulk_insert
+from forecasting.store.repository import batches, bulk_insert, utc_series
 
 
 def existing_counts(*, session: Session, pks: Sequence[int], start: datetime, end: datetime) -> pd.DataFrame:
@@ -26,7 +25,7 @@ def existing_counts(*, session: Session, pks: Sequence[int], start: datetime, en
     Returns ``camera_pk, period_start`` (UTC), ``resolution, content_hash``.
     """
     frames = []
-    for batch in _batches(pd.unique(np.asarray(pks, dtype=np.int64)).tolist()):
+    for batch in batches(pd.unique(np.asarray(pks, dtype=np.int64)).tolist()):
         q = select(ActivityCount.camera_pk, ActivityCount.period_start, ActivityCount.resolution,
                    ActivityCount.content_hash).where(
             ActivityCount.camera_pk.in_(batch), ActivityCount.period_start >= start,
@@ -35,7 +34,7 @@ def existing_counts(*, session: Session, pks: Sequence[int], start: datetime, en
     if not frames:
         return pd.DataFrame(columns=["camera_pk", "period_start", "resolution", "content_hash"])
     out = pd.concat(frames, ignore_index=True)
-    out["period_start"] = _utc(out["period_start"])
+    out["period_start"] = utc_series(out["period_start"])
     return out
 
 
@@ -52,7 +51,7 @@ def insert_counts(*, session: Session, frame: pd.DataFrame, run_id: int) -> int:
     for c in ("people", "vehicles", "cyclists"):
         out[c] = out[c].astype("Int64")
     out["run_id"] = run_id
-    return _bulk_insert(session, ActivityCount.__tablename__, out)
+    return bulk_insert(session, ActivityCount.__tablename__, out)
 
 
 _STEP = {"hour": pd.Timedelta(hours=1), "day": pd.Timedelta(days=1)}
@@ -69,7 +68,7 @@ def recompute_gaps(*, session: Session, pks: Sequence[int], run_id: int | None =
     if not pks:
         return 0
     frames = []
-    for batch in _batches(pks):
+    for batch in batches(pks):
         session.execute(delete(CountGap).where(CountGap.camera_pk.in_(batch), CountGap.reason == "missing"))
         q = select(ActivityCount.camera_pk, ActivityCount.resolution, ActivityCount.period_start).where(
             ActivityCount.camera_pk.in_(batch))
@@ -80,7 +79,7 @@ def recompute_gaps(*, session: Session, pks: Sequence[int], run_id: int | None =
         return 0
     gaps["reason"] = "missing"
     gaps["run_id"] = run_id
-    return _bulk_insert(session, CountGap.__tablename__, gaps)
+    return bulk_insert(session, CountGap.__tablename__, gaps)
 
 
 def find_gaps(counts: pd.DataFrame) -> pd.DataFrame:
@@ -96,7 +95,7 @@ def find_gaps(counts: pd.DataFrame) -> pd.DataFrame:
     """
     if counts.empty:
         return pd.DataFrame(columns=["camera_pk", "gap_start", "gap_end"])
-    c = counts.assign(period_start=_utc(counts["period_start"]).to_numpy())
+    c = counts.assign(period_start=utc_series(counts["period_start"]).to_numpy())
     c = c.sort_values(["camera_pk", "resolution", "period_start"], kind="stable")
     step = c["resolution"].map(_STEP).fillna(pd.Timedelta(hours=1))
     nxt = c["period_start"].shift(-1)
@@ -123,7 +122,7 @@ def load_counts(*, session: Session, sources: Iterable[str] | None = None, start
     if end is not None:
         q = q.where(ActivityCount.period_start < end)
     out = pd.read_sql(q, session.connection())
-    out["period_start"] = _utc(out["period_start"])
+    out["period_start"] = utc_series(out["period_start"])
     for c in ("people", "vehicles", "cyclists"):
         out[c] = pd.to_numeric(out[c], errors="coerce").astype("float64")
     return out
@@ -136,8 +135,8 @@ def load_gaps(*, session: Session, sources: Iterable[str] | None = None) -> pd.D
     if sources:
         q = q.where(Camera.source.in_(list(sources)))
     out = pd.read_sql(q, session.connection())
-    out["gap_start"] = _utc(out["gap_start"])
-    out["gap_end"] = _utc(out["gap_end"])
+    out["gap_start"] = utc_series(out["gap_start"])
+    out["gap_end"] = utc_series(out["gap_end"])
     return out
 
 

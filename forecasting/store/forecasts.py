@@ -7,7 +7,7 @@ contracts in the docstrings; reasons are stored as JSON lists of sentences.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pandas as pd
 from sqlalchemy import select
@@ -19,13 +19,9 @@ from forecasting.store.models import (
     Forecast,
     ForecastRun,
 )
-from forecasting.store.repository import _bulk_insert
+from forecasting.store.repository import bulk_insert, now_utc
 
 FORECAST_COLUMNS = ["cell_id", "expected_count", "probability", "score", "rank", "reasons"]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def save_forecast(
@@ -46,7 +42,7 @@ def save_forecast(
         raise DataError(f"forecast frame is missing column(s) {missing}")
     run = ForecastRun(
         model_version_id=model_version_id, grid_id=grid_id, model=model, category=category, period=period,
-        period_start=period_start, period_end=period_end, issued_at=_now(), data_until=data_until,
+        period_start=period_start, period_end=period_end, issued_at=now_utc(), data_until=data_until,
     )
     session.add(run)
     session.flush()
@@ -55,7 +51,7 @@ def save_forecast(
     out["reasons"] = [None if r is None or (isinstance(r, float) and pd.isna(r)) else json.dumps(list(r))
                       for r in out["reasons"]]
     out["run_id"] = run.id
-    _bulk_insert(session, Forecast.__tablename__, out)
+    bulk_insert(session, Forecast.__tablename__, out)
     return run.id
 
 

@@ -11,12 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forecasting.errors import DataError
-from forecasting.store.forecasts import _now
 from forecasting.store.models import (
     Cell,
     Grid,
 )
-from forecasting.store.repository import _bulk_insert
+from forecasting.store.repository import bulk_insert, now_utc
 
 CELL_COLUMNS = ["cell_id", "row", "col", "centroid_lon", "centroid_lat", "area_m2", "polygon_wkt"]
 
@@ -46,7 +45,7 @@ def upsert_grid(
     if found is not None:
         return found
     grid = Grid(key=key, kind=kind, crs=crs, cell_size=cell_size, origin_x=origin_x, origin_y=origin_y,
-                h3_resolution=h3_resolution, created_at=_now())
+                h3_resolution=h3_resolution, created_at=now_utc())
     session.add(grid)
     session.flush()
     return grid.id
@@ -61,7 +60,7 @@ def save_cells(*, session: Session, grid_id: int, cells: pd.DataFrame) -> int:
     new = cells.loc[~cells["cell_id"].astype(str).isin(stored), CELL_COLUMNS].copy()
     new["cell_id"] = new["cell_id"].astype(str)
     new["grid_id"] = grid_id
-    return _bulk_insert(session, Cell.__tablename__, new) if len(new) else 0
+    return bulk_insert(session, Cell.__tablename__, new) if len(new) else 0
 
 
 def cells_frame(*, session: Session, grid_id: int) -> pd.DataFrame:

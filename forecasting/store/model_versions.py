@@ -10,15 +10,15 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forecasting.store.forecasts import _now
 from forecasting.store.models import (
     ModelVersion,
 )
+from forecasting.store.repository import now_utc
 
 
 def add_model_version(*, session: Session, **fields) -> int:
     """Record a fitted model (see :class:`~forecasting.store.models.ModelVersion`); returns its id."""
-    fields.setdefault("created_at", _now())
+    fields.setdefault("created_at", now_utc())
     mv = ModelVersion(**fields)
     session.add(mv)
     session.flush()

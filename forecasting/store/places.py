@@ -14,15 +14,14 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forecasting.store.cameras import _batches
 from forecasting.store.models import Place
-from forecasting.store.repository import _bulk_insert
+from forecasting.store.repository import batches, bulk_insert
 
 
 def existing_place_hashes(*, session: Session, source: str, ids: Sequence[str]) -> pd.Series:
     """Content hashes (category|lon|lat|name) of stored places among ``ids``, indexed by place id."""
     frames = []
-    for batch in _batches(pd.unique(np.asarray(ids, dtype=object)).tolist()):
+    for batch in batches(pd.unique(np.asarray(ids, dtype=object)).tolist()):
         q = select(Place.place_id, Place.category, Place.longitude, Place.latitude, Place.name).where(
             Place.source == source, Place.place_id.in_(batch))
         frames.append(pd.read_sql(q, session.connection()))
@@ -47,7 +46,7 @@ def insert_places(*, session: Session, frame: pd.DataFrame, source: str, run_id:
     out["source"] = source
     out["simulated"] = bool(simulated)
     out["run_id"] = run_id
-    return _bulk_insert(session, Place.__tablename__, out)
+    return bulk_insert(session, Place.__tablename__, out)
 
 
 def load_places(*, session: Session, sources: Iterable[str] | None = None,

@@ -9,15 +9,15 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from forecasting.store.forecasts import _now
 from forecasting.store.models import (
     Task,
 )
+from forecasting.store.repository import now_utc
 
 
 def create_task(*, session: Session, kind: str, params: dict | None = None, created_by: str | None = None) -> int:
     """Queue a background task; returns its id."""
-    task = Task(kind=kind, status="queued", progress=0.0, params=params, created_by=created_by, created_at=_now())
+    task = Task(kind=kind, status="queued", progress=0.0, params=params, created_by=created_by, created_at=now_utc())
     session.add(task)
     session.flush()
     return task.id
@@ -32,9 +32,9 @@ def update_task(
     if status is not None:
         values["status"] = status
         if status == "running":
-            values["started_at"] = _now()
+            values["started_at"] = now_utc()
         if status in ("succeeded", "failed"):
-            values["finished_at"] = _now()
+            values["finished_at"] = now_utc()
     if progress is not None:
         values["progress"] = float(progress)
     if message is not None:
