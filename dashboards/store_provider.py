@@ -158,10 +158,12 @@ class StoreProvider(StoreAnalysis):
         return hit.iloc[0]
 
     def grid_crs(self, grid_id: int) -> str | None:
-        from forecasting.store.grids import get_grid
+        from forecasting.jobs.forecasting import grid_crs
 
-        return self._static.setdefault(("crs", grid_id), self._read(lambda session: getattr(
-            get_grid(session=session, grid_id=int(grid_id)), "crs", None)))
+        key = ("crs", int(grid_id))
+        if key not in self._static:  # grids never change
+            self._static[key] = grid_crs(self.factory, int(grid_id))
+        return self._static[key]
 
     def forecast(self, run_id: int) -> pd.DataFrame:
         from forecasting.jobs.places import run_labels

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from forecasting import workflows
 from forecasting.config import Settings
 from forecasting.errors import DataError
-from forecasting.grid import Grid
+from forecasting.grid import Grid, utm_crs
 from forecasting.jobs.database import ensure_database
 from forecasting.jobs.ingest import IngestSummary, ingest_incidents
 from forecasting.periods import Periods
@@ -91,6 +91,24 @@ def store_grid(session: Session, grid: Grid) -> int:
     })
     grids_repo.save_cells(session=session, grid_id=grid_id, cells=cells)
     return grid_id
+
+
+def grid_crs(factory: sessionmaker[Session], grid_id: int) -> str | None:
+    """The projected CRS a stored grid is drawn in: its stored CRS, else the UTM zone of its cells.
+
+    Grids stored without a CRS get the zone of their cells' extent (what they were built in by
+    default). ``None`` for an unknown grid or one without cells.
+    """
+    with transaction(factory) as s:
+        grid = grids_repo.get_grid(session=s, grid_id=int(grid_id))
+        if grid is None:
+            return None
+        if grid.crs:
+            return str(grid.crs)
+        cells = grids_repo.cells_frame(session=s, grid_id=int(grid_id))
+    if cells.empty:
+        return None
+    return utm_crs(cells["centroid_lon"].to_numpy(float), cells["centroid_lat"].to_numpy(float)).to_string()
 
 
 class _Progress:
