@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from dashboards import tables
 from forecasting.cli import app
+from forecasting.store import backtests as backtests_repo
 from forecasting.store import forecasts as fstore
 from forecasting.store import grids as grids_repo
 from forecasting.store import model_versions as versions_repo
@@ -232,3 +233,27 @@ def test_a_database_at_an_older_revision_is_not_migrated_by_a_command(tmp_path):
                                          f"{migrate.head()}; run `crimecast db upgrade` first")
         assert migrate.current(url) == older
     assert not (tmp_path / "bt").exists()
+
+
+def test_the_demo_backtest_reads_a_throwaway_database_and_records_in_the_main_one(tmp_path):
+    from forecasting.config import Settings
+    from forecasting.jobs import ensure_database
+    from forecasting.jobs import forecasting as fj
+    from forecasting.store.models import Incident
+    from forecasting.workflows import BacktestOptions
+
+    url = f"sqlite:///{tmp_path / 'main.db'}"
+    ensure_database(url)
+    main = make_session_factory(make_engine(url))
+    read = []
+    options = BacktestOptions(start="2019-11-04", end="2019-11-25", models=("naive",), n_boot=50, plots=False)
+    run = fj.backtest(main, Settings(data_dir=tmp_path, _toml_file=None), options, out_dir=tmp_path / "bt",
+                      incidents=[CHICAGO], fmt="chicago", scratch=True, user="demo", dataset="Chicago sample",
+                      on_ingest=lambda path, summary: read.append((path.name, summary.loaded)))
+    assert read == [(CHICAGO.name, read[0][1])] and read[0][1] > 0
+    with transaction(main) as s:
+        assert s.query(Incident).count() == 0  # the incidents stayed in the throwaway database
+        stored = backtests_repo.list_backtests(session=s)
+    assert len(stored) == 1 and stored[0].created_by == "demo" and stored[0].metrics["dataset"] == "Chicago sample"
+    assert stored[0].params == {"categories": [], "models": ["naive"], "refit_every": 4}
+    assert run.files["report"].exists()
