@@ -49,6 +49,7 @@ from forecasting.baselines import (
     TimeOfDayBlend,
     TimeOfDayCounts,
 )
+from forecasting.config import DEFAULT_CELL_SIZE
 from forecasting.errors import ConfigError, DataError, InputError
 from forecasting.evaluate import BacktestResult, RollingOrigin, backtest, summarise, write_report
 from forecasting.features import FeatureBuilder, Panel, build_panel, usable_events
@@ -263,7 +264,7 @@ class BacktestOptions:
     --------
     >>> opts = BacktestOptions(start="2024-01-01", end="2024-03-31", models=("naive",))
     >>> opts.period, opts.cell_size, opts.models
-    ('week', 150, ('naive',))
+    ('week', 150.0, ('naive',))
     >>> opts.record()["models"]
     ['naive']
     """
@@ -271,7 +272,7 @@ class BacktestOptions:
     start: Any
     end: Any
     period: str = "week"
-    cell_size: float = 150
+    cell_size: float = DEFAULT_CELL_SIZE
     categories: Sequence[str] = ()
     models: Sequence[str] = DEFAULT_MODELS
     refit_every: int = 4
@@ -481,7 +482,7 @@ def guard_panel(panel: Panel, patrolled: PatrolMask | None,
                  context=panel.context), info
 
 
-def train(events: pd.DataFrame, *, at=None, period: str = "week", cell_size: float = 150,
+def train(events: pd.DataFrame, *, at=None, period: str = "week", cell_size: float = DEFAULT_CELL_SIZE,
           categories: Sequence[str] = (), crs: Any = None, boundary: Any = None,
           random_state: int = 0, lgbm_params: dict | None = None,
           features: FeatureBuilder | None = None, patrolled: PatrolMask | None = None,
@@ -524,7 +525,7 @@ def train(events: pd.DataFrame, *, at=None, period: str = "week", cell_size: flo
 
 
 def forecast(events: pd.DataFrame, *, at, period: str = "week", category: str = ALL_CATEGORIES,
-             top: int = 20, forecaster: Forecaster | None = None, cell_size: float = 150,
+             top: int = 20, forecaster: Forecaster | None = None, cell_size: float = DEFAULT_CELL_SIZE,
              crs: Any = None, boundary: Any = None, random_state: int = 0,
              patrolled: PatrolMask | None = None,
              patrol_uplift: float = fairness.DETECTION_UPLIFT) -> pd.DataFrame:
@@ -573,7 +574,7 @@ def forecast(events: pd.DataFrame, *, at, period: str = "week", category: str = 
     return ex
 
 
-def panel_for(events: pd.DataFrame, *, start, end, period: str = "week", cell_size: float = 150,
+def panel_for(events: pd.DataFrame, *, start, end, period: str = "week", cell_size: float = DEFAULT_CELL_SIZE,
               categories: Sequence[str] = (), crs: Any = None, boundary: Any = None) -> Panel:
     """The panel :func:`run_backtest` would build (study area from incidents before ``start``)."""
     periods = Periods(period)
