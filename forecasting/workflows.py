@@ -55,7 +55,7 @@ from forecasting.evaluate import BacktestResult, RollingOrigin, backtest, summar
 from forecasting.features import FeatureBuilder, Panel, build_panel, usable_events
 from forecasting.grid import Grid, build_grid, grid_from_dict
 from forecasting.model import LGBMRiskModel, select_params
-from forecasting.periods import Periods
+from forecasting.periods import PeriodSpec, Periods, as_spec
 from forecasting.schema import (
     ALL_CATEGORIES,
     EVENT_COLUMNS,
@@ -90,7 +90,7 @@ def _tod_models(period: str) -> dict[str, Any]:
 
 def make_models(names: Sequence[str], *, random_state: int = 0,
                 lgbm_params: dict | None = None, features: FeatureBuilder | None = None,
-                period: str = "week") -> dict:
+                period: str | PeriodSpec = "week") -> dict:
     """Estimators for the given model names (``historical`` expands to four windows).
 
     ``tod`` expands to the time-of-day baselines at day, shift and hour periods
@@ -106,6 +106,7 @@ def make_models(names: Sequence[str], *, random_state: int = 0,
     ['tod_weekday_52', 'tod_weekday_104', 'tod_weekday_all', 'tod_blend']
     """
     out: dict[str, Any] = {}
+    period = as_spec(period).kind
     tod = _tod_models(period)
     for name in names:
         if name == "tod":
@@ -228,7 +229,8 @@ class BacktestOptions:
     start, end : date-like
         Every period whose first day lies in ``[start, end]`` is forecast from incidents
         before it.
-    period : {"week", "day", "shift", "hour"}
+    period : {"week", "day", "shift", "hour"} or PeriodSpec
+        A string is parsed with :meth:`~forecasting.periods.PeriodSpec.parse` (default shift layout).
     cell_size : float, default 150
         Square cell edge, metres.
     categories : sequence of str
@@ -271,7 +273,7 @@ class BacktestOptions:
 
     start: Any
     end: Any
-    period: str = "week"
+    period: str | PeriodSpec = "week"
     cell_size: float = DEFAULT_CELL_SIZE
     categories: Sequence[str] = ()
     models: Sequence[str] = DEFAULT_MODELS
@@ -324,9 +326,10 @@ def run_backtest(events: pd.DataFrame, options: BacktestOptions | None = None, *
     random_state, lgbm_params, features = o.random_state, o.lgbm_params, o.features
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
-    split = RollingOrigin(start, end, period, o.refit_every)
+    spec = as_spec(period)
+    split = RollingOrigin(start, end, Periods(spec), o.refit_every)
     periods = split.periods
-    events = _prepare(events, period)
+    events = _prepare(events, spec.kind)
     starts = split.period_starts()
     grid = _history_grid(events, starts[0], cell_size=o.cell_size, crs=o.crs, boundary=o.boundary)
     last_end = starts[-1] + periods.length - pd.Timedelta(1, "ns")
@@ -339,7 +342,7 @@ def run_backtest(events: pd.DataFrame, options: BacktestOptions | None = None, *
     if o.context is not None:
         # Extra feature blocks (forecasting.context) for models built with use_context=True.
         panel.context = o.context(grid, periods, panel.first, panel.n_periods)
-    say(f"panel: {panel.n_cells} cells x {panel.n_periods} {period}s, "
+    say(f"panel: {panel.n_cells} cells x {panel.n_periods} {spec.kind}s, "
         f"{len(panel.targets)} target(s); {panel.n_outside} incidents outside the study area")
     if o.tune_candidates and "lgbm" in models:
         # Hyper-settings are chosen on the validation tail before the first forecast period
@@ -350,7 +353,7 @@ def run_backtest(events: pd.DataFrame, options: BacktestOptions | None = None, *
         lgbm_params = {k: v for k, v in best.items() if k not in ("random_state", "features")}
         say(f"tuning: validation losses {[round(x, 5) for x in losses]}; chose {lgbm_params}")
     estimators = make_models(list(dict.fromkeys([*models, *REFERENCES])), random_state=random_state,
-                             lgbm_params=lgbm_params, features=features, period=period)
+                             lgbm_params=lgbm_params, features=features, period=spec)
     t1 = time.perf_counter()
     result = backtest(estimators, panel, split, progress=say)
     t2 = time.perf_counter()
@@ -482,7 +485,7 @@ def guard_panel(panel: Panel, patrolled: PatrolMask | None,
                  context=panel.context), info
 
 
-def train(events: pd.DataFrame, *, at=None, period: str = "week", cell_size: float = DEFAULT_CELL_SIZE,
+def train(events: pd.DataFrame, *, at=None, period: str | PeriodSpec = "week", cell_size: float = DEFAULT_CELL_SIZE,
           categories: Sequence[str] = (), crs: Any = None, boundary: Any = None,
           random_state: int = 0, lgbm_params: dict | None = None,
           features: FeatureBuilder | None = None, patrolled: PatrolMask | None = None,
@@ -506,8 +509,8 @@ def train(events: pd.DataFrame, *, at=None, period: str = "week", cell_size: flo
     -------
     Forecaster
     """
-    events = _prepare(events, period)
-    periods = Periods(period)
+    periods = Periods(as_spec(period))
+    events = _prepare(events, periods.kind)
     ts = pd.to_datetime(events[OCCURRED_LOCAL])
     at = periods.floor([pd.Timestamp(at)])[0] if at is not None else \
         periods.start([periods.index([ts.max()])[0] + 1])[0]
@@ -524,7 +527,7 @@ def train(events: pd.DataFrame, *, at=None, period: str = "week", cell_size: flo
     return Forecaster(grid, periods, at, models)
 
 
-def forecast(events: pd.DataFrame, *, at, period: str = "week", category: str = ALL_CATEGORIES,
+def forecast(events: pd.DataFrame, *, at, period: str | PeriodSpec = "week", category: str = ALL_CATEGORIES,
              top: int = 20, forecaster: Forecaster | None = None, cell_size: float = DEFAULT_CELL_SIZE,
              crs: Any = None, boundary: Any = None, random_state: int = 0,
              patrolled: PatrolMask | None = None,
@@ -541,7 +544,7 @@ def forecast(events: pd.DataFrame, *, at, period: str = "week", category: str = 
         ``rank``, ``cell_id``, ``longitude``, ``latitude`` (cell centre), ``expected``,
         ``probability``, ``reasons`` (list of str), ``reason_text``, ``period_start``.
     """
-    periods = Periods(period)
+    periods = Periods(as_spec(period))
     at = periods.floor([pd.Timestamp(at)])[0]
     if forecaster is None:
         forecaster = train(events, at=at, period=period, cell_size=cell_size,
@@ -550,7 +553,7 @@ def forecast(events: pd.DataFrame, *, at, period: str = "week", category: str = 
                            patrol_uplift=patrol_uplift)
     if category not in forecaster.models:
         raise ConfigError(f"category must be one of {list(forecaster.models)}; got {category!r}")
-    events = _prepare(events, period)
+    events = _prepare(events, periods.kind)
     ts = pd.to_datetime(events[OCCURRED_LOCAL])
     hist = events.loc[ts < at]
     if hist.empty:
@@ -574,11 +577,11 @@ def forecast(events: pd.DataFrame, *, at, period: str = "week", category: str = 
     return ex
 
 
-def panel_for(events: pd.DataFrame, *, start, end, period: str = "week", cell_size: float = DEFAULT_CELL_SIZE,
+def panel_for(events: pd.DataFrame, *, start, end, period: str | PeriodSpec = "week", cell_size: float = DEFAULT_CELL_SIZE,
               categories: Sequence[str] = (), crs: Any = None, boundary: Any = None) -> Panel:
     """The panel :func:`run_backtest` would build (study area from incidents before ``start``)."""
-    periods = Periods(period)
-    events = _prepare(events, period)
+    periods = Periods(as_spec(period))
+    events = _prepare(events, periods.kind)
     s = periods.floor([pd.Timestamp(start)])[0]
     grid = _history_grid(events, s, cell_size=cell_size, crs=crs, boundary=boundary)
     return build_panel(events, grid, periods, targets=list(categories),
