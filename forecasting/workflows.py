@@ -55,7 +55,7 @@ from forecasting.evaluate import BacktestResult, RollingOrigin, backtest, summar
 from forecasting.features import FeatureBuilder, Panel, build_panel, usable_events
 from forecasting.grid import Grid, build_grid, grid_from_dict
 from forecasting.model import LGBMRiskModel, select_params
-from forecasting.periods import PeriodSpec, Periods, as_spec
+from forecasting.periods import Periods, PeriodSpec, as_spec
 from forecasting.schema import (
     ALL_CATEGORIES,
     EVENT_COLUMNS,

@@ -26,7 +26,7 @@ from forecasting.errors import DataError
 from forecasting.grid import Grid, utm_crs
 from forecasting.jobs.database import ensure_database
 from forecasting.jobs.ingest import IngestSummary, ingest_incidents
-from forecasting.periods import PeriodSpec, Periods, as_spec
+from forecasting.periods import Periods, PeriodSpec, as_spec
 from forecasting.schema import ALL_CATEGORIES, OCCURRED_LOCAL, TZ, events_from_incidents
 from forecasting.store import backtests as backtests_repo
 from forecasting.store import forecasts as fstore
