@@ -578,7 +578,8 @@ def forecast(events: pd.DataFrame, *, at, period: str | PeriodSpec = "week", cat
 
 
 def panel_for(events: pd.DataFrame, *, start, end, period: str | PeriodSpec = "week",
-              cell_size: float = DEFAULT_CELL_SIZE, categories: Sequence[str] = (), crs: Any = None, boundary: Any = None) -> Panel:
+              cell_size: float = DEFAULT_CELL_SIZE, categories: Sequence[str] = (), crs: Any = None,
+              boundary: Any = None) -> Panel:
     """The panel :func:`run_backtest` would build (study area from incidents before ``start``)."""
     periods = Periods(as_spec(period))
     events = _prepare(events, periods.kind)
