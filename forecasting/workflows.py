@@ -290,8 +290,15 @@ class BacktestOptions:
     areas: Any = None
 
     def record(self) -> dict:
-        """The settings a stored backtest keeps beside its metrics (``backtests.params``)."""
-        return {"categories": list(self.categories), "models": list(self.models), "refit_every": self.refit_every}
+        """The settings a stored backtest keeps beside its metrics (``backtests.params``).
+
+        A shift layout other than the default is kept as ``period_spec`` (``backtests.period`` holds
+        the kind only).
+        """
+        spec = as_spec(self.period)
+        layout = {"period_spec": spec.to_dict()} if str(spec) != spec.kind else {}
+        return {"categories": list(self.categories), "models": list(self.models), "refit_every": self.refit_every,
+                **layout}
 
 
 def run_backtest(events: pd.DataFrame, options: BacktestOptions | None = None, *, out_dir,

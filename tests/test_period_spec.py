@@ -148,3 +148,11 @@ def test_a_mismatched_layout_is_refused(late_shifts):
     assert r.exit_code == 1
     lines = r.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: shift_start=6, shift_hours=8 do not match"), r.output
+
+
+def test_a_backtest_keeps_a_non_default_layout():
+    from forecasting.workflows import BacktestOptions
+
+    assert "period_spec" not in BacktestOptions(start="2024-01-01", end="2024-02-01", period="shift").record()
+    late = BacktestOptions(start="2024-01-01", end="2024-02-01", period=PeriodSpec("shift", 22, 12))
+    assert late.record()["period_spec"] == {"kind": "shift", "shift_start": 22, "shift_hours": 12}
