@@ -7,6 +7,7 @@ grids, cells, model versions, forecast runs and backtests, and reports progress 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Sequence
@@ -19,7 +20,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
-from forecasting import workflows
+from forecasting import scaleout, workflows
 from forecasting.config import Settings
 from forecasting.errors import DataError
 from forecasting.grid import Grid
@@ -156,6 +157,23 @@ def _guard_params(meta: dict):
     return _jsonable({**(meta.get("params") or {}), "patrol_guard": meta.get("patrol_guard")})
 
 
+@contextlib.contextmanager
+def compute(settings: Settings, scheduler: str | None = None):
+    """Where train, forecast and backtest compute: yields ``distributed`` for :mod:`forecasting.workflows`.
+
+    ``scheduler`` (else the ``dask_scheduler`` setting) ``"local"`` starts a LocalCluster of
+    ``dask_workers`` workers capped at ``dask_memory_limit``; an address joins a running
+    scheduler; unset yields ``False`` and nothing Dask is imported (one process, as ever).
+    """
+    scheduler = scheduler or settings.dask_scheduler
+    if not scheduler:
+        yield False
+        return
+    with scaleout.cluster(scheduler, workers=settings.dask_workers, memory_limit=settings.dask_memory_limit,
+                          tile=settings.dask_tile_cells):
+        yield True
+
+
 def _utc(ts: pd.Timestamp, tz: str) -> datetime:
     return pd.Timestamp(ts).tz_localize(ZoneInfo(tz), ambiguous=True, nonexistent="shift_forward").tz_convert(
         "UTC").to_pydatetime()
@@ -166,20 +184,24 @@ def train(
     factory: sessionmaker[Session], settings: Settings, *, period: str = "week", at=None,
     categories: Sequence[str] = (), cell_size: float | None = None, sources: Sequence[str] | None = None,
     user: str | None = None, task_id: int | None = None, say: Callable[[str], None] | None = None,
+    scheduler: str | None = None,
 ) -> dict:
     """Fit one LightGBM model per target on all stored history before ``at``; store the versions.
 
     Returns a dict with ``model_version_ids`` (target -> id), ``artifact`` (directory) and ``at``.
+    ``scheduler`` (default: the ``dask_scheduler`` setting) trains on a Dask cluster (:func:`compute`).
     """
 
     def body(progress):
         stored = load_events(factory, sources=sources)
         progress(f"training {period} models on {len(stored.events):,} incidents", 0.1)
-        forecaster = workflows.train(
-            stored.events, at=at, period=period, cell_size=cell_size or settings.cell_size,
-            categories=list(categories), random_state=0,
-            patrolled=patrol_guard(factory, settings, stored.tz), patrol_uplift=settings.patrol_uplift,
-        )
+        with compute(settings, scheduler) as distributed:
+            forecaster = workflows.train(
+                stored.events, at=at, period=period, cell_size=cell_size or settings.cell_size,
+                categories=list(categories), random_state=0,
+                patrolled=patrol_guard(factory, settings, stored.tz), patrol_uplift=settings.patrol_uplift,
+                distributed=distributed,
+            )
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         directory = forecaster.save(settings.artifacts_dir() / "models" / f"{period}-{stamp}")
         progress("storing model versions", 0.9)
@@ -213,6 +235,7 @@ def issue_forecasts(
     factory: sessionmaker[Session], settings: Settings, *, period: str = "week", at=None, count: int = 1,
     category: str = ALL_CATEGORIES, cell_size: float | None = None, sources: Sequence[str] | None = None,
     top: int = 20, user: str | None = None, task_id: int | None = None, say: Callable[[str], None] | None = None,
+    scheduler: str | None = None,
 ) -> list[dict]:
     """Forecast ``count`` consecutive periods starting at ``at`` (default: the period after the data).
 
@@ -220,10 +243,15 @@ def issue_forecasts(
     before the first of them; every cell's expected count and probability are stored with
     the reasons in words. Periods after the data see no incident after the data's end: the
     first of them is the true forecast, so ``count`` > 1 is meant for periods inside the data
-    (forecast versus observed).
+    (forecast versus observed). ``scheduler`` (default: the ``dask_scheduler`` setting) trains and
+    scores every cell per tile on a Dask cluster (:func:`compute`).
     """
 
     def body(progress):
+        with compute(settings, scheduler) as distributed:
+            return forecast_body(progress, distributed)
+
+    def forecast_body(progress, distributed):
         stored = load_events(factory, sources=sources)
         periods = Periods(period)
         if at is None:
@@ -236,6 +264,7 @@ def issue_forecasts(
         forecaster = workflows.train(
             stored.events, at=first, period=period, cell_size=cell_size or settings.cell_size,
             categories=targets, random_state=0, patrolled=guard, patrol_uplift=settings.patrol_uplift,
+            distributed=distributed,
         )
         directory = forecaster.save(
             settings.artifacts_dir() / "models" / f"{period}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}")
@@ -281,29 +310,33 @@ def backtest_stored(
     categories: Sequence[str] = (), models: Sequence[str] = workflows.DEFAULT_MODELS,
     cell_size: float | None = None, refit_every: int = 4, sources: Sequence[str] | None = None,
     user: str | None = None, task_id: int | None = None, say: Callable[[str], None] | None = None,
-    areas=None,
+    areas=None, scheduler: str | None = None,
 ) -> workflows.BacktestRun:
     """Backtest on the stored incidents and record the backtest (metrics and files) in the store.
 
-    ``areas`` (an area layer) gives the fairness section its shares by area.
+    ``areas`` (an area layer) gives the fairness section its shares by area. ``scheduler``
+    (default: the ``dask_scheduler`` setting) runs ``lgbm`` on a Dask cluster (:func:`compute`).
     """
 
     def body(progress):
         stored = load_events(factory, sources=sources)
-        return run_and_record(factory, stored.events, start=start, end=end, out_dir=out_dir, period=period,
+        with compute(settings, scheduler) as distributed:
+            return run_and_record(factory, stored.events, start=start, end=end, out_dir=out_dir, period=period,
                               categories=categories, models=models, cell_size=cell_size or settings.cell_size,
-                              refit_every=refit_every, user=user, progress=progress, tz=stored.tz, areas=areas,
-                              dataset=", ".join(sources) if sources else None)
+                                  refit_every=refit_every, user=user, progress=progress, tz=stored.tz,
+                                  areas=areas, dataset=", ".join(sources) if sources else None,
+                                  distributed=distributed)
 
     return _run_as_task(factory, task_id, say, body)
 
 
 def run_and_record(factory, events, *, start, end, out_dir, period, categories, models, cell_size, refit_every,
                    user=None, progress=None, tz="UTC", areas=None,
-                   dataset: str | None = None) -> workflows.BacktestRun:
+                   dataset: str | None = None, distributed: bool = False) -> workflows.BacktestRun:
     """Run :func:`workflows.run_backtest` and record it in the ``backtests`` table.
 
     ``dataset`` names the data (e.g. ``"Vancouver PD incidents (real)"``) wherever the backtest is shown.
+    ``distributed`` runs ``lgbm`` on the cluster of the enclosing :func:`compute` block.
     """
     n = {"i": 0}
 
@@ -314,7 +347,8 @@ def run_and_record(factory, events, *, start, end, out_dir, period, categories, 
 
     run = workflows.run_backtest(events, start=start, end=end, period=period, cell_size=cell_size,
                                  categories=list(categories), models=list(models), out_dir=out_dir,
-                                 refit_every=refit_every, random_state=0, progress=say, areas=areas)
+                                 refit_every=refit_every, random_state=0, progress=say, areas=areas,
+                                 distributed=distributed)
     with transaction(factory) as s:
         fstore.add_backtest(
             session=s, period=period, cell_size=cell_size, start=_utc(pd.Timestamp(start), tz),
