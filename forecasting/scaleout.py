@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -369,8 +370,9 @@ class DaskLGBMRiskModel(LGBMRiskModel):
         has_offset = self.offset_days is not None or self.offset_feature is not None
         metric = {"poisson": "poisson", "tweedie": "tweedie"}.get(self.objective, "l2")
         reg = DaskLGBMRegressor(client=c.client, **self._sklearn_params())
-        with warnings.catch_warnings():
-            # lightgbm.dask sets every worker's threads itself and says so; nothing to act on.
+        # lightgbm.dask logs its network set-up with print(); stdout carries `--json` output, so
+        # its chatter goes to stderr. It also sets every worker's threads itself and says so.
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sys.stderr):
             warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
             reg.fit(Xt, yt, sample_weight=wt, init_score=ot if has_offset else None, feature_name=names,
                     eval_X=(Xv,), eval_y=(yv,), eval_sample_weight=[wv],

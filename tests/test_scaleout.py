@@ -7,6 +7,7 @@ data-parallel training is not bit-identical) must score within the tolerances be
 from __future__ import annotations
 
 import contextvars
+import json
 
 import numpy as np
 import pandas as pd
@@ -27,8 +28,12 @@ TILE = 8  # 8 x 8-cell tiles (1.2 km): the city's hotspots (spread 250-600 m) st
 
 
 @pytest.fixture(scope="module")
-def events():
-    city = simulate_city(SimulationConfig(days=700, n_cameras=2, seed=3))
+def city():
+    return simulate_city(SimulationConfig(days=700, n_cameras=2, seed=3))
+
+
+@pytest.fixture(scope="module")
+def events(city):
     inc = city.incidents
     local = pd.to_datetime(inc["occurred_at"], utc=True).dt.tz_convert(city.config.tz).dt.tz_localize(None)
     return pd.DataFrame({"occurred_local": local, "longitude": inc["longitude"], "latitude": inc["latitude"],
@@ -150,3 +155,27 @@ def test_distributed_backtest_scores_within_tolerance_of_one_process(cluster, ev
         assert abs(b[key] - a[key]) <= PAI_TOLERANCE * a[key], (key, a[key], b[key])
     assert abs(b["poisson_deviance"] - a["poisson_deviance"]) <= DEVIANCE_TOLERANCE * a["poisson_deviance"]
     assert not np.array_equal(one.result.scores[("lgbm", "all")], dist.result.scores[("lgbm", "all")])
+
+
+@pytest.mark.slow
+def test_forecast_command_joins_a_running_scheduler_and_stores_every_cell(cluster, city, tmp_path, sqlite_url):
+    from typer.testing import CliRunner
+
+    from forecasting.cli import app
+    from forecasting.simulate import write_city
+
+    files = write_city(city, tmp_path / "sim")
+    run = CliRunner()
+    base = ["--database-url", sqlite_url]
+    r = run.invoke(app, base + ["ingest", "incidents", str(files["incidents"]), "-f", "canonical", "--source",
+                                "simulated", "--tz", city.config.tz, "--json"])
+    assert r.exit_code == 0, r.output
+    tops = {}
+    for how, extra in (("one", []), ("dask", ["--scheduler", cluster.client.scheduler.address])):
+        r = run.invoke(app, base + ["forecast", "--top", "10", "--json", *extra])
+        assert r.exit_code == 0, r.output
+        (out,) = json.loads(r.stdout)  # nothing but JSON on stdout, whatever Dask and LightGBM log
+        tops[how] = [c["cell_id"] for c in out["top"]]
+    # Distributed training is not bit-identical; the hotspots it names are the same ones.
+    assert len(set(tops["one"]) & set(tops["dask"])) >= 7, tops
+    assert scaleout._CURRENT.get() is cluster  # the command's own client closed, the test's still open
