@@ -195,13 +195,14 @@ class Cluster:
 
     def tiles(self, panel: Panel, halo: int):
         """Tiles of ``panel`` and futures of their sub-panels on the workers (one scatter per panel)."""
-        key = (id(panel.counts), panel.data_hash, panel.n_periods, halo, self.tile)
-        if self._panel and self._panel[0] == key:
-            return self._panel[1], self._panel[2]
+        # The same counts object (held here, so its identity cannot be reused) at the same tiling.
+        key = (panel.data_hash, panel.n_periods, halo, self.tile)
+        if self._panel and self._panel[0] is panel.counts and self._panel[1] == key:
+            return self._panel[2], self._panel[3]
         self._panel = ()  # release the previous panel's tiles before scattering the next
         tiles = plan_tiles(panel.grid, self.tile, halo)
         futures = self.client.scatter([sub_panel(panel, t.cells) for t in tiles])
-        self._panel = (key, tiles, futures)
+        self._panel = (panel.counts, key, tiles, futures)
         return tiles, futures
 
     def worker_memory(self) -> dict[str, dict[str, float]]:
