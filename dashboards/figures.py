@@ -432,18 +432,26 @@ def _geojson_lines(gj: dict):
 def cell_at(forecast: pd.DataFrame, figure_meta: Mapping | None, point: Mapping) -> str | None:
     """The cell id under a clicked point of :func:`risk_map_figure` (raster or map), or None.
 
+    On the raster, a click that lands on an overlay (a camera or place marker, a street, a label)
+    drawn over a cell opens that cell: plotly gives the click to the nearest marker, and the
+    marker's position is inside the cell the user aimed at.
+
     Examples
     --------
     >>> f = pd.DataFrame({"cell_id": ["a", "b"], "row": [10, 10], "col": [5, 6]})
     >>> cell_at(f, {"kind": "raster", "col0": 5, "row0": 10}, {"x": 1, "y": 0, "curveNumber": 0})
     'b'
+    >>> cell_at(f, {"kind": "raster", "col0": 5, "row0": 10}, {"x": 1.2, "y": -0.3, "curveNumber": 4})  # a camera
+    'b'
     """
-    if not point or point.get("curveNumber", 0) != 0:
+    if not point:
         return None
-    if point.get("location") is not None:
+    if point.get("curveNumber", 0) == 0 and point.get("location") is not None:
         return str(point["location"])
     meta = figure_meta or {}
     if meta.get("kind") != "raster" or point.get("x") is None or point.get("y") is None:
+        return None
+    if not (np.isfinite(float(point["x"])) and np.isfinite(float(point["y"]))):
         return None
     col = int(round(float(point["x"]))) + int(meta["col0"])
     row = int(round(float(point["y"]))) + int(meta["row0"])
