@@ -32,6 +32,8 @@ COLORSCALE = [[0.0, "#fffbe6"], [0.15, "#fee391"], [0.35, "#fdae61"], [0.6, "#f4
               [1.0, "#7f0000"]]
 CAMERA_COLOUR = "#1f4e9c"
 HIGHLIGHT_COLOUR = "#00b3b3"
+#: Pixels above the cells of a titled map: the chart toolbar's row (~28 px), then the title's.
+TITLE_ROOM = 64
 _BOUNDARY_COLOURS = ("#333333", "#7a3e9d", "#2a7f62")
 
 
@@ -212,8 +214,11 @@ def risk_map_figure(
                         places if "places" in layers else None, boundaries if "boundaries" in layers else None,
                         selected_cell, highlight_camera, tile_url, map_style,
                         streets if "streets" in layers else None)
-    fig.update_layout(height=height, margin={"l": 0, "r": 0, "t": 36 if title else 8, "b": 0},
-                      title={"text": title, "x": 0.01, "font": {"size": 14}} if title else None,
+    # The title sits just above the cells, on its own row under the chart toolbar (modebar): on a narrow map
+    # (the Cameras page at 1280 px) a long title in the toolbar's row ran under the toolbar's buttons.
+    fig.update_layout(height=height, margin={"l": 0, "r": 0, "t": TITLE_ROOM if title else 8, "b": 0},
+                      title={"text": title, "x": 0.01, "xanchor": "left", "y": 1.0, "yref": "paper",
+                             "yanchor": "bottom", "pad": {"b": 14}, "font": {"size": 14}} if title else None,
                       legend={"orientation": "h", "y": 0.0, "x": 0.0, "bgcolor": "rgba(255,255,255,0.8)"},
                       paper_bgcolor="white", plot_bgcolor=NO_FORECAST_COLOUR, uirevision="risk-map",
                       clickmode="event")
