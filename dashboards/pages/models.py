@@ -48,7 +48,8 @@ def layout(ctx):
             ], className="cc-panel cc-wide"),
         ], className="cc-row"),
         html.H3("Model versions and their training windows"),
-        html.Div(tables.html_table(tables.versions_table(ctx.provider.model_versions())), id=ids.MODELS_VERSIONS, className="cc-scroll"),
+        html.Div(tables.html_table(tables.versions_table(ctx.provider.model_versions())), id=ids.MODELS_VERSIONS,
+                 className="cc-scroll"),
     ])
 
 
