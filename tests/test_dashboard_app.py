@@ -194,7 +194,8 @@ def test_camera_ranking_and_highlight(ctx, fake):
     options, first, gaps = cameras.ranking(ctx, run, None)
     assert len(options) == len(fake.cameras()) and first == options[0]["value"]
     fig, why = cameras.camera_view(ctx, run, options[1]["value"])
-    assert f"selected: {options[1]['value']}" in [t.name for t in fig.data]
+    assert f"selected: {options[1]['value']}" in [t.get("name") for t in decoded(fig)["data"]]
+    assert cameras.camera_view(ctx, run, options[1]["value"])[0] is fig  # built once per run and camera
     assert why.children.startswith("#2 ")
 
 
