@@ -282,12 +282,8 @@ def _raster_map(forecast, measure, crs, cameras, places, boundaries, selected_ce
                                      customdata=cams["camera_id"], hovertemplate="%{text}<extra></extra>",
                                      marker={"symbol": "circle", "size": 11 if name != "cameras" else 8,
                                              "color": colour, "line": {"width": 1.5, "color": "white"}}))
-    if selected_cell is not None:
-        hit = forecast[forecast["cell_id"] == selected_cell]
-        if len(hit):
-            cx, cy = int(hit["col"].iloc[0]) - gf.col0, int(hit["row"].iloc[0]) - gf.row0
-            fig.add_shape(type="rect", x0=cx - 0.5, x1=cx + 0.5, y0=cy - 0.5, y1=cy + 0.5,
-                          line={"color": HIGHLIGHT_COLOUR, "width": 3})
+    for shape in highlight_shapes(forecast, gf.col0, gf.row0, selected_cell):
+        fig.add_shape(**shape)
     fig.update_xaxes(visible=False, range=[-0.5, gf.n_cols - 0.5], constrain="domain")
     fig.update_yaxes(visible=False, range=[-0.5, gf.n_rows - 0.5], scaleanchor="x", scaleratio=1,
                      constrain="domain")
@@ -296,6 +292,28 @@ def _raster_map(forecast, measure, crs, cameras, places, boundaries, selected_ce
                                     "xref": "paper", "yref": "paper", "x": 0.0, "y": 1.0, "xanchor": "left",
                                     "yanchor": "bottom", "font": {"size": 10, "color": "#666"}}])
     return fig
+
+
+def highlight_shapes(forecast: pd.DataFrame, col0: int, row0: int, selected_cell: str | None) -> list[dict]:
+    """The outline of the selected cell on the raster map (``layout.shapes``), or no shape.
+
+    One place for it: the map built with a selection and the small update sent when only the
+    selection changes (:func:`dashboards.pages.risk_map.selection_patch`) draw the same outline.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"cell_id": ["a", "b"], "row": [10, 10], "col": [5, 6]})
+    >>> highlight_shapes(f, 5, 10, "b")[0]["x0"], highlight_shapes(f, 5, 10, None)
+    (0.5, [])
+    """
+    if selected_cell is None:
+        return []
+    hit = forecast[forecast["cell_id"] == selected_cell]
+    if hit.empty:
+        return []
+    cx, cy = int(hit["col"].iloc[0]) - int(col0), int(hit["row"].iloc[0]) - int(row0)
+    return [{"type": "rect", "x0": cx - 0.5, "x1": cx + 0.5, "y0": cy - 0.5, "y1": cy + 0.5,
+             "line": {"color": HIGHLIGHT_COLOUR, "width": 3}}]
 
 
 def _tile_map(forecast, measure, cameras, places, boundaries, selected_cell, highlight_camera,

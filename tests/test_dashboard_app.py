@@ -328,3 +328,36 @@ def test_map_callback_over_http_sends_the_cached_figure(app, ctx):
     fresh, status = risk_map._build_map(ctx, 3, "expected_count", ["cameras"], None)
     assert got[ids.MAP_GRAPH]["figure"] == _fresh_json(fresh) and got[ids.MAP_STATUS]["children"] == status
     assert b"<" not in r.data  # still HTML-safe, as Dash's own encoding is
+
+
+def test_selecting_a_cell_sends_only_its_outline(ctx, fake):
+    cell = fake.forecast(2)["cell_id"].iloc[4]
+    patch = risk_map.selection_patch(ctx, 2, cell).to_plotly_json()
+    full, _ = risk_map.map_figure(ctx, 2, "expected_count", ["cameras"], cell, None)
+    shapes = decoded(full)["layout"]["shapes"]
+    assert len(shapes) == 1 and shapes[0]["type"] == "rect"
+    assert patch["operations"] == [{"operation": "Assign", "location": ["layout", "shapes"],
+                                    "params": {"value": shapes}}]
+    cleared = risk_map.selection_patch(ctx, 2, None).to_plotly_json()
+    assert cleared["operations"][0]["params"]["value"] == []
+
+
+def test_selection_callback_over_http_is_a_small_patch(app, fake):
+    c = app.server.test_client()
+    _sign_in(c, "vic", "viewer-password")
+    cell = fake.forecast(1)["cell_id"].iloc[0]
+    body = {"output": f"..{ids.MAP_GRAPH}.figure...{ids.MAP_STATUS}.children..",
+            "outputs": [{"id": ids.MAP_GRAPH, "property": "figure"}, {"id": ids.MAP_STATUS, "property": "children"}],
+            "inputs": [{"id": ids.MAP_PERIOD, "property": "value", "value": 1},
+                       {"id": ids.MAP_MEASURE, "property": "value", "value": "expected_count"},
+                       {"id": ids.MAP_LAYERS, "property": "value", "value": ["cameras"]},
+                       {"id": ids.MAP_SELECTED_CELL, "property": "data", "value": cell}],
+            "changedPropIds": [f"{ids.MAP_SELECTED_CELL}.data"], "state": []}
+    r = c.post("/_dash-update-component", json=body)
+    assert r.status_code == 200 and len(r.data) < 1000
+    got = r.get_json()["response"]
+    assert got[ids.MAP_GRAPH]["figure"]["operations"][0]["location"] == ["layout", "shapes"]
+    assert ids.MAP_STATUS not in got
+    body["changedPropIds"] = [f"{ids.MAP_PERIOD}.value"]  # a period change with a cell selected: the whole map
+    whole = c.post("/_dash-update-component", json=body).get_json()["response"][ids.MAP_GRAPH]["figure"]
+    assert whole["data"][0]["type"] == "heatmap" and len(whole["layout"]["shapes"]) == 1

@@ -113,6 +113,26 @@ def map_figure(ctx, run_id, measure: str, layers, selected_cell=None, user=None)
     return built
 
 
+def selection_patch(ctx, run_id, selected_cell):
+    """Only the outline of the newly selected cell, as a :class:`dash.Patch` of the drawn map, or None.
+
+    A click selects a cell; redrawing the whole map for that (a new figure per selected cell) cost
+    a full build and a 0.5 MB response. On the offline raster map the outline is one layout shape,
+    so the browser gets just that. None when a full figure is needed (no run, an online tile map).
+    """
+    from dash import Patch
+
+    if run_id is None or ctx.settings.tile_url or ctx.settings.map_style != "white-bg":
+        return None
+    fc = ctx.provider.forecast(int(run_id))
+    if not figures.is_raster(fc):
+        return None
+    patch = Patch()
+    patch["layout"]["shapes"] = figures.highlight_shapes(fc, int(fc["col"].min()), int(fc["row"].min()),
+                                                         selected_cell)
+    return patch
+
+
 def layers_version(ctx, layers) -> int:
     """A fingerprint of the data of the editable layers drawn (cameras, places), re-read at most every 30 s.
 
@@ -197,6 +217,13 @@ def panel_children(ctx, run_id: int, cell_id: str):
     ]
 
 
+def _triggered():
+    """The id of the input that fired the running callback (None on the first call)."""
+    from dash import ctx as dash_ctx
+
+    return dash_ctx.triggered_id
+
+
 def register(app, ctx) -> None:
     """Wire the callbacks."""
 
@@ -209,6 +236,10 @@ def register(app, ctx) -> None:
                   Input(ids.MAP_PERIOD, "value"), Input(ids.MAP_MEASURE, "value"), Input(ids.MAP_LAYERS, "value"),
                   Input(ids.MAP_SELECTED_CELL, "data"))
     def _map(run_id, measure, layers, cell):
+        if _triggered() == ids.MAP_SELECTED_CELL:  # only the selection changed: send its outline
+            patch = selection_patch(ctx, run_id, cell)
+            if patch is not None:
+                return patch, no_update
         return map_figure(ctx, run_id, measure, layers, cell, current_user())
 
     @app.callback(Output(ids.MAP_SELECTED_CELL, "data"), Output(ids.CELL_PANEL, "children"),
@@ -218,4 +249,5 @@ def register(app, ctx) -> None:
 
 
 __all__ = ["PATH", "TITLE", "available_layers", "cell_panel", "default_layers", "layers_version", "layout",
-           "map_figure", "map_title", "panel_children", "period_choices", "register"]
+           "map_figure", "map_title", "panel_children", "period_choices", "register",
+           "selection_patch"]

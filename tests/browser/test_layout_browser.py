@@ -109,3 +109,11 @@ def test_a_click_on_a_camera_marker_opens_the_cell_under_it(narrow, live):
     ActionChains(narrow).move_to_element_with_offset(plot, int(target["dx"]), int(target["dy"])).click().perform()
     name = _wait(narrow, EC.visibility_of_element_located((By.ID, ids.CELL_NAME)))
     assert target["cell"] in name.text
+    # The map outlines the cell (a small patch of the drawn figure, not a new figure).
+    outline = _wait(narrow, lambda d: d.execute_script(
+        "const gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');"
+        "const s = gd.layout.shapes; return s && s.length === 1 && s[0];", ids.MAP_GRAPH))
+    meta = narrow.execute_script("return document.querySelector('#' + arguments[0] + ' .js-plotly-plot').layout.meta;",
+                                 ids.MAP_GRAPH)
+    col, row = (int(v) for v in target["cell"].split("_")[1:])
+    assert (outline["x0"] + 0.5, outline["y0"] + 0.5) == (col - meta["col0"], row - meta["row0"])
