@@ -175,3 +175,18 @@ def test_store_provider_sees_a_run_stored_after_it_listed_the_runs(seeded, setti
                               model_version_id=int(F.forecast_runs(session=s)["model_version_id"].iloc[0]))
     again = p.forecast_runs()
     assert len(again) == len(runs) + 1 and rid in set(again["id"])
+
+
+def test_a_grid_stored_without_a_crs_is_drawn_in_the_utm_zone_of_its_cells(seeded, settings):
+    from sqlalchemy import update
+
+    from dashboards.store_provider import StoreProvider
+    from forecasting.jobs.forecasting import grid_crs
+    from forecasting.store.models import Grid
+    from forecasting.store.session import transaction
+
+    factory, info = seeded
+    assert grid_crs(factory, 1) == "EPSG:32610" and grid_crs(factory, 999) is None
+    with transaction(factory) as s:  # a grid stored before its CRS was recorded
+        s.execute(update(Grid).where(Grid.id == 1).values(crs=None))
+    assert StoreProvider(factory, data_dir=settings.data_dir).grid_crs(1) == "EPSG:32610"  # Vancouver's zone
