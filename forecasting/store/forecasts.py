@@ -10,7 +10,7 @@ import json
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from forecasting.errors import DataError
@@ -87,6 +87,15 @@ def run_period_specs(*, session: Session, run_ids) -> dict[int, dict | None]:
          .join(ModelVersion, ModelVersion.id == ForecastRun.model_version_id, isouter=True)
          .where(ForecastRun.id.in_(ids)))
     return {int(i): (p or {}).get("period_spec") for i, p in session.execute(q)}
+
+
+def forecast_runs_stamp(*, session: Session) -> tuple[int, int]:
+    """``(number of runs, highest run id)``: changes whenever a run is stored or deleted (runs are immutable).
+
+    One small query, so a reader can keep the run list and re-read it only when this changes.
+    """
+    n, top = session.execute(select(func.count(ForecastRun.id), func.max(ForecastRun.id))).one()
+    return int(n or 0), int(top or 0)
 
 
 def forecast_frame(*, session: Session, run_id: int, with_cells: bool = True) -> pd.DataFrame:
