@@ -30,14 +30,14 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from forecasting import fairness, reports
+from forecasting import analysis, fairness, reports
 from forecasting.baselines import (
     HindsightMap,
     HistoricalCounts,
@@ -440,7 +440,8 @@ def train(events: pd.DataFrame, *, at=None, period: str = "week", cell_size: flo
           categories: Sequence[str] = (), crs: Any = None, boundary: Any = None,
           random_state: int = 0, lgbm_params: dict | None = None,
           features: FeatureBuilder | None = None, patrolled: PatrolMask | None = None,
-          patrol_uplift: float = fairness.DETECTION_UPLIFT) -> Forecaster:
+          patrol_uplift: float = fairness.DETECTION_UPLIFT, near_repeat_days: int | None = None,
+          near_repeat_permutations: int = analysis.TRAINING_PERMUTATIONS) -> Forecaster:
     """Fit one LightGBM model per target on every period before ``at``.
 
     Parameters
@@ -455,6 +456,15 @@ def train(events: pd.DataFrame, *, at=None, period: str = "week", cell_size: flo
         panel's counts recorded there are weighted ``1 / patrol_uplift`` (:func:`guard_panel`).
         Each model's metadata records the guard under ``"patrol_guard"``.
     patrol_uplift : float, default fairness.DETECTION_UPLIFT
+    near_repeat_days : int, optional
+        When set, each target's near-repeat feature windows come from a Knox test of its
+        incidents in the last ``near_repeat_days`` days before ``at``
+        (:func:`forecasting.analysis.training_summary`, seeded with ``random_state``, then
+        :func:`forecasting.analysis.feature_windows`; the builder's own windows when no band is
+        significantly raised), and the test, Gi* and emerging hot spot summaries of the same window
+        are recorded in each model's metadata under ``"analysis"``. ``None`` (default): the
+        builder's windows as given, and ``"analysis"`` says the step was off.
+    near_repeat_permutations : int, default analysis.TRAINING_PERMUTATIONS (199)
 
     Returns
     -------
@@ -472,9 +482,24 @@ def train(events: pd.DataFrame, *, at=None, period: str = "week", cell_size: flo
     origin = panel.column(at)
     models = {}
     for target in panel.targets:
-        models[target] = LGBMRiskModel(random_state=random_state, features=features,
+        builder, record = features, {"enabled": False}
+        if near_repeat_days is not None:
+            # Knox (and hot spot) statistics of the training incidents only: strictly before `at`.
+            record = {"enabled": True, **analysis.training_summary(
+                events.loc[ts < at], before=at, category=target, days=near_repeat_days,
+                permutations=near_repeat_permutations, random_state=random_state, grid=grid)}
+            base = features or FeatureBuilder()
+            nr = record["near_repeat"] or {}
+            win = analysis.NearRepeatWindow(**nr["window"]) if nr.get("window") else None
+            chosen = analysis.feature_windows(win, cell_size=grid.cell_size, half_lives_days=base.half_lives_days)
+            builder = replace(base, **chosen)
+            record["feature_windows"] = {"half_lives_days": list(chosen["half_lives_days"]),
+                                         "near_repeat_ring": chosen["near_repeat_ring"],
+                                         "chosen_from": "knox" if win is not None else "defaults"}
+        models[target] = LGBMRiskModel(random_state=random_state, features=builder,
                                        **(lgbm_params or {})).fit(panel.for_target(target), origin)
         models[target].metadata_["patrol_guard"] = dict(guard)
+        models[target].metadata_["analysis"] = record
     return Forecaster(grid, periods, at, models)
 
 

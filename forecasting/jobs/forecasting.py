@@ -152,8 +152,16 @@ def patrol_guard(factory: sessionmaker[Session], settings: Settings, tz: str) ->
 
 
 def _guard_params(meta: dict):
-    """Model-version params with the guard's record (applied, incidents discounted) beside them."""
-    return _jsonable({**(meta.get("params") or {}), "patrol_guard": meta.get("patrol_guard")})
+    """Model-version params with the guard's record (applied, incidents discounted) and the training
+    analyses (Knox near repeats, chosen feature windows, hot spots) beside them."""
+    return _jsonable({**(meta.get("params") or {}), "patrol_guard": meta.get("patrol_guard"),
+                      "analysis": meta.get("analysis")})
+
+
+def near_repeat_options(settings: Settings) -> dict:
+    """:func:`workflows.train` options of the near-repeat step (off when ``near_repeat_knox`` is false)."""
+    return {"near_repeat_days": settings.near_repeat_days if settings.near_repeat_knox else None,
+            "near_repeat_permutations": settings.near_repeat_permutations}
 
 
 def _utc(ts: pd.Timestamp, tz: str) -> datetime:
@@ -179,6 +187,7 @@ def train(
             stored.events, at=at, period=period, cell_size=cell_size or settings.cell_size,
             categories=list(categories), random_state=0,
             patrolled=patrol_guard(factory, settings, stored.tz), patrol_uplift=settings.patrol_uplift,
+            **near_repeat_options(settings),
         )
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         directory = forecaster.save(settings.artifacts_dir() / "models" / f"{period}-{stamp}")
@@ -236,6 +245,7 @@ def issue_forecasts(
         forecaster = workflows.train(
             stored.events, at=first, period=period, cell_size=cell_size or settings.cell_size,
             categories=targets, random_state=0, patrolled=guard, patrol_uplift=settings.patrol_uplift,
+            **near_repeat_options(settings),
         )
         directory = forecaster.save(
             settings.artifacts_dir() / "models" / f"{period}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}")
