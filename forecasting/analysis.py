@@ -1245,7 +1245,7 @@ def training_summary(events: pd.DataFrame, *, before, category: str = "all", day
 
     Only incidents strictly before ``before`` are read (the frame is cut first, so nothing at or
     after the training cut-off can reach the windows or the summary), and of those the last
-    ``days`` days. The Knox test uses the default bands (0-150-300-450 m x 0-7-14-21 days) and
+    ``days`` days; they are sorted by time and place first, so the order of the rows does not matter. The Knox test uses the default bands (0-150-300-450 m x 0-7-14-21 days) and
     ``permutations`` seeded permutations; :func:`near_repeat_windows` picks the window. A category
     with fewer than 3 incidents in the window gets no window (a note says why), never an error.
 
@@ -1301,6 +1301,9 @@ def training_summary(events: pd.DataFrame, *, before, category: str = "all", day
     ts = pd.to_datetime(events[OCCURRED_LOCAL])
     # The leakage guard: the analyses never see an incident at or after the cut-off.
     past = events.loc[(ts < cut).to_numpy()]
+    # Sorted, so the seeded permutations (and the result) do not depend on the order rows came in.
+    past = past.assign(**{OCCURRED_LOCAL: ts[(ts < cut).to_numpy()]}).sort_values(
+        [OCCURRED_LOCAL, LONGITUDE, LATITUDE], kind="stable")
     start = cut - pd.Timedelta(days=int(days))
     out: dict = {"category": category, "start": str(start), "end": str(cut), "days": int(days),
                  "near_repeat": None, "hot_spots": None, "emerging": None, "seconds": {}}
