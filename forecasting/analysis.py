@@ -1245,7 +1245,8 @@ def training_summary(events: pd.DataFrame, *, before, category: str = "all", day
 
     Only incidents strictly before ``before`` are read (the frame is cut first, so nothing at or
     after the training cut-off can reach the windows or the summary), and of those the last
-    ``days`` days; they are sorted by time and place first, so the order of the rows does not matter. The Knox test uses the default bands (0-150-300-450 m x 0-7-14-21 days) and
+    ``days`` days; they are sorted by time and place first, so the order of the rows does not
+    matter. The Knox test uses the default bands (0-150-300-450 m x 0-7-14-21 days) and
     ``permutations`` seeded permutations; :func:`near_repeat_windows` picks the window. A category
     with fewer than 3 incidents in the window gets no window (a note says why), never an error.
 

@@ -130,8 +130,8 @@ class Settings(BaseSettings):
             raise ValueError(f"near_repeat_permutations must be an integer of at least 9; got {v}")
         return v
 
-    @field_validator("retention_days", "chunk_size", "near_repeat_days", "retention_counts_days", "retention_forecasts_days",
-                     "retention_exports_days", "retention_audit_days")
+    @field_validator("retention_days", "chunk_size", "near_repeat_days", "retention_counts_days",
+                     "retention_forecasts_days", "retention_exports_days", "retention_audit_days")
     @classmethod
     def _positive_int(cls, v: int | None) -> int | None:
         if v is not None and v <= 0:

@@ -310,7 +310,8 @@ def _analysis_blocks(doc: Document, a: dict | None) -> None:
     else:
         doc.p(f"Knox near-repeat test of {label} from {span}: not run ({nr.get('note') or 'no incidents'}).")
     if fw:
-        doc.p(f"Near-repeat feature windows {'chosen from this test' if fw.get('chosen_from') == 'knox' else 'left at the defaults (no window)'}: "
+        how = "chosen from this test" if fw.get("chosen_from") == "knox" else "left at the defaults (no window)"
+        doc.p(f"Near-repeat feature windows {how}: "
               f"half-lives {', '.join(f'{h:g}' for h in fw.get('half_lives_days', []))} days; surrounding cells "
               f"within {fw.get('near_repeat_ring', 1)} cell(s) of the cell.")
     lines = []

@@ -58,7 +58,8 @@ def test_model_card_sections_and_escaping(tmp_path):
 
 def _analysis_record(category: str) -> dict:
     bands = [{"distance_from": d, "distance_to": d + 150.0, "days_from": t, "days_to": t + 7.0,
-              "observed": 300 if (d, t) == (0, 0) else 100, "expected": 100.0, "ratio": 3.0 if (d, t) == (0, 0) else 1.0,
+              "observed": 300 if (d, t) == (0, 0) else 100, "expected": 100.0,
+              "ratio": 3.0 if (d, t) == (0, 0) else 1.0,
               "p": 0.005 if (d, t) == (0, 0) else 0.5, "q": 0.045 if (d, t) == (0, 0) else 0.9}
              for d in (0.0, 150.0, 300.0) for t in (0.0, 7.0, 14.0)]
     return {"enabled": True, "category": category, "start": "2023-06-30 00:00:00", "end": "2024-06-30 00:00:00",
