@@ -14,6 +14,8 @@ periods so they can be laid over a forecast:
   observed / expected pairs per space-time band, Monte Carlo significance by permuting times.
 * :func:`near_repeat_windows`: turns a Knox result into the near-repeat window the features and
   the forecast's reasons can use, with a planner's sentence.
+* :func:`training_summary` and :func:`feature_windows`: what training runs on the incidents before
+  its cut-off, and how the window sets the near-repeat features (recorded in the model version).
 
 Everything is an array operation over cells (sparse weights, one matrix product per statistic,
 chunked permutations); no Python loop runs over cells or events. Rules and formulas are in
@@ -802,8 +804,9 @@ def near_repeat_windows(knox: KnoxResult, *, alpha: float = 0.05,
     kept only where every band inside it is raised (shrinking the longer side until it is).
     Returns None when the closest band itself is not raised (no near-repeat window worth planning for).
 
-    These are the windows the near-repeat features and the forecast's reasons can use (the
-    features take distance in metres and a half-life in days; see ``docs/analysis.md``).
+    Training turns the window into the near-repeat features' half-lives and ring
+    (:func:`feature_windows`) and cites its sentence in the forecast's reasons and the model card
+    (:func:`training_summary`; ``docs/analysis.md``).
 
     Examples
     --------
