@@ -65,6 +65,7 @@ def test_backtest_writes_the_contract_on_a_throwaway_database(tmp_path):
 def test_train_records_model_versions(env):
     result = runner.invoke(app, ["train", "--period", "week", "--at", "2019-06-03", "--user", "ana"], env=env)
     assert result.exit_code == 0, result.output
+    assert "  near repeats: " in result.output and "(Knox test, 2018-06-03 to 2019-06-03)" in result.output
     with transaction(_factory(env)) as s:
         versions = fstore.list_model_versions(session=s)
     assert len(versions) == 1

@@ -55,6 +55,8 @@ def train(
                       cell_size=cell_size, sources=source, user=_user(user), task_id=task_id, say=_say)
     for target, vid in result["model_version_ids"].items():
         typer.echo(f"model version {vid}: lgbm, {period}, target {target!r}, trained on data before {result['at']}")
+        if result.get("near_repeat", {}).get(target):
+            typer.echo(f"  near repeats: {result['near_repeat'][target]}")
     typer.echo(f"artifacts: {result['artifact']}")
 
 

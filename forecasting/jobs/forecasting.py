@@ -158,6 +158,17 @@ def _guard_params(meta: dict):
                       "analysis": meta.get("analysis")})
 
 
+def _near_repeat_line(record: dict | None) -> str | None:
+    """One line on the training Knox test and the feature windows it chose (None when the step was off)."""
+    if not (record or {}).get("enabled"):
+        return None
+    nr, fw = record.get("near_repeat") or {}, record.get("feature_windows") or {}
+    finding = nr.get("sentence") or nr.get("note") or "no near-repeat window"
+    return (f"{finding} (Knox test, {record.get('start', '')[:10]} to {record.get('end', '')[:10]}); feature "
+            f"half-lives {', '.join(f'{h:g}' for h in fw.get('half_lives_days', []))} days, ring "
+            f"{fw.get('near_repeat_ring', 1)} cell(s) ({fw.get('chosen_from', 'defaults')})")
+
+
 def near_repeat_options(settings: Settings) -> dict:
     """:func:`workflows.train` options of the near-repeat step (off when ``near_repeat_knox`` is false)."""
     return {"near_repeat_days": settings.near_repeat_days if settings.near_repeat_knox else None,
@@ -208,7 +219,8 @@ def train(
             record_audit(session=s, username=user or "cli", action="retrain", target=f"{period} models",
                          details={"model_version_ids": ids, "at": str(forecaster.at), "patrol_guard": guard})
         return {"model_version_ids": ids, "artifact": str(directory), "at": str(forecaster.at),
-                "patrol_guard": guard}
+                "patrol_guard": guard,
+                "near_repeat": {t: _near_repeat_line(m.get("analysis")) for t, m in forecaster.metadata.items()}}
 
     return _run_as_task(factory, task_id, say, body)
 
