@@ -242,6 +242,11 @@ def test_train_takes_the_near_repeat_windows_from_a_knox_test_of_the_training_in
     # Off (the default): the builder's own windows, and the metadata says the step was off.
     off = train(ev, **kw).models["all"]
     assert off.metadata["analysis"] == {"enabled": False} and "nr3_14d" in off.feature_names_
+    # Shuffled times: no window, so the builder's own windows, recorded as defaults.
+    shuffled = train(_repeat_events(shuffle=True), near_repeat_days=400, near_repeat_permutations=199, **kw)
+    sa = shuffled.models["all"].metadata["analysis"]
+    assert sa["near_repeat"]["window"] is None and sa["feature_windows"]["chosen_from"] == "defaults"
+    assert shuffled.models["all"].feature_names_ == off.feature_names_
     # The reasons cite the finding after the first near-repeat intensity within the window, once per cell.
     loaded = Forecaster.load(fc.save(tmp_path / "fc")).models["all"]
     hist = ev[ev.occurred_local < at]
