@@ -178,13 +178,14 @@ def patrol_guard(factory: sessionmaker[Session], settings: Settings, tz: str) ->
 
 
 def _guard_params(meta: dict, spec: PeriodSpec):
-    """Model-version params with the guard's record (applied, incidents discounted) and the period layout.
+    """Model-version params with the guard's record (applied, incidents discounted), the training
+    analyses (Knox near repeats, chosen feature windows, hot spots) and the period layout beside them.
 
     ``period_spec`` is what readers of the version's forecast runs rebuild the periods from
     (:meth:`PeriodSpec.from_dict`), so a shift forecast is never read with another layout.
     """
     return _jsonable({**(meta.get("params") or {}), "patrol_guard": meta.get("patrol_guard"),
-                      "period_spec": spec.to_dict()})
+                      "analysis": meta.get("analysis"), "period_spec": spec.to_dict()})
 
 
 def period_spec(settings: Settings, period: str | PeriodSpec) -> PeriodSpec:
@@ -200,6 +201,23 @@ def period_spec(settings: Settings, period: str | PeriodSpec) -> PeriodSpec:
     if isinstance(period, PeriodSpec):
         return period
     return PeriodSpec.parse(period, shift_start=settings.shift_start, shift_hours=settings.shift_hours)
+
+
+def _near_repeat_line(record: dict | None) -> str | None:
+    """One line on the training Knox test and the feature windows it chose (None when the step was off)."""
+    if not (record or {}).get("enabled"):
+        return None
+    nr, fw = record.get("near_repeat") or {}, record.get("feature_windows") or {}
+    finding = nr.get("sentence") or nr.get("note") or "no near-repeat window"
+    return (f"{finding} (Knox test, {record.get('start', '')[:10]} to {record.get('end', '')[:10]}); feature "
+            f"half-lives {', '.join(f'{h:g}' for h in fw.get('half_lives_days', []))} days, ring "
+            f"{fw.get('near_repeat_ring', 1)} cell(s) ({fw.get('chosen_from', 'defaults')})")
+
+
+def near_repeat_options(settings: Settings) -> dict:
+    """:func:`workflows.train` options of the near-repeat step (off when ``near_repeat_knox`` is false)."""
+    return {"near_repeat_days": settings.near_repeat_days if settings.near_repeat_knox else None,
+            "near_repeat_permutations": settings.near_repeat_permutations}
 
 
 @contextlib.contextmanager
@@ -248,7 +266,7 @@ def train(
                 stored.events, at=at, period=spec, cell_size=cell_size or settings.cell_size,
                 categories=list(categories), random_state=0,
                 patrolled=patrol_guard(factory, settings, stored.tz), patrol_uplift=settings.patrol_uplift,
-                distributed=distributed,
+                distributed=distributed, **near_repeat_options(settings),
             )
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         directory = forecaster.save(settings.artifacts_dir() / "models" / f"{kind}-{stamp}")
@@ -269,7 +287,8 @@ def train(
             record_audit(session=s, username=user or "cli", action="retrain", target=f"{kind} models",
                          details={"model_version_ids": ids, "at": str(forecaster.at), "patrol_guard": guard})
         return {"model_version_ids": ids, "artifact": str(directory), "at": str(forecaster.at),
-                "patrol_guard": guard}
+                "patrol_guard": guard,
+                "near_repeat": {t: _near_repeat_line(m.get("analysis")) for t, m in forecaster.metadata.items()}}
 
     return _run_as_task(factory, task_id, say, body)
 
@@ -315,7 +334,7 @@ def issue_forecasts(
         forecaster = workflows.train(
             stored.events, at=first, period=spec, cell_size=cell_size or settings.cell_size,
             categories=targets, random_state=0, patrolled=guard, patrol_uplift=settings.patrol_uplift,
-            distributed=distributed,
+            distributed=distributed, **near_repeat_options(settings),
         )
         directory = forecaster.save(
             settings.artifacts_dir() / "models" / f"{kind}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}")
