@@ -356,8 +356,14 @@ class SEPPGrid(_Baseline):
     Intensity in cell ``n`` at time ``t`` (in periods):
     ``lambda_n(t) = mu_n + sum_{t_i < t} theta * omega * exp(-omega * (t - t_i))``.
     On period counts the kernel is integrated over each period of lag ``k >= 1``:
-    ``theta * (1 - q) * q**(k - 1)`` with ``q = exp(-omega)``. The E-step sums over past
-    periods are causal recursions along time, vectorised across cells.
+    ``theta * (1 - q) * q**(k - 1)`` with ``q = exp(-omega)``.
+
+    The E-step needs the triggering sums only where incidents happened (elsewhere the
+    responsibilities are zero), so they are computed on the non-zero cell-periods alone: a
+    causal recursion over each cell's successive incidents, one step per incident rank,
+    vectorised across cells. At shift and hour periods fewer than 1 % of cell-periods hold an
+    incident, so this is about two orders of magnitude less work and memory than filtering the
+    dense cells x periods window, with the same estimates up to floating-point rounding.
 
     Parameters
     ----------
@@ -381,45 +387,63 @@ class SEPPGrid(_Baseline):
         self.omega0 = omega0
 
     @staticmethod
-    def _lagged(x: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray]:
-        """A[:, t] = sum_{s<t} q**(t-1-s) x_s and B = the same weighted by lag t-s."""
-        from scipy.signal import lfilter
+    def _events(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+        """Non-zero cell-periods of ``x`` (cells x periods): cell, period, count, and the
+        positions of each cell's 2nd, 3rd, ... incident period (one array per rank)."""
+        cell, t = np.nonzero(x)  # row-major: sorted by cell, then period
+        c = x[cell, t].astype(np.float64)
+        per_cell = np.bincount(cell, minlength=x.shape[0])
+        rank = np.arange(cell.size) - np.repeat(np.cumsum(per_cell) - per_cell, per_cell)
+        order = np.argsort(rank, kind="stable")
+        bounds = np.cumsum(np.bincount(rank))
+        steps = [order[bounds[r - 1]:bounds[r]] for r in range(1, bounds.size)]
+        return cell, t, c, steps
 
-        z = lfilter([1.0], [1.0, -q], x, axis=1)  # sum_{s<=t} q**(t-s) x_s
-        a = np.zeros_like(x)
-        a[:, 1:] = z[:, :-1]
-        # B[t] = sum_{s<t} (t-s) q**(t-1-s) x_s obeys B[t] = q*B[t-1] + A[t] + ... ; an IIR
-        # with a double pole gives it directly: sum_{s<=t}(t-s+1) q**(t-s) x_s.
-        zz = lfilter([1.0], [1.0, -2 * q, q * q], x, axis=1)
-        b = np.zeros_like(x)
-        b[:, 1:] = zz[:, :-1]
+    @staticmethod
+    def _lagged(t: np.ndarray, c: np.ndarray, steps: list[np.ndarray], q: float):
+        """At each incident ``j`` of a cell: ``a_j = sum_{i<j} q**(t_j-1-t_i) c_i`` and
+        ``b_j = sum_{i<j} (t_j-t_i) q**(t_j-1-t_i) c_i`` over the cell's earlier incidents.
+
+        Recursion over ranks: with ``S_j = sum_{i<=j} q**(t_j-t_i) c_i`` and
+        ``R_j = sum_{i<=j} (t_j-t_i) q**(t_j-t_i) c_i``, a step of ``d = t_j - t_{j-1}``
+        periods gives ``S_j = c_j + q**d S_{j-1}`` and ``R_j = q**d (R_{j-1} + d S_{j-1})``.
+        """
+        s, r = c.copy(), np.zeros_like(c)
+        a, b = np.zeros_like(c), np.zeros_like(c)
+        for j in steps:  # one step per incident rank, vectorised across cells
+            prev = j - 1
+            d = (t[j] - t[prev]).astype(np.float64)
+            decay = q ** (d - 1)
+            sp = s[prev]
+            a[j] = decay * sp
+            b[j] = decay * (r[prev] + d * sp)
+            s[j] = c[j] + q * a[j]
+            r[j] = q * b[j]
         return a, b
 
     def fit(self, panel: Panel, origin: int) -> SEPPGrid:
         self._validate_params()
         origin = panel.check_origin(origin)
         w = min(panel.periods.from_days(self.window_days), origin)
-        x = panel.y[:, origin - w:origin].astype(np.float64)
-        if x.sum() == 0:
+        x = panel.y[:, origin - w:origin]
+        cell, t, c, steps = self._events(x)
+        total = c.sum()
+        if total == 0:
             raise DataError("SEPP needs at least one incident in its training window")
-        n_t = x.shape[1]
+        n, n_t = x.shape
         theta, q = float(self.theta0), float(np.exp(-self.omega0))
-        mu = x.mean(axis=1) * 0.5 + 1e-6
-        n_iter = int(self.n_iter)
+        mu = np.bincount(cell, c, minlength=n) / n_t * 0.5 + 1e-6
         if getattr(self, "mu_", None) is not None and self.mu_.shape == mu.shape:
             # Refit on a window shifted by a few periods: start from the last solution.
             mu, theta, q = self.mu_.copy(), self.theta_, float(np.exp(-self.omega_))
-        total = x.sum()
-        for _ in range(n_iter):
+        for _ in range(int(self.n_iter)):
             old = (theta, q)
-            a, b = self._lagged(x, q)
+            a, b = self._lagged(t, c, steps, q)
             trig = theta * (1 - q) * a
-            lam = mu[:, None] + trig
-            with np.errstate(invalid="ignore", divide="ignore"):
-                r = np.where(x > 0, x / lam, 0.0)
-            p_bg = (mu[:, None] * r).sum(axis=1)
+            r = c / (mu[cell] + trig)  # responsibilities' scale; zero where no incident
+            p_bg = mu * np.bincount(cell, r, minlength=n)
             n_trig = (trig * r).sum()
-            lag_w = (theta * (1 - q) * b * r).sum()
+            lag_w = theta * (1 - q) * (b * r).sum()
             mu = np.maximum(p_bg / n_t, 1e-9)
             theta = float(np.clip(n_trig / total, 1e-6, 0.99))
             mean_lag = lag_w / max(n_trig, 1e-12)
@@ -431,15 +455,42 @@ class SEPPGrid(_Baseline):
         return self
 
     def predict_risk(self, panel: Panel, origin: int) -> np.ndarray:
-        origin = panel.check_origin(origin)
+        return self.predict_risk_many(panel, np.array([origin]))[0]
+
+    def predict_risk_many(self, panel: Panel, origins) -> np.ndarray:
+        """Scores for several origin columns at once, shape ``(len(origins), n_cells)``.
+
+        Triggering from every past incident in the fitted window up to each origin, carried
+        from one origin to the next (``E(o') = q**(o'-o) E(o) + new periods``), so a block of
+        consecutive origins reads each column once.
+        """
         if not hasattr(self, "mu_"):
             raise DataError("this SEPPGrid is not fitted yet; call fit(panel, origin) first")
+        origins = np.array([panel.check_origin(o) for o in np.atleast_1d(origins)], dtype=np.int64)
         q = np.exp(-self.omega_)
-        # Triggering from every past incident in the fitted window up to the origin.
-        lo = self.window_[0]
-        x = panel.y[:, lo:origin].astype(np.float64)
-        ages = (origin - 1 - np.arange(lo, origin)).astype(np.float64)
-        return self.mu_ + self.theta_ * (1 - q) * (x @ q**ages)
+        out = np.empty((origins.size, panel.n_cells))
+        e, at = np.zeros(panel.n_cells), self.window_[0]
+        for i in np.argsort(origins, kind="stable"):  # origins in time order
+            o = int(origins[i])
+            if o < at:  # before the last one asked: start again from the window's start
+                e, at = np.zeros(panel.n_cells), self.window_[0]
+            e = e * q ** (o - at) + _decayed_sum(panel.y, at, o, q)
+            at = o
+            out[i] = self.mu_ + self.theta_ * (1 - q) * e
+        return out
+
+
+#: Columns of the counts read at once by :func:`_decayed_sum` (bounds its float64 copy).
+_SUM_CHUNK = 512
+
+
+def _decayed_sum(y: np.ndarray, lo: int, hi: int, q: float) -> np.ndarray:
+    """``sum_{s in [lo, hi)} q**(hi-1-s) y[:, s]`` per cell, read in column chunks."""
+    out = np.zeros(y.shape[0])
+    for a in range(lo, hi, _SUM_CHUNK):  # a few chunks of columns
+        b = min(a + _SUM_CHUNK, hi)
+        out += y[:, a:b].astype(np.float64) @ q ** (hi - 1 - np.arange(a, b, dtype=np.float64))
+    return out
 
 
 class HindsightMap(_Baseline):
