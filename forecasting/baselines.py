@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from forecasting.errors import ConfigError, DataError
-from forecasting.features import Panel, _slot_cumsum
+from forecasting.features import Panel
 from forecasting.params import Params, instance_of, is_number, positive_int, positive_number
 
 
@@ -79,6 +79,13 @@ class HistoricalCounts(_Baseline):
             panel.periods.from_days(self.window_days), origin)
         return panel.y[:, origin - w:origin].sum(axis=1, dtype=np.float64) / w
 
+    def predict_risk_many(self, panel: Panel, origins) -> np.ndarray:
+        """:meth:`predict_risk` at several origins, shape ``(len(origins), n_cells)``."""
+        origins = np.array([panel.check_origin(o) for o in np.atleast_1d(origins)], dtype=np.int64)
+        w = None if self.window_days is None else panel.periods.from_days(self.window_days)
+        sums, k = _strided_sums(panel.y, origins, 1, w)
+        return sums / k[:, None]
+
 
 def _slot_period(panel: Panel, weekday: bool) -> int:
     """Columns between two periods in the same slot: a day's periods (x 7 for weekdays)."""
@@ -100,6 +107,36 @@ def _slot_mean(y: np.ndarray, origin: int, m: int, window: int | None) -> np.nda
     if k == 0:
         return np.zeros(y.shape[0])
     return y[:, origin - k * m:origin:m].sum(axis=1, dtype=np.float64) / k
+
+
+def _strided_sums(y: np.ndarray, origins: np.ndarray, m: int, window: int | None):
+    """Per origin ``o``: the sum of ``y[:, o - k*m : o : m]`` and ``k``, with ``k`` the last
+    ``window`` periods of the slot (all when ``None``, fewer early in the history).
+
+    Origins of one slot are taken in time order and each sum is carried from the previous one
+    (add the columns that entered, drop those that left), so a block of origins costs about
+    one window read per slot instead of one per origin; the sums are exact for counts.
+    Returns ``(sums (n_origins, n_cells) float64, k (n_origins,))``.
+    """
+    origins = np.asarray(origins, dtype=np.int64)
+    k = origins // m if window is None else np.minimum(window, origins // m)
+    lo = origins - k * m
+    out = np.empty((origins.size, y.shape[0]))
+    for r in np.unique(origins % m):  # slots of the day (or week): a handful
+        idx = np.flatnonzero(origins % m == r)
+        idx = idx[np.argsort(origins[idx], kind="stable")]
+        prev = None
+        for i in idx:  # origins of this slot, in time order
+            o, a = int(origins[i]), int(lo[i])
+            if prev is None or a >= int(origins[prev]):  # no overlap: read the window afresh
+                cur = y[:, a:o:m].sum(axis=1, dtype=np.float64)
+            else:
+                po, pa = int(origins[prev]), int(lo[prev])
+                cur = (cur + y[:, po:o:m].sum(axis=1, dtype=np.float64)
+                       - y[:, pa:a:m].sum(axis=1, dtype=np.float64))
+            out[i] = cur
+            prev = i
+    return out, k
 
 
 class TimeOfDayCounts(_Baseline):
@@ -151,6 +188,14 @@ class TimeOfDayCounts(_Baseline):
         m = _slot_period(panel, self.weekday)
         k = None if self.window_days is None else max(1, round(self.window_days / (m * panel.periods.days)))
         return _slot_mean(panel.y, origin, m, k)
+
+    def predict_risk_many(self, panel: Panel, origins) -> np.ndarray:
+        """:meth:`predict_risk` at several origins, shape ``(len(origins), n_cells)``."""
+        origins = np.array([panel.check_origin(o) for o in np.atleast_1d(origins)], dtype=np.int64)
+        m = _slot_period(panel, self.weekday)
+        k = None if self.window_days is None else max(1, round(self.window_days / (m * panel.periods.days)))
+        sums, kk = _strided_sums(panel.y, origins, m, k)
+        return sums / np.maximum(kk, 1)[:, None]
 
 
 #: Weights of the all-slot rate ``TimeOfDayBlend`` chooses from.
@@ -236,19 +281,8 @@ class TimeOfDayBlend(_Baseline):
             self.lambda_ = float(lams[0])
             self.validation_gain_ = np.full(lams.size, np.nan)
             return self
-        # Validation periods precede the origin; each is scored from the history before it,
-        # all at once from cumulative sums (same-slot ones along every m-th column).
-        m = _slot_period(panel, self.weekday)
-        k = self._k(panel, m)
-        y = panel.y[:, :origin]
-        D = _slot_cumsum(y, m)
-        kk = cols // m if k is None else np.minimum(k, cols // m)
-        same = ((D[:, cols] - D[:, cols - kk * m]) / np.maximum(kk, 1)).T.astype(np.float64)
-        C = np.zeros((y.shape[0], origin + 1), dtype=np.float64)
-        np.cumsum(y, axis=1, out=C[:, 1:])
-        nn = cols if k is None else np.minimum(k * m, cols)
-        every = ((C[:, cols] - C[:, cols - nn]) / np.maximum(nn, 1)).T
-        del D, C
+        # Validation periods precede the origin; each is scored from the history before it.
+        same, every = self._parts_many(panel, cols)
         obs = panel.y[:, cols].T.astype(np.float64)
         areas = panel.grid.areas
         gains = np.array([_top_capture((same + lam * every) / (1 + lam), obs, areas, TOD_SHARES)
@@ -264,6 +298,22 @@ class TimeOfDayBlend(_Baseline):
         same, every = self._parts(panel, origin)
         return (same + self.lambda_ * every) / (1 + self.lambda_)
 
+    def _parts_many(self, panel: Panel, origins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_parts` at several origins, each (n_origins, n_cells), carried origin to origin."""
+        m = _slot_period(panel, self.weekday)
+        k = self._k(panel, m)
+        same, kk = _strided_sums(panel.y, origins, m, k)
+        every, nn = _strided_sums(panel.y, origins, 1, None if k is None else k * m)
+        return same / np.maximum(kk, 1)[:, None], every / np.maximum(nn, 1)[:, None]
+
+    def predict_risk_many(self, panel: Panel, origins) -> np.ndarray:
+        """:meth:`predict_risk` at several origins, shape ``(len(origins), n_cells)``."""
+        origins = np.array([panel.check_origin(o) for o in np.atleast_1d(origins)], dtype=np.int64)
+        if not hasattr(self, "lambda_"):
+            raise DataError("this TimeOfDayBlend is not fitted yet; call fit(panel, origin) first")
+        same, every = self._parts_many(panel, origins)
+        return (same + self.lambda_ * every) / (1 + self.lambda_)
+
 
 def _top_capture(scores: np.ndarray, counts: np.ndarray, areas: np.ndarray,
                  shares: tuple[float, ...]) -> float:
@@ -275,12 +325,21 @@ def _top_capture(scores: np.ndarray, counts: np.ndarray, areas: np.ndarray,
     total = max(counts.sum(), 1e-12)
     a = areas / areas.sum()
     out = 0.0
-    order = np.argsort(-scores, axis=1, kind="stable")
-    cum = np.cumsum(a[order], axis=1)
+    # Only the top of each period's ranking matters: the K highest scores always cover the
+    # largest share (K: enough of the smallest cells to reach it), so sort just those. The
+    # threshold below is a score value, the same whatever order ties come in.
+    n = scores.shape[1]
+    K = min(n, int(np.searchsorted(np.cumsum(np.sort(a)), max(shares))) + 2)
+    top = np.argpartition(-scores, K - 1, axis=1)[:, :K] if K < n else \
+        np.broadcast_to(np.arange(n), scores.shape)
+    top_scores = np.take_along_axis(scores, top, axis=1)
+    o = np.argsort(-top_scores, axis=1, kind="stable")
+    sorted_scores = np.take_along_axis(top_scores, o, axis=1)
+    cum = np.cumsum(a[np.take_along_axis(top, o, axis=1)], axis=1)
     for s in shares:  # two shares
         # Score threshold per period where the flagged area reaches s.
-        j = np.minimum((cum < s).sum(axis=1), scores.shape[1] - 1)
-        thr = np.take_along_axis(scores, order, axis=1)[np.arange(len(scores)), j][:, None]
+        j = np.minimum((cum < s).sum(axis=1), K - 1)
+        thr = sorted_scores[np.arange(len(scores)), j][:, None]
         above = scores > thr
         tie = scores == thr
         area_above = (above * a).sum(axis=1, keepdims=True)
@@ -517,8 +576,11 @@ class RateOracle(_Baseline):
 
     The score is a weighted mean of the cell's counts in the periods before *and after* the
     period, weights ``exp(-|lag| / scale)`` out to three scales, the period itself excluded
-    (cut at the panel's ends). It knows where crime usually is at that time, but not the
-    period's own chance variation, so it approximates the ceiling for forecasts of cells'
+    (cut at the panel's ends). At shift and hour periods (``time_of_day=True``) it reads only
+    the periods in the same slot of the day (the same shift, the same hour): a same-slot map
+    in hindsight, since a rate that ignored the time of day is no ceiling there (the
+    time-of-day count rules beat it). It knows where crime usually is at that time, but not
+    the period's own chance variation, so it approximates the ceiling for forecasts of cells'
     underlying rates from their own counts: the gap between it and the strongest baseline is
     the room a better rate forecast could win, the gap between it and :class:`HindsightMap`
     is chance no rate forecast captures. It is an approximation: a model that also reads
@@ -531,6 +593,9 @@ class RateOracle(_Baseline):
         Decay scale of the weights (26 weeks: on the 2023 Vancouver validation year and the
         2018-2019 Chicago backtest it came out best or close to best, on average over
         targets, among flat windows of 13, 26 and 52 weeks and scales of 13 and 26 weeks).
+    time_of_day : bool, default True
+        At shift and hour periods, read only periods in the forecast period's slot of the
+        day (no effect at day and week periods).
 
     Examples
     --------
@@ -540,23 +605,54 @@ class RateOracle(_Baseline):
     >>> pan = Panel(g, Periods("week"), 0, {"all": np.array([[2., 2., 9., 2., 2.]], np.float32)})
     >>> RateOracle().fit(pan, 2).predict_risk(pan, 2).tolist()
     [2.0]
+    >>> y = np.array([[0., 0., 3., 0., 0., 3., 0., 0., 3.]], np.float32)  # night shifts only
+    >>> pan = Panel(g, Periods("shift"), 0, {"all": y})
+    >>> RateOracle().predict_risk_many(pan, [4, 5]).round(6).tolist()  # day shift, night shift
+    [[0.0], [3.0]]
     """
 
     is_forecast = False
-    _CONSTRAINTS = {"scale_days": positive_int()}
+    _CONSTRAINTS = {"scale_days": positive_int(), "time_of_day": instance_of(bool, what="True or False")}
 
-    def __init__(self, *, scale_days: int = 182) -> None:
+    def __init__(self, *, scale_days: int = 182, time_of_day: bool = True) -> None:
         self.scale_days = scale_days
+        self.time_of_day = time_of_day
+
+    def _step(self, panel: Panel) -> int:
+        """Columns between two periods the oracle reads together: a day's periods at shifts
+        and hours (same slot), else 1."""
+        p = panel.periods
+        return int(round(1 / p.days)) if self.time_of_day and p.kind in ("shift", "hour") else 1
 
     def predict_risk(self, panel: Panel, origin: int) -> np.ndarray:
-        origin = int(origin)
-        if not 0 <= origin < panel.n_periods:
-            raise DataError(f"rate_oracle needs the periods around the forecast; origin {origin} "
-                            f"is outside the panel's 0..{panel.n_periods - 1}")
+        return self.predict_risk_many(panel, np.array([origin]))[0]
+
+    def predict_risk_many(self, panel: Panel, origins) -> np.ndarray:
+        """Scores at several origin columns, shape ``(len(origins), n_cells)``.
+
+        One weight matrix per slot of the day (lags x origins) and one product with the
+        slot's columns, read in chunks, instead of one pass over the window per origin.
+        """
+        origins = np.asarray(np.atleast_1d(origins), dtype=np.int64)
+        bad = (origins < 0) | (origins >= panel.n_periods)
+        if bad.any():
+            raise DataError(f"rate_oracle needs the periods around the forecast; origin "
+                            f"{int(origins[bad][0])} is outside the panel's 0..{panel.n_periods - 1}")
         scale = panel.periods.from_days(self.scale_days)
-        lo, hi = max(origin - 3 * scale, 0), min(origin + 3 * scale + 1, panel.n_periods)
-        w = np.exp(-np.abs(np.arange(lo, hi) - origin) / scale)
-        w[origin - lo] = 0.0
-        if not w.any():
-            return np.zeros(panel.n_cells)
-        return panel.y[:, lo:hi].astype(np.float64) @ (w / w.sum())
+        m = self._step(panel)
+        out = np.zeros((origins.size, panel.n_cells))
+        for r in np.unique(origins % m):  # slots of the day: at most 24
+            idx = np.flatnonzero(origins % m == r)
+            o = origins[idx]
+            lo = max(int(o.min()) - 3 * scale, 0)
+            lo += (r - lo) % m  # first column of this slot
+            cols = np.arange(lo, min(int(o.max()) + 3 * scale + 1, panel.n_periods), m)
+            lag = np.abs(cols[:, None] - o[None, :])
+            w = np.where((lag <= 3 * scale) & (lag > 0), np.exp(-lag / scale), 0.0)
+            tot = w.sum(axis=0)
+            w = np.divide(w, tot, out=np.zeros_like(w), where=tot > 0)
+            acc = np.zeros((panel.n_cells, o.size))
+            for a in range(0, cols.size, _SUM_CHUNK):  # chunks of columns bound the float64 copy
+                acc += panel.y[:, cols[a:a + _SUM_CHUNK]].astype(np.float64) @ w[a:a + _SUM_CHUNK]
+            out[idx] = acc.T
+        return out
