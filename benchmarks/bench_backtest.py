@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import os
 import resource
 import sys
 import time
@@ -89,7 +90,8 @@ def run(case: str, out: Path, models=None, *, period="week", start=None, end=Non
     s = run_.summary
     print(f"\n[{case}] {period}s {start or spec['start']}..{end or spec['end']}: runtime "
           f"{run_.timings['total_s']:.1f}s (backtest {run_.timings['backtest_s']:.1f}s); "
-          f"peak RSS {_peak_mb():.0f} MB (shared machine)")
+          f"peak RSS {_peak_mb():.0f} MB (shared machine); load average "
+          f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     slow = sorted(run_.result.timings.items(), key=lambda kv: -kv[1])[:6]
     print(f"[{case}] slowest (model/target seconds): "
           + ", ".join(f"{k} {v:.0f}" for k, v in slow))
