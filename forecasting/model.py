@@ -100,7 +100,12 @@ class LGBMRiskModel(Params):
         time-of-day count against x0.997 without it (docs/forecasting.md).
     features : FeatureBuilder or dict, optional
     random_state : int, default 0
-    n_jobs : int, default 2
+    n_jobs : int, default 1
+        LightGBM threads. One: on the 2-core machine a fit with two threads took twice the
+        CPU time and wall time of a fit with one whenever anything else ran (OpenMP threads
+        wait on each other), and the backtest already runs models in two threads
+        (:func:`forecasting.evaluate.backtest`). Predictions do not depend on it beyond
+        floating-point summation order.
     use_context : bool, default False
         Append the panel's context features (camera activity, places, areas; see
         :mod:`forecasting.context`) to the history features.
@@ -126,7 +131,7 @@ class LGBMRiskModel(Params):
                  early_stopping_rounds: int = 20, negative_rate: float = 0.1, blend: float = 0.3,
                  target_days: int | None = None, max_train_periods: int = 364,
                  features: FeatureBuilder | dict | None = None,
-                 random_state: int = 0, n_jobs: int = 2, use_context: bool = False,
+                 random_state: int = 0, n_jobs: int = 1, use_context: bool = False,
                  offset_days: int | None = None, offset_prior: float = 0.5,
                  offset_feature: str | None = None) -> None:
         self.objective = objective
@@ -620,7 +625,7 @@ def rolling_risk(panel: Panel, origins, *, refit_every: int = 21,
 
     Examples
     --------
-    >>> risk = rolling_risk(panel, np.arange(700, 763), params={"n_jobs": 1})  # doctest: +SKIP
+    >>> risk = rolling_risk(panel, np.arange(700, 763))  # doctest: +SKIP
     """
     origins = np.asarray(origins, dtype=np.int64)
     if origins.ndim != 1 or origins.size == 0 or np.any(np.diff(origins) <= 0):

@@ -35,7 +35,7 @@ def test_estimator_contract(panel):
     m = LGBMRiskModel(**SMALL, random_state=3)
     assert not hasattr(m, "booster_")
     c = clone(m)
-    assert c.get_params()["random_state"] == 3 and LGBMRiskModel().n_jobs == 2
+    assert c.get_params()["random_state"] == 3 and LGBMRiskModel().n_jobs == 1
     with pytest.raises(ConfigError, match=re.escape("unknown parameter 'alpha'")):
         m.set_params(alpha=1)
 
