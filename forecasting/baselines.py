@@ -374,11 +374,23 @@ class KDEBaseline(_Baseline):
         w = origin if self.window_days is None else min(
             panel.periods.from_days(self.window_days), origin)
         mean = panel.y[:, origin - w:origin].sum(axis=1, dtype=np.float64) / w
+        return self._smooth(panel, mean)
+
+    def _smooth(self, panel: Panel, mean: np.ndarray) -> np.ndarray:
         h = float(self.bandwidth)
         # Kernel weights sum to ~1 over the plane, so the smoothed field is still a rate.
         area = panel.grid.cell_size**2
         return panel.grid.kernel_smooth(
             mean, lambda d: area / (2 * np.pi * h * h) * np.exp(-0.5 * (d / h) ** 2), 3 * h)
+
+    def predict_risk_many(self, panel: Panel, origins) -> np.ndarray:
+        """:meth:`predict_risk` at several origins (one smoothing of every origin's map)."""
+        origins = np.array([panel.check_origin(o) for o in np.atleast_1d(origins)], dtype=np.int64)
+        if not self.bandwidth > 0:
+            raise ConfigError(f"bandwidth must be a positive number of metres; got {self.bandwidth!r}")
+        w = None if self.window_days is None else panel.periods.from_days(self.window_days)
+        sums, k = _strided_sums(panel.y, origins, 1, w)
+        return self._smooth(panel, (sums / k[:, None]).T).T
 
 
 class ProMap(_Baseline):
@@ -397,16 +409,24 @@ class ProMap(_Baseline):
         self.window_days = window_days
 
     def predict_risk(self, panel: Panel, origin: int) -> np.ndarray:
-        origin = panel.check_origin(origin)
+        return self.predict_risk_many(panel, np.array([origin]))[0]
+
+    def predict_risk_many(self, panel: Panel, origins) -> np.ndarray:
+        """Scores at several origins, shape ``(len(origins), n_cells)`` (one smoothing for all)."""
+        origins = np.array([panel.check_origin(o) for o in np.atleast_1d(origins)], dtype=np.int64)
         p, g = panel.periods, panel.grid
-        w = min(p.from_days(self.window_days), origin)
-        recent = panel.y[:, origin - w:origin].astype(np.float64)[:, ::-1]  # age 0 first
-        age_weeks = np.floor(np.arange(w) * p.days / 7.0)
-        temporal = recent @ (1.0 / (1.0 + age_weeks))
-        score = g.kernel_smooth(temporal, lambda d: 1.0 / (1.0 + d / g.cell_size), self.bandwidth)
-        total = recent.sum() / w
-        s = score.sum()
-        return score * (total / s) if s > 0 else score
+        temporal = np.empty((panel.n_cells, origins.size))
+        total = np.empty(origins.size)
+        for i, origin in enumerate(origins):  # origins of the block: a window read each
+            w = min(p.from_days(self.window_days), int(origin))
+            recent = panel.y[:, origin - w:origin].astype(np.float64)[:, ::-1]  # age 0 first
+            age_weeks = np.floor(np.arange(w) * p.days / 7.0)
+            temporal[:, i] = recent @ (1.0 / (1.0 + age_weeks))
+            total[i] = recent.sum() / w
+        score = g.kernel_smooth(temporal, lambda d: 1.0 / (1.0 + d / g.cell_size), self.bandwidth).T
+        s = score.sum(axis=1)
+        scale = np.divide(total, s, out=np.ones_like(s), where=s > 0)
+        return score * scale[:, None]
 
 
 class SEPPGrid(_Baseline):
