@@ -83,7 +83,7 @@ class HistoricalCounts(_Baseline):
         """:meth:`predict_risk` at several origins, shape ``(len(origins), n_cells)``."""
         origins = np.array([panel.check_origin(o) for o in np.atleast_1d(origins)], dtype=np.int64)
         w = None if self.window_days is None else panel.periods.from_days(self.window_days)
-        sums, k = _strided_sums(panel.y, origins, 1, w)
+        sums, k = _strided_sums(panel.y, origins, 1, w, _carry(self, "predict"))
         return sums / k[:, None]
 
 
@@ -109,34 +109,46 @@ def _slot_mean(y: np.ndarray, origin: int, m: int, window: int | None) -> np.nda
     return y[:, origin - k * m:origin:m].sum(axis=1, dtype=np.float64) / k
 
 
-def _strided_sums(y: np.ndarray, origins: np.ndarray, m: int, window: int | None):
+def _strided_sums(y: np.ndarray, origins: np.ndarray, m: int, window: int | None,
+                  carry: dict | None = None):
     """Per origin ``o``: the sum of ``y[:, o - k*m : o : m]`` and ``k``, with ``k`` the last
     ``window`` periods of the slot (all when ``None``, fewer early in the history).
 
     Origins of one slot are taken in time order and each sum is carried from the previous one
     (add the columns that entered, drop those that left), so a block of origins costs about
     one window read per slot instead of one per origin; the sums are exact for counts.
+    ``carry`` (a dict the caller keeps) holds each slot's last sum for the next call on the
+    same counts array ``y``, so a backtest's next block continues from this one.
     Returns ``(sums (n_origins, n_cells) float64, k (n_origins,))``.
     """
     origins = np.asarray(origins, dtype=np.int64)
     k = origins // m if window is None else np.minimum(window, origins // m)
     lo = origins - k * m
     out = np.empty((origins.size, y.shape[0]))
+    if carry is not None and carry.get("y") is not y:  # other counts: nothing to carry
+        carry.clear()
+        carry["y"] = y
     for r in np.unique(origins % m):  # slots of the day (or week): a handful
         idx = np.flatnonzero(origins % m == r)
         idx = idx[np.argsort(origins[idx], kind="stable")]
-        prev = None
+        po, pa, cur = carry.get(int(r), (None, None, None)) if carry is not None else (None,) * 3
         for i in idx:  # origins of this slot, in time order
             o, a = int(origins[i]), int(lo[i])
-            if prev is None or a >= int(origins[prev]):  # no overlap: read the window afresh
+            if po is None or o < po or a < pa or a >= po:  # no usable overlap: read afresh
                 cur = y[:, a:o:m].sum(axis=1, dtype=np.float64)
             else:
-                po, pa = int(origins[prev]), int(lo[prev])
                 cur = (cur + y[:, po:o:m].sum(axis=1, dtype=np.float64)
                        - y[:, pa:a:m].sum(axis=1, dtype=np.float64))
             out[i] = cur
-            prev = i
+            po, pa = o, a
+        if carry is not None:
+            carry[int(r)] = (po, pa, cur)
     return out, k
+
+
+def _carry(model, key) -> dict:
+    """The model's carried slot sums for ``key`` (a private cache, not a learned attribute)."""
+    return model.__dict__.setdefault("_carry", {}).setdefault(key, {})
 
 
 class TimeOfDayCounts(_Baseline):
@@ -194,7 +206,7 @@ class TimeOfDayCounts(_Baseline):
         origins = np.array([panel.check_origin(o) for o in np.atleast_1d(origins)], dtype=np.int64)
         m = _slot_period(panel, self.weekday)
         k = None if self.window_days is None else max(1, round(self.window_days / (m * panel.periods.days)))
-        sums, kk = _strided_sums(panel.y, origins, m, k)
+        sums, kk = _strided_sums(panel.y, origins, m, k, _carry(self, "predict"))
         return sums / np.maximum(kk, 1)[:, None]
 
 
@@ -282,7 +294,7 @@ class TimeOfDayBlend(_Baseline):
             self.validation_gain_ = np.full(lams.size, np.nan)
             return self
         # Validation periods precede the origin; each is scored from the history before it.
-        same, every = self._parts_many(panel, cols)
+        same, every = self._parts_many(panel, cols, "validation")
         obs = panel.y[:, cols].T.astype(np.float64)
         areas = panel.grid.areas
         gains = np.array([_top_capture((same + lam * every) / (1 + lam), obs, areas, TOD_SHARES)
@@ -298,12 +310,14 @@ class TimeOfDayBlend(_Baseline):
         same, every = self._parts(panel, origin)
         return (same + self.lambda_ * every) / (1 + self.lambda_)
 
-    def _parts_many(self, panel: Panel, origins: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _parts_many(self, panel: Panel, origins: np.ndarray,
+                    purpose: str = "predict") -> tuple[np.ndarray, np.ndarray]:
         """:meth:`_parts` at several origins, each (n_origins, n_cells), carried origin to origin."""
         m = _slot_period(panel, self.weekday)
         k = self._k(panel, m)
-        same, kk = _strided_sums(panel.y, origins, m, k)
-        every, nn = _strided_sums(panel.y, origins, 1, None if k is None else k * m)
+        same, kk = _strided_sums(panel.y, origins, m, k, _carry(self, (purpose, "same")))
+        every, nn = _strided_sums(panel.y, origins, 1, None if k is None else k * m,
+                                  _carry(self, (purpose, "every")))
         return same / np.maximum(kk, 1)[:, None], every / np.maximum(nn, 1)[:, None]
 
     def predict_risk_many(self, panel: Panel, origins) -> np.ndarray:
@@ -389,7 +403,7 @@ class KDEBaseline(_Baseline):
         if not self.bandwidth > 0:
             raise ConfigError(f"bandwidth must be a positive number of metres; got {self.bandwidth!r}")
         w = None if self.window_days is None else panel.periods.from_days(self.window_days)
-        sums, k = _strided_sums(panel.y, origins, 1, w)
+        sums, k = _strided_sums(panel.y, origins, 1, w, _carry(self, "predict"))
         return self._smooth(panel, (sums / k[:, None]).T).T
 
 

@@ -240,6 +240,10 @@ def test_predict_risk_many_equals_predict_risk_at_each_origin(make):
     got = m.predict_risk_many(pan, origins)
     assert got.shape == (len(origins), 6)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    # The next block continues from the sums carried over from this one.
+    later = np.array([111, 112, 113, 125, 140])
+    np.testing.assert_allclose(m.predict_risk_many(pan, later),
+                               [m.predict_risk(pan, o) for o in later], rtol=1e-12, atol=1e-12)
 
 
 def test_rate_oracle_at_shifts_reads_only_the_same_shift():
