@@ -134,6 +134,7 @@ class StoreProvider(StoreAnalysis):
         if not self.boundary_files and data_dir is not None:
             self.boundary_files = sorted((Path(data_dir) / "boundaries").glob("*.geojson"))
         self.timezone = timezone
+        self._runs = FigureCache(size=2, ttl=float("inf"))
         self._forecasts = FigureCache(size=6, ttl=float("inf"))
         self._priority = FigureCache(size=6, ttl=float("inf"))
         self._evaluations = FigureCache(size=64, ttl=float("inf"))
@@ -146,9 +147,12 @@ class StoreProvider(StoreAnalysis):
             return fn(session=s, **kw)
 
     def forecast_runs(self) -> pd.DataFrame:
-        from forecasting.store.forecasts import forecast_runs
+        from forecasting.store.forecasts import forecast_runs, forecast_runs_stamp
 
-        return self._read(forecast_runs).loc[:, RUN_COLUMNS]
+        # Asked by every period switch and cell click: re-read the list only when a run was added or deleted.
+        stamp = self._read(forecast_runs_stamp)
+        runs = self._runs.get_or(stamp, lambda: self._read(forecast_runs).loc[:, RUN_COLUMNS])
+        return runs.copy()
 
     def _run(self, run_id: int) -> pd.Series:
         runs = self.forecast_runs()
@@ -158,10 +162,12 @@ class StoreProvider(StoreAnalysis):
         return hit.iloc[0]
 
     def grid_crs(self, grid_id: int) -> str | None:
-        from forecasting.store.forecasts import get_grid
+        from forecasting.jobs.forecasting import grid_crs
 
-        return self._static.setdefault(("crs", grid_id), self._read(lambda session: getattr(
-            get_grid(session=session, grid_id=int(grid_id)), "crs", None)))
+        key = ("crs", int(grid_id))
+        if key not in self._static:  # grids never change
+            self._static[key] = grid_crs(self.factory, int(grid_id))
+        return self._static[key]
 
     def forecast(self, run_id: int) -> pd.DataFrame:
         from forecasting.jobs.places import run_labels
@@ -177,7 +183,7 @@ class StoreProvider(StoreAnalysis):
     def cell_history(self, run_id: int, cell_id: str, periods: int = 12) -> pd.DataFrame:
         import shapely
 
-        from forecasting.store.repository import load_incidents
+        from forecasting.store.repository import incident_times_in_box
 
         run = self._run(run_id)
         fc = self.forecast(run_id)
@@ -187,8 +193,10 @@ class StoreProvider(StoreAnalysis):
         length = pd.Timestamp(run["period_end"]) - pd.Timestamp(run["period_start"])
         end = pd.Timestamp(run["period_start"])
         starts = pd.DatetimeIndex([end - length * (periods - i) for i in range(periods)])
-        ev = self._read(load_incidents, start=starts[0].to_pydatetime(), end=end.to_pydatetime())
         poly = shapely.from_wkt(hit["polygon_wkt"].iloc[0])
+        # Only the incidents in the cell's bounding box (an index read), then the exact polygon test.
+        ev = self._read(incident_times_in_box, start=starts[0].to_pydatetime(), end=end.to_pydatetime(),
+                        bounds=poly.bounds)
         inside = shapely.contains_xy(poly, ev["longitude"].to_numpy(float), ev["latitude"].to_numpy(float)) \
             if len(ev) else np.zeros(0, dtype=bool)
         t = pd.to_datetime(ev.loc[inside, "occurred_at"], utc=True)
@@ -204,7 +212,7 @@ class StoreProvider(StoreAnalysis):
         return cams.loc[:, CAMERA_COLUMNS].reset_index(drop=True)
 
     def places(self) -> pd.DataFrame:
-        from forecasting.store.cameras import load_places
+        from forecasting.store.places import load_places
 
         return self._read(load_places).loc[:, PLACE_COLUMNS]
 
@@ -223,7 +231,9 @@ class StoreProvider(StoreAnalysis):
     def simulated(self) -> bool:
         from forecasting.store.streets import source_is_simulated
 
-        return self._static.setdefault("simulated", self._read(source_is_simulated))
+        if "simulated" not in self._static:  # read once (asked by every page shell)
+            self._static["simulated"] = self._read(source_is_simulated)
+        return self._static["simulated"]
 
     def camera_priority(self, run_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         return self._priority.get_or(int(run_id), lambda: self._rank(int(run_id)))
@@ -260,13 +270,13 @@ class StoreProvider(StoreAnalysis):
         return priority_frame(res.choice), res.gaps.loc[:, GAP_COLUMNS]
 
     def backtests(self) -> list[Backtest]:
-        from forecasting.store.forecasts import list_backtests
+        from forecasting.store.backtests import list_backtests
 
         rows = self._read(list_backtests)
         return [Backtest(b.id, b.created_at, b.period, b.metrics or {}, b.out_dir, b.created_by) for b in rows]
 
     def model_versions(self) -> pd.DataFrame:
-        from forecasting.store.forecasts import list_model_versions
+        from forecasting.store.model_versions import list_model_versions
 
         cols = ["id", "name", "category", "period", "train_start", "train_end", "created_at", "created_by"]
         return self._read(list_model_versions).loc[:, cols]
@@ -282,7 +292,7 @@ class StoreProvider(StoreAnalysis):
             return str(exc)
 
     def tasks(self) -> pd.DataFrame:
-        from forecasting.store.forecasts import list_tasks
+        from forecasting.store.tasks import list_tasks
 
         rows = self._read(list_tasks)
         return pd.DataFrame([{"id": t.id, "kind": t.kind, "status": t.status, "progress": t.progress,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +26,9 @@ CategoryOpt = Annotated[list[str] | None, typer.Option("--category", help="A cat
 TaskOpt = Annotated[int | None, typer.Option("--task-id", help="Report progress into this task row.")]
 UserOpt = Annotated[str | None, typer.Option("--user", help="Who runs this (audit); default the OS user.")]
 SourceOpt = Annotated[list[str] | None, typer.Option("--source", help="Only incidents of this source (repeatable).")]
+SchedulerOpt = Annotated[str | None, typer.Option(
+    "--scheduler", help="Run on Dask: 'local' (a LocalCluster; dask_workers, dask_memory_limit settings) or a "
+    "scheduler address such as tcp://host:8786. Default: the dask_scheduler setting; unset: one process.")]
 
 
 def _user(user: str | None) -> str:
@@ -47,12 +49,14 @@ def train(
     source: SourceOpt = None,
     task_id: TaskOpt = None,
     user: UserOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Fit LightGBM risk models on the stored incidents and record the model versions."""
     from forecasting.jobs import forecasting as fj
 
     result = fj.train(factory(), settings(), period=period, at=at, categories=category or [],
-                      cell_size=cell_size, sources=source, user=_user(user), task_id=task_id, say=_say)
+                      cell_size=cell_size, sources=source, user=_user(user), task_id=task_id, say=_say,
+                      scheduler=scheduler)
     for target, vid in result["model_version_ids"].items():
         typer.echo(f"model version {vid}: lgbm, {period}, target {target!r}, trained on data before {result['at']}")
     typer.echo(f"artifacts: {result['artifact']}")
@@ -69,6 +73,7 @@ def forecast(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     task_id: TaskOpt = None,
     user: UserOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Forecast every cell for the next period(s), store the scores, print the top cells with reasons."""
     import pandas as pd
@@ -81,7 +86,7 @@ def forecast(
     session_factory = factory()
     runs = fj.issue_forecasts(session_factory, settings(), period=period, at=at, count=count, category=category,
                               cell_size=cell_size, sources=source, top=top, user=_user(user), task_id=task_id,
-                              say=None if as_json else _say)
+                              say=None if as_json else _say, scheduler=scheduler)
     for r in runs:
         # One period format everywhere: the run's local start, ISO 8601, on the run and on every cell.
         r["period_start"] = pd.Timestamp(r["period_start"]).isoformat()
@@ -126,37 +131,33 @@ def backtest(
     areas: Annotated[Path | None, typer.Option("--areas", help="Area layer (GeoJSON...) for the fairness "
                                                "shares by area.")] = None,
     area_field: Annotated[str, typer.Option("--area-field", help="Column naming each area.")] = "name",
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Backtest every model on rolling origins and write the comparison (PAI, hit rate, PEI*).
 
     With --incidents, the files are ingested first (into the configured database, or into a
     throwaway one when no database_url is configured); without, the stored incidents are used.
     """
-    from forecasting import jobs
     from forecasting.jobs import forecasting as fj
     from forecasting.jobs.governance import read_area_layer
-    from forecasting.store import migrate
-    from forecasting.store.session import make_engine, make_session_factory
+    from forecasting.workflows import BacktestOptions
 
     cfg = settings()
-    model_names = [m.strip() for m in models.split(",") if m.strip()]
-    with tempfile.TemporaryDirectory(prefix="crimecast-backtest-") as tmp:
-        if incidents and not cfg.database_url:
-            cfg = cfg.model_copy(update={"database_url": f"sqlite:///{Path(tmp) / 'backtest.db'}"})
-            migrate.upgrade(cfg.resolved_database_url())
-            session_factory = make_session_factory(make_engine(cfg.resolved_database_url()))
-        else:
-            session_factory = factory()
-        sources = source
-        if incidents:
-            for path in incidents:
-                summary = jobs.ingest_incidents(session_factory, cfg, path, fmt)
-                _say(f"{path.name}: read {summary.rows_read:,}, loaded {summary.loaded:,}, "
-                     f"duplicates {summary.duplicates:,}, quarantined {summary.quarantined:,}")
-            sources = sources or [fmt]
-        run = fj.backtest_stored(session_factory, cfg, start=start, end=end, out_dir=out, period=period,
-                                 categories=category or [], models=model_names, cell_size=cell_size,
-                                 refit_every=refit_every, sources=sources, user=_user(user), task_id=task_id,
-                                 say=_say, areas=read_area_layer(areas, area_field) if areas else None)
+    options = BacktestOptions(
+        start=start, end=end, period=period, cell_size=cell_size or cfg.cell_size, categories=tuple(category or ()),
+        models=tuple(m.strip() for m in models.split(",") if m.strip()), refit_every=refit_every,
+        areas=read_area_layer(areas, area_field) if areas else None,
+    )
+    # Files given and no database configured: a throwaway one, so the default location stays untouched.
+    scratch = bool(incidents) and not cfg.database_url
+    store = None if scratch else factory(create=bool(incidents))
+
+    def ingested(path, summary):
+        _say(f"{path.name}: read {summary.rows_read:,}, loaded {summary.loaded:,}, "
+             f"duplicates {summary.duplicates:,}, quarantined {summary.quarantined:,}")
+
+    run = fj.backtest(store, cfg, options, out_dir=out, incidents=incidents or (), fmt=fmt, scratch=scratch,
+                      sources=source, user=_user(user), task_id=task_id, say=_say, on_ingest=ingested,
+                      scheduler=scheduler)
     typer.echo((out / "report.md").read_text())
     typer.echo(f"files: {', '.join(str(p) for p in run.files.values())}")
