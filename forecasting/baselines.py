@@ -325,15 +325,19 @@ class TimeOfDayShrunk(_Baseline):
         self.alpha = alpha
         self.weekday = weekday
 
-    def _slot_counts(self, panel: Panel, origin: int) -> tuple[np.ndarray, int]:
-        """Counts per cell and slot (slot 0 = the slot of ``origin``) and periods per slot read."""
+    def _window(self, panel: Panel, origin: int) -> tuple[np.ndarray, int, int]:
+        """The columns read before ``origin`` (whole days of slots), slots per cycle, periods per slot."""
         m = _slot_period(panel, self.weekday)
         k = origin // m
         if self.window_days is not None:
             k = min(k, max(1, round(self.window_days / (m * panel.periods.days))))
-        y = panel.y[:, origin - k * m:origin]
+        return panel.y[:, origin - k * m:origin], m, k
+
+    def _slot_counts(self, panel: Panel, origin: int) -> np.ndarray:
+        """Counts per cell and slot over the window (slot 0 = the slot of ``origin``)."""
+        y, m, k = self._window(panel, origin)
         # Column origin - k*m + i*m + j lies in the same slot as origin when j = 0.
-        return y.reshape(y.shape[0], k, m).sum(axis=1, dtype=np.float64), k
+        return np.stack([y[:, j::m].sum(axis=1, dtype=np.float64) for j in range(m)], axis=1)
 
     def fit(self, panel: Panel, origin: int) -> TimeOfDayShrunk:
         super().fit(panel, origin)
@@ -341,21 +345,24 @@ class TimeOfDayShrunk(_Baseline):
         if self.alpha is not None:
             self.alpha_ = float(self.alpha)
             return self
-        n_cj, _ = self._slot_counts(panel, origin)
-        self.alpha_ = _dirichlet_strength(n_cj)
+        self.alpha_ = _dirichlet_strength(self._slot_counts(panel, origin))
         return self
 
     def predict_risk(self, panel: Panel, origin: int) -> np.ndarray:
         origin = panel.check_origin(origin)
         if not hasattr(self, "alpha_"):
             raise DataError("this TimeOfDayShrunk is not fitted yet; call fit(panel, origin) first")
-        n_cj, k = self._slot_counts(panel, origin)
-        n_c = n_cj.sum(axis=1)
-        if k == 0 or n_c.sum() == 0:
+        y, m, k = self._window(panel, origin)
+        if k == 0:
             return np.zeros(panel.n_cells)
-        p0 = n_cj[:, 0].sum() / n_c.sum()
+        # Two row sums (all slots, the origin's slot) instead of a per-slot table: one per shift.
+        n_c = y.sum(axis=1, dtype=np.float64)
+        same = y[:, ::m].sum(axis=1, dtype=np.float64)
+        if n_c.sum() == 0:
+            return np.zeros(panel.n_cells)
+        p0 = same.sum() / n_c.sum()
         a = self.alpha_ if np.isfinite(self.alpha_) else 0.0
-        share = np.divide(n_cj[:, 0] + a * p0, n_c + a, out=np.full(n_c.size, p0), where=n_c + a > 0)
+        share = np.divide(same + a * p0, n_c + a, out=np.full(n_c.size, p0), where=n_c + a > 0)
         return n_c / k * share
 
 
