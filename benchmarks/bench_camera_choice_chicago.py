@@ -400,12 +400,12 @@ def _alpha(text: str) -> float | str:
 
 
 def add_arguments(ap) -> None:
-    ap.add_argument("--model", nargs="+", default=["tod_shrunk", "historical"],
+    ap.add_argument("--model", nargs="+", default=["tod_shrunk"],
                     help="risk models tried on the validation year: historical, kde, tod_shrunk (over "
                          "--windows; tod_shrunk also over --alphas), lgbm and the core's time-of-day "
                          "baselines tod_13, tod_52, tod_104, tod_all, tod_weekday_52, tod_weekday_104, "
                          "tod_weekday_all, tod_blend (their own windows)")
-    ap.add_argument("--windows", type=int, nargs="+", default=[728, 1092],
+    ap.add_argument("--windows", type=int, nargs="+", default=[728],
                     help="model windows (days) tried on the validation year")
     ap.add_argument("--alphas", type=_alpha, nargs="+", default=["eb", 10.0, 30.0],
                     help="tod_shrunk's profile strengths tried on the validation year ('eb': fitted at "
