@@ -25,11 +25,9 @@ import shapely
 from pyproj import CRS, Transformer
 from scipy import ndimage, sparse
 
+from forecasting.config import DEFAULT_CELL_SIZE  # the default edge of a square cell, metres
 from forecasting.errors import ConfigError, CRSError, InputError, check_positive
 from forecasting.schema import LATITUDE, LONGITUDE
-
-#: Default edge length of a square cell, metres.
-DEFAULT_CELL_SIZE = 150.0
 
 WGS84 = "EPSG:4326"
 

@@ -10,7 +10,7 @@ import json
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from forecasting.errors import DataError
@@ -18,6 +18,7 @@ from forecasting.store.models import (
     Cell,
     Forecast,
     ForecastRun,
+    ModelVersion,
 )
 from forecasting.store.repository import bulk_insert, now_utc
 
@@ -74,6 +75,27 @@ def forecast_runs(
     for c in ("period_start", "period_end", "issued_at", "data_until"):
         frame[c] = pd.to_datetime(frame[c], utc=True)
     return frame
+
+
+def run_period_specs(*, session: Session, run_ids) -> dict[int, dict | None]:
+    """Run id -> the period layout its model version stored (``params["period_spec"]``).
+
+    ``None`` for a run without a model version or stored before layouts were (the default layout).
+    """
+    ids = [int(i) for i in run_ids]
+    q = (select(ForecastRun.id, ModelVersion.params)
+         .join(ModelVersion, ModelVersion.id == ForecastRun.model_version_id, isouter=True)
+         .where(ForecastRun.id.in_(ids)))
+    return {int(i): (p or {}).get("period_spec") for i, p in session.execute(q)}
+
+
+def forecast_runs_stamp(*, session: Session) -> tuple[int, int]:
+    """``(number of runs, highest run id)``: changes whenever a run is stored or deleted (runs are immutable).
+
+    One small query, so a reader can keep the run list and re-read it only when this changes.
+    """
+    n, top = session.execute(select(func.count(ForecastRun.id), func.max(ForecastRun.id))).one()
+    return int(n or 0), int(top or 0)
 
 
 def forecast_frame(*, session: Session, run_id: int, with_cells: bool = True) -> pd.DataFrame:
