@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     patrol_guard: bool = Field(default=True, description="Discount incidents recorded during patrol visits.")
     patrol_uplift: float = Field(default=2.0, description="Detection with a patrol over without (at least 1).")
     chunk_size: int = Field(default=50_000, description="Rows per ingestion chunk (bounds memory).")
+    copy_workers: int = Field(
+        default=2, description="PostgreSQL: connections that COPY ingest chunks into the staging tables in parallel.")
     study_area: tuple[float, float, float, float] | None = Field(
         default=None,
         description="Optional lon/lat box (west, south, east, north); rows outside are quarantined.",
@@ -117,7 +119,7 @@ class Settings(BaseSettings):
             raise ValueError(f"patrol_uplift must be at least 1 (detection with a patrol over without); got {v}")
         return v
 
-    @field_validator("retention_days", "chunk_size", "retention_counts_days", "retention_forecasts_days",
+    @field_validator("retention_days", "chunk_size", "copy_workers", "retention_counts_days", "retention_forecasts_days",
                      "retention_exports_days", "retention_audit_days")
     @classmethod
     def _positive_int(cls, v: int | None) -> int | None:

@@ -68,7 +68,7 @@ T = TypeVar("T")
 def atomic_run(
     factory: sessionmaker[Session], *, kind: str, path: Path, fmt: str, source: str, options: dict,
     body: Callable[[Session, IngestSummary], None], summary_type: type[IngestSummary] = IngestSummary,
-    staged: bool = False,
+    staged: bool = False, copy_workers: int = 2,
 ) -> IngestSummary:
     """Run ``body(session, summary)`` as one ingest run of ``path``.
 
@@ -80,21 +80,27 @@ def atomic_run(
     With ``staged=True`` (incidents) on SQLite, ``body``'s incident and quarantine inserts go to
     temporary tables while it reads and checks (no write lock held), then one short transaction
     publishes them with the run's status: sign-ins and audit rows keep working meanwhile.
+    On PostgreSQL they go to two unlogged staging tables of the run, which ``copy_workers``
+    connections fill with ``COPY`` in parallel (:class:`~forecasting.store.bulk.CopyPool`), and
+    one ``INSERT ... SELECT`` publishes them with the run's status. A killed run's staging
+    tables are dropped by the next ingest.
     """
     with ingest_lock(factory.kw["bind"]):
         return _atomic_run(factory, kind=kind, path=path, fmt=fmt, source=source, options=options, body=body,
-                           summary_type=summary_type, staged=staged)
+                           summary_type=summary_type, staged=staged, copy_workers=copy_workers)
 
 
-def _atomic_run(factory, *, kind, path, fmt, source, options, body, summary_type, staged) -> IngestSummary:
+def _atomic_run(factory, *, kind, path, fmt, source, options, body, summary_type, staged,
+                copy_workers) -> IngestSummary:
     with transaction(factory) as s:
         repo.fail_interrupted_runs(session=s)
+        repo.drop_orphan_staging(session=s)
         run_id = repo.create_run(session=s, kind=kind, source_path=str(path), format=fmt, source=source,
                                  sha256=file_sha256(path), options=options)
     summary = summary_type(path=str(path), run_id=run_id)
     try:
         if staged:
-            _run_staged(factory, body, summary)
+            _run_staged(factory, body, summary, copy_workers)
         else:
             with transaction(factory) as s:
                 body(s, summary)
@@ -110,16 +116,27 @@ def _atomic_run(factory, *, kind, path, fmt, source, options, body, summary_type
     return summary
 
 
-def _run_staged(factory: sessionmaker[Session], body, summary: IngestSummary) -> None:
+def _run_staged(factory: sessionmaker[Session], body, summary: IngestSummary, copy_workers: int = 2) -> None:
     """``body`` into the staging tables, then publish them and the run's status in one short write."""
     from sqlalchemy.exc import OperationalError
 
-    with factory.kw["bind"].connect() as conn:  # one connection throughout: temp tables are per connection
+    engine = factory.kw["bind"]
+    with engine.connect() as conn:  # one connection throughout: temp tables are per connection
         s = Session(bind=conn, expire_on_commit=False)
         staging = False
         try:
-            staging = repo.begin_staging(session=s)
-            body(s, summary)
+            staging = repo.begin_staging(session=s, run_id=summary.run_id)
+            if staging and conn.dialect.name == "postgresql":
+                from forecasting.store.bulk import CopyPool
+
+                s.commit()  # the COPY connections must see the staging tables
+                with CopyPool(engine, copy_workers) as pool:
+                    s.info["cc_copy_pool"] = pool
+                    body(s, summary)
+                    pool.join()
+                s.info.pop("cc_copy_pool", None)
+            else:
+                body(s, summary)
             summary.status = "succeeded"
             if staging:
                 s.commit()  # ends the read snapshot; the staged rows stay in this connection's temp tables
@@ -201,7 +218,7 @@ def ingest_incidents(
                 progress(chunk.rows_read)
 
     return atomic_run(factory, kind="incidents", path=p, fmt=fmt, source=source,
-                      options=_options_dict(options), body=body, staged=True)
+                      options=_options_dict(options), body=body, staged=True, copy_workers=settings.copy_workers)
 
 
 def prefetch_process(make: Callable[[], Iterator[T]], depth: int = 1) -> Iterator[T]:
