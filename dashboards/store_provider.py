@@ -137,6 +137,7 @@ class StoreProvider(StoreAnalysis):
         self._forecasts = FigureCache(size=6, ttl=float("inf"))
         self._priority = FigureCache(size=6, ttl=float("inf"))
         self._evaluations = FigureCache(size=64, ttl=float("inf"))
+        self._views = FigureCache(size=32, ttl=float("inf"))  # extents, frame cells, values of stored runs
         self._static: dict[str, Any] = {}
 
     def _read(self, fn: Callable, **kw):
@@ -173,6 +174,30 @@ class StoreProvider(StoreAnalysis):
             return frame.assign(label=frame["cell_id"].astype(str).map(labels).astype(object))
 
         return self._forecasts.get_or(int(run_id), load)
+
+    def forecast_extent(self, run_id: int) -> dict:
+        from forecasting.store.viewport import forecast_extent
+
+        return self._views.get_or(("extent", int(run_id)), lambda: self._read(forecast_extent, run_id=int(run_id)))
+
+    def forecast_window(self, run_id: int, col_min: int, col_max: int, row_min: int, row_max: int) -> pd.DataFrame:
+        from forecasting.store.viewport import forecast_window
+
+        return self._read(forecast_window, run_id=int(run_id), col_min=col_min, col_max=col_max, row_min=row_min,
+                          row_max=row_max)
+
+    def forecast_values(self, run_id: int) -> pd.DataFrame:
+        from forecasting.store.viewport import forecast_values
+
+        return self._views.get_or(("values", int(run_id)), lambda: self._read(forecast_values, run_id=int(run_id)))
+
+    def forecast_frame_cells(self, run_id: int) -> pd.DataFrame:
+        from forecasting.store.viewport import forecast_window
+
+        ext = self.forecast_extent(run_id)
+        return self._views.get_or(("frame", int(run_id)), lambda: self._read(
+            forecast_window, run_id=int(run_id), col_min=ext["col_min"], col_max=ext["col_max"],
+            row_min=ext["row_min"], row_max=ext["row_max"], limit=256))
 
     def cell_history(self, run_id: int, cell_id: str, periods: int = 12) -> pd.DataFrame:
         import shapely

@@ -119,8 +119,8 @@ class Settings(BaseSettings):
             raise ValueError(f"patrol_uplift must be at least 1 (detection with a patrol over without); got {v}")
         return v
 
-    @field_validator("retention_days", "chunk_size", "copy_workers", "retention_counts_days", "retention_forecasts_days",
-                     "retention_exports_days", "retention_audit_days")
+    @field_validator("retention_days", "chunk_size", "copy_workers", "retention_counts_days",
+                     "retention_forecasts_days", "retention_exports_days", "retention_audit_days")
     @classmethod
     def _positive_int(cls, v: int | None) -> int | None:
         if v is not None and v <= 0:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
+from dash import no_update
 from flask import g
 
 from dashboards import create_app, ids
@@ -245,3 +247,36 @@ def test_map_figure_of_a_run_is_built_once_and_every_view_audited(ctx, fake):
     assert c is not a
     missing, status = risk_map.map_figure(ctx, 999, "probability", [], None, user)
     assert "not found" in status
+
+
+def test_a_large_run_is_drawn_for_the_view_only(ctx, fake, monkeypatch):
+    """Above VIEWPORT_CELLS the map holds blocks far out and only the cells around the view close in."""
+    from dashboards import figures
+
+    monkeypatch.setattr(risk_map, "VIEWPORT_CELLS", 100)
+    monkeypatch.setattr(figures, "MAX_VIEW_PIXELS", 64)
+    user = fake.get_account("vic")
+    before = len(fake.audit_log)
+    far, status = risk_map.map_figure(ctx, 1, "expected_count", [], None, user)
+    assert far.layout.meta["block"] > 1 and np.asarray(far.data[0].z, dtype=float).size <= 64
+    assert "blocks of up to" in status
+    near, status = risk_map.map_figure(ctx, 1, "expected_count", [], None, user,
+                                       {"xaxis.range[0]": 1, "xaxis.range[1]": 4, "yaxis.range[0]": 1,
+                                        "yaxis.range[1]": 4}, True)
+    z = np.asarray(near.data[0].z, dtype=float)
+    assert near.layout.meta["block"] == 1 and z.size <= 64 and np.isfinite(z).sum() < len(fake.forecast(1))
+    assert len(fake.audit_log) == before + 1  # zooming is not a new view
+    # A click on a single cell of the zoomed view opens its panel; a click on a block does nothing.
+    fc = fake.forecast(1)
+    x0, y0 = int(near.data[0].x0), int(near.data[0].y0)
+    cell, _ = risk_map.cell_panel(ctx, 1, {"points": [{"x": x0, "y": y0, "curveNumber": 0}]})
+    hit = fc[(fc["col"] == fc["col"].min() + x0) & (fc["row"] == fc["row"].min() + y0)]
+    assert cell == hit["cell_id"].iloc[0]
+    assert risk_map.cell_panel(ctx, 1, {"points": [{"x": 1.5, "y": 1.5, "curveNumber": 0}]}) == (no_update, no_update)
+
+
+def test_a_small_run_ignores_zooms(ctx, fake):
+    """Under VIEWPORT_CELLS the whole run is drawn once; a zoom sends nothing new (today's fast path)."""
+    assert risk_map.map_figure(ctx, 1, "expected_count", [], None, None, {"xaxis.range[0]": 1,
+                                                                          "xaxis.range[1]": 4}, True) == (
+        no_update, no_update)

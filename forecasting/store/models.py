@@ -126,7 +126,9 @@ class Cell(Base):
     """One cell of a grid, with its WGS84 polygon as WKT (a PostGIS polygon on PostgreSQL)."""
 
     __tablename__ = "cells"
-    __table_args__ = (UniqueConstraint("grid_id", "cell_id"),)
+    # (grid, col, row): the risk map reads the cells in view by column and row range (0006_cell_viewport).
+    __table_args__ = (UniqueConstraint("grid_id", "cell_id"),
+                      Index("ix_cells_grid_id_col_row", "grid_id", "col", "row"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id", ondelete="CASCADE"))

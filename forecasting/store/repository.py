@@ -394,7 +394,8 @@ def load_incidents(
 
 
 __all__ = [
-    "begin_staging", "count_incidents", "create_run", "drop_orphan_staging", "end_staging", "existing_hashes", "fail_interrupted_runs",
+    "begin_staging", "count_incidents", "create_run", "drop_orphan_staging", "end_staging", "existing_hashes",
+    "fail_interrupted_runs",
     "finish_run", "publish_staged",
     "get_run", "insert_incidents", "insert_quarantine", "list_runs",
     "load_incidents",
