@@ -107,7 +107,7 @@ _VIEW_STATE_JS = """
 const gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
 if (!gd || !gd.data || !gd.data.length || gd.data[0].type !== 'heatmap') return null;
 if (!gd.querySelector('.heatmaplayer image') || !gd.calcdata || !gd.calcdata[0]) return null;
-const z = gd.data[0].z;
+const z = gd.calcdata[0][0].z;
 return {fresh: !gd.data[0].__seen, block: gd.layout.meta && gd.layout.meta.block,
         pixels: z.length * (z[0] ? z[0].length : 0), x0: gd.data[0].x0};
 """

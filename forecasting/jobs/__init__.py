@@ -4,6 +4,13 @@ A composition layer (like ``cli``): it may import anything but ``cli``. Each job
 session factory and owns its transactions. One module per domain.
 """
 
-from forecasting.jobs.ingest import IngestSummary, atomic_run, ingest_incidents, prefetch
+from forecasting.jobs.ingest import (
+    ArchiveSummary,
+    IngestSummary,
+    atomic_run,
+    ingest_incidents,
+    ingest_policeuk_archive,
+    prefetch,
+)
 
-__all__ = ["IngestSummary", "atomic_run", "ingest_incidents", "prefetch"]
+__all__ = ["ArchiveSummary", "IngestSummary", "atomic_run", "ingest_incidents", "ingest_policeuk_archive", "prefetch"]
