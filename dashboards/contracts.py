@@ -105,7 +105,7 @@ class DashboardProvider(Protocol):
         """Every cell of the run as numbers (``col, row, expected_count, probability``), for far-out block views."""
 
     def forecast_frame_cells(self, run_id: int) -> pd.DataFrame:
-        """Some best-ranked cells of the run (``row, col, centroid_lon, centroid_lat, area_m2``) to fit the map."""
+        """Some cells of the run's grid (``row, col, centroid_lon, centroid_lat, area_m2``) to fit the map frame."""
 
     def cell_history(self, run_id: int, cell_id: str, periods: int = 12) -> pd.DataFrame:
         """Recent incident counts of one cell (``history`` contract)."""

@@ -220,8 +220,8 @@ def risk_map_figure(
     return fig
 
 
-#: Most raster pixels (cells, or blocks of cells) one viewport figure carries: 256 x 256.
-MAX_VIEW_PIXELS = 65_536
+#: Most raster pixels (cells, or blocks of cells) one viewport figure carries: 128 x 128.
+MAX_VIEW_PIXELS = 16_384
 
 
 @dataclass(frozen=True)
@@ -283,7 +283,7 @@ def viewport(relayout: Mapping | None, extent: Mapping, max_pixels: int | None =
     --------
     >>> ext = {"col_min": 0, "col_max": 999, "row_min": 0, "row_max": 999}
     >>> viewport(None, ext)
-    Viewport(col_min=0, col_max=999, row_min=0, row_max=999, block=4)
+    Viewport(col_min=0, col_max=999, row_min=0, row_max=999, block=8)
     >>> viewport({"xaxis.range[0]": 100, "xaxis.range[1]": 140, "yaxis.range[0]": 10, "yaxis.range[1]": 50}, ext)
     Viewport(col_min=80, col_max=167, row_min=0, row_max=71, block=1)
     """

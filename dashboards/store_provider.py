@@ -192,12 +192,9 @@ class StoreProvider(StoreAnalysis):
         return self._views.get_or(("values", int(run_id)), lambda: self._read(forecast_values, run_id=int(run_id)))
 
     def forecast_frame_cells(self, run_id: int) -> pd.DataFrame:
-        from forecasting.store.viewport import forecast_window
+        from forecasting.store.viewport import grid_sample
 
-        ext = self.forecast_extent(run_id)
-        return self._views.get_or(("frame", int(run_id)), lambda: self._read(
-            forecast_window, run_id=int(run_id), col_min=ext["col_min"], col_max=ext["col_max"],
-            row_min=ext["row_min"], row_max=ext["row_max"], limit=256))
+        return self._views.get_or(("frame", int(run_id)), lambda: self._read(grid_sample, run_id=int(run_id)))
 
     def cell_history(self, run_id: int, cell_id: str, periods: int = 12) -> pd.DataFrame:
         import shapely

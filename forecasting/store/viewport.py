@@ -39,14 +39,24 @@ def _joined(session: Session, run_id: int, *cols):
 
 
 def forecast_extent(*, session: Session, run_id: int) -> dict:
-    """Cells of a run and their column / row range: ``n_cells, col_min, col_max, row_min, row_max``.
+    """Cells of a run and the column / row range of its grid: ``n_cells, col_min, col_max, row_min, row_max``.
 
-    The ranges are None when the cells have no rows and columns (H3 grids).
+    The ranges are None when the cells have no rows and columns (H3 grids). Both reads are
+    index-only (``ix_forecasts_run_id_values``, ``ix_cells_grid_id_col_row``).
     """
-    q = _joined(session, run_id, func.count(), func.min(Cell.col), func.max(Cell.col), func.min(Cell.row),
-                func.max(Cell.row))
-    n, c0, c1, r0, r1 = session.execute(q).one()
+    grid_id = _grid_id(session, run_id)
+    n = session.execute(select(func.count()).select_from(Forecast).where(Forecast.run_id == int(run_id))).scalar()
+    c0, c1, r0, r1 = session.execute(select(func.min(Cell.col), func.max(Cell.col), func.min(Cell.row),
+                                            func.max(Cell.row)).where(Cell.grid_id == grid_id)).one()
     return {"n_cells": int(n or 0), "col_min": c0, "col_max": c1, "row_min": r0, "row_max": r1}
+
+
+def grid_sample(*, session: Session, run_id: int, n: int = 256) -> pd.DataFrame:
+    """Some cells of the run's grid (``row, col, centroid_lon, centroid_lat, area_m2``), to fit a raster frame."""
+    grid_id = _grid_id(session, run_id)
+    q = (select(Cell.row, Cell.col, Cell.centroid_lon, Cell.centroid_lat, Cell.area_m2)
+         .where(Cell.grid_id == grid_id, Cell.col.is_not(None)).limit(int(n)))
+    return _frame(session, q, ["row", "col", "centroid_lon", "centroid_lat", "area_m2"])
 
 
 def forecast_window(*, session: Session, run_id: int, col_min: int, col_max: int, row_min: int, row_max: int,
@@ -83,15 +93,34 @@ def forecast_window_lonlat(*, session: Session, run_id: int, west: float, south:
 
 
 def forecast_values(*, session: Session, run_id: int) -> pd.DataFrame:
-    """Every cell of the run as numbers only: ``col, row, expected_count, probability`` (for block aggregation)."""
-    q = _joined(session, run_id, Cell.col, Cell.row, Forecast.expected_count, Forecast.probability)
-    rows = session.execute(q).all()
-    frame = pd.DataFrame(rows, columns=["col", "row", "expected_count", "probability"])
-    return frame.astype({"expected_count": float, "probability": float})
+    """Every cell of the run as numbers only: ``col, row, expected_count, probability`` (for block aggregation).
+
+    Two index-only reads joined here (``ix_cells_grid_id_col_row`` and ``ix_forecasts_run_id_values``
+    hold every column asked for): a join in the database would visit a table row per cell.
+    """
+    grid_id = _grid_id(session, run_id)
+    cells = _frame(session, select(Cell.cell_id, Cell.col, Cell.row).where(Cell.grid_id == grid_id),
+                   ["cell_id", "col", "row"])
+    values = _frame(session, select(Forecast.cell_id, Forecast.expected_count, Forecast.probability)
+                    .where(Forecast.run_id == int(run_id)), ["cell_id", "expected_count", "probability"])
+    frame = values.merge(cells, on="cell_id", how="inner", validate="one_to_one")
+    return frame.loc[:, ["col", "row", "expected_count", "probability"]].astype(
+        {"expected_count": float, "probability": float})
 
 
 def _frame(session: Session, q, columns: list[str]) -> pd.DataFrame:
-    return pd.DataFrame(session.execute(q).all(), columns=columns)
+    # The DBAPI cursor straight into a frame: SQLAlchemy's Row objects cost more than the query on 1 M rows.
+    conn = session.connection()
+    compiled = q.compile(dialect=conn.dialect)
+    params = ([compiled.params[k] for k in compiled.positiontup] if compiled.positional
+              else compiled.params)
+    cur = conn.connection.dbapi_connection.cursor()
+    try:
+        cur.execute(str(compiled), params)
+        rows = cur.fetchall()
+    finally:
+        cur.close()
+    return pd.DataFrame(rows, columns=columns)
 
 
-__all__ = ["WINDOW_COLUMNS", "forecast_extent", "forecast_values", "forecast_window", "forecast_window_lonlat"]
+__all__ = ["WINDOW_COLUMNS", "forecast_extent", "grid_sample", "forecast_values", "forecast_window", "forecast_window_lonlat"]
