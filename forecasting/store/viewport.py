@@ -123,4 +123,5 @@ def _frame(session: Session, q, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-__all__ = ["WINDOW_COLUMNS", "forecast_extent", "grid_sample", "forecast_values", "forecast_window", "forecast_window_lonlat"]
+__all__ = ["WINDOW_COLUMNS", "forecast_extent", "forecast_values", "forecast_window", "forecast_window_lonlat",
+           "grid_sample"]
