@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from dash import Input, Output, State, callback_context, dcc, html, no_update
+from dash import Input, Output, State, dcc, html, no_update
 
 from dashboards import figures, ids, tables
 from dashboards.auth import current_user
@@ -228,10 +228,18 @@ def register(app, ctx) -> None:
 
     @app.callback(Output(ids.MAP_GRAPH, "figure"), Output(ids.MAP_STATUS, "children"),
                   Input(ids.MAP_PERIOD, "value"), Input(ids.MAP_MEASURE, "value"), Input(ids.MAP_LAYERS, "value"),
-                  Input(ids.MAP_SELECTED_CELL, "data"), Input(ids.MAP_GRAPH, "relayoutData"))
+                  Input(ids.MAP_SELECTED_CELL, "data"), State(ids.MAP_GRAPH, "relayoutData"))
     def _map(run_id, measure, layers, cell, relayout):
-        return map_figure(ctx, run_id, measure, layers, cell, current_user(), relayout,
-                          callback_context.triggered_id == ids.MAP_GRAPH)
+        return map_figure(ctx, run_id, measure, layers, cell, current_user(), relayout)
+
+    # A zoom or pan is its own callback: a large run redraws what is now in view; a small one sends nothing.
+    # (In one callback, the zoom Dash reports right after the first draw would overtake that draw.)
+    @app.callback(Output(ids.MAP_GRAPH, "figure", allow_duplicate=True),
+                  Output(ids.MAP_STATUS, "children", allow_duplicate=True),
+                  Input(ids.MAP_GRAPH, "relayoutData"), State(ids.MAP_PERIOD, "value"), State(ids.MAP_MEASURE, "value"),
+                  State(ids.MAP_LAYERS, "value"), State(ids.MAP_SELECTED_CELL, "data"), prevent_initial_call=True)
+    def _zoom(relayout, run_id, measure, layers, cell):
+        return map_figure(ctx, run_id, measure, layers, cell, current_user(), relayout, zoomed=True)
 
     @app.callback(Output(ids.MAP_SELECTED_CELL, "data"), Output(ids.CELL_PANEL, "children"),
                   Input(ids.MAP_GRAPH, "clickData"), State(ids.MAP_PERIOD, "value"), prevent_initial_call=True)
