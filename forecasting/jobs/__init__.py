@@ -4,6 +4,7 @@ A composition layer (like ``cli``): it may import anything but ``cli``. Each job
 session factory and owns its transactions. One module per domain.
 """
 
+from forecasting.jobs.database import ensure_database
 from forecasting.jobs.ingest import (
     ArchiveSummary,
     IngestSummary,
@@ -13,4 +14,5 @@ from forecasting.jobs.ingest import (
     prefetch,
 )
 
-__all__ = ["ArchiveSummary", "IngestSummary", "atomic_run", "ingest_incidents", "ingest_policeuk_archive", "prefetch"]
+__all__ = ["ArchiveSummary", "IngestSummary", "atomic_run", "ensure_database", "ingest_incidents",
+           "ingest_policeuk_archive", "prefetch"]
