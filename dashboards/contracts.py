@@ -97,6 +97,9 @@ class DashboardProvider(Protocol):
     def forecast(self, run_id: int) -> pd.DataFrame:
         """Per-cell forecast of a run (``forecast`` contract)."""
 
+    def forecast_cell(self, run_id: int, cell_id: str) -> pd.DataFrame:
+        """One cell of a run (``forecast`` contract, one row or none): the panel of a large run reads no more."""
+
     def forecast_extent(self, run_id: int) -> dict:
         """``n_cells, col_min, col_max, row_min, row_max`` of a run's cells (ranges None for H3 grids)."""
 

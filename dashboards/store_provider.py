@@ -177,6 +177,14 @@ class StoreProvider(StoreAnalysis):
 
         return self._forecasts.get_or(int(run_id), load)
 
+    def forecast_cell(self, run_id: int, cell_id: str) -> pd.DataFrame:
+        from forecasting.jobs.places import run_labels
+        from forecasting.store.forecasts import forecast_frame
+
+        frame = self._read(forecast_frame, run_id=int(run_id), cell_id=str(cell_id)).loc[:, FORECAST_VIEW_COLUMNS[:-1]]
+        labels = run_labels(self.factory, run_id=int(run_id))
+        return frame.assign(label=frame["cell_id"].astype(str).map(labels).astype(object))
+
     def forecast_extent(self, run_id: int) -> dict:
         from forecasting.store.viewport import forecast_extent
 
@@ -204,8 +212,7 @@ class StoreProvider(StoreAnalysis):
         from forecasting.store.repository import load_incidents
 
         run = self._run(run_id)
-        fc = self.forecast(run_id)
-        hit = fc[fc["cell_id"] == str(cell_id)]
+        hit = self.forecast_cell(run_id, str(cell_id))
         if hit.empty:
             raise DataError(f"no cell {cell_id!r} in forecast run {run_id}")
         length = pd.Timestamp(run["period_end"]) - pd.Timestamp(run["period_start"])

@@ -273,6 +273,9 @@ def test_a_large_run_is_drawn_for_the_view_only(ctx, fake, monkeypatch):
     hit = fc[(fc["col"] == fc["col"].min() + x0) & (fc["row"] == fc["row"].min() + y0)]
     assert cell == hit["cell_id"].iloc[0]
     assert risk_map.cell_panel(ctx, 1, {"points": [{"x": 1.5, "y": 1.5, "curveNumber": 0}]}) == (no_update, no_update)
+    # The panel of a large run reads that one cell, yet ranks it among every cell of the run.
+    text = str(risk_map.panel_children(ctx, 1, cell))
+    assert f"rank {int(hit['rank'].iloc[0]):,} of {len(fc):,}" in text
 
 
 def test_a_small_run_ignores_zooms(ctx, fake):

@@ -198,9 +198,12 @@ def cell_panel(ctx, run_id, click):
 
 
 def panel_children(ctx, run_id: int, cell_id: str):
-    """History chart, forecast figures and the reasons in words, for one cell."""
-    fc = ctx.provider.forecast(run_id)
+    """History chart, forecast figures and the reasons in words, for one cell (a large run reads that cell only)."""
+    large = _view(ctx, run_id, None) is not None
+    fc = ctx.provider.forecast_cell(run_id, cell_id) if large else ctx.provider.forecast(run_id)
     s = tables.cell_summary(fc, cell_id)
+    if large:
+        s["n_cells"] = ctx.provider.forecast_extent(run_id)["n_cells"]
     runs = ctx.provider.forecast_runs()
     kind = str(runs.loc[runs["id"] == run_id, "period"].iloc[0])
     history = ctx.provider.cell_history(run_id, cell_id)

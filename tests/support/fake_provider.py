@@ -188,6 +188,10 @@ class FakeProvider(FakeAnalysis):
             raise DataError(f"no forecast run with id {run_id}")
         return self._forecasts[int(run_id)]
 
+    def forecast_cell(self, run_id: int, cell_id: str) -> pd.DataFrame:
+        fc = self.forecast(run_id)
+        return fc[fc["cell_id"] == str(cell_id)].copy()
+
     def forecast_extent(self, run_id: int) -> dict:
         fc = self.forecast(run_id)
         return {"n_cells": len(fc), "col_min": int(fc["col"].min()), "col_max": int(fc["col"].max()),
