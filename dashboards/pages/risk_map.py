@@ -8,6 +8,7 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from dashboards import figures, ids, tables
 from dashboards.auth import current_user
+from dashboards.figure_cache import encoded
 from forecasting.errors import DataError
 
 PATH = "/"
@@ -24,7 +25,7 @@ def layout(ctx):
     cats = sorted(set(runs["category"])) or ["all"]
     kind = kinds[0]
     category = "all" if "all" in cats else cats[0]
-    options = tables.period_options(runs, kind, category, ctx.timezone)
+    options = _period_options(ctx, runs, kind, category)
     return html.Div([
         html.Div([
             _field("Period", dcc.RadioItems(id=ids.MAP_PERIOD_KIND, options=[{"label": k, "value": k} for k in kinds],
@@ -73,13 +74,19 @@ def map_title(provider, run, tz: str) -> str:
     return f"Simulated city: {label}" if provider.simulated() else label
 
 
+def _period_options(ctx, runs, kind: str, category: str) -> list[dict]:
+    """Period options, made once per list of runs (stored runs are immutable: their ids say it all)."""
+    key = ("periods", tuple(runs["id"].tolist()), kind, category)
+    return ctx.options.get_or(key, lambda: tables.period_options(runs, kind, category, ctx.timezone))
+
+
 def _field(label, control):
     return html.Div([html.Label(label, className="cc-label"), control], className="cc-field")
 
 
 def period_choices(ctx, kind: str, category: str, current):
     """Options of the period dropdown for a period kind and category; keeps the current run when listed."""
-    options = tables.period_options(ctx.provider.forecast_runs(), kind, category, ctx.timezone)
+    options = _period_options(ctx, ctx.provider.forecast_runs(), kind, category)
     values = [o["value"] for o in options]
     return options, (current if current in values else tables.default_period(options))
 
@@ -87,12 +94,21 @@ def period_choices(ctx, kind: str, category: str, current):
 def map_figure(ctx, run_id, measure: str, layers, selected_cell=None, user=None, relayout=None, zoomed=False):
     """The map of one forecast run (audited as a view), or a placeholder when there is none.
 
-    The figure of a stored run is built once and shared (``ctx.figures``): runs are immutable.
-    Every view is still audited. A run of more than :data:`VIEWPORT_CELLS` cells is drawn for
-    the graph's current view only (``relayout``, see :func:`dashboards.figures.viewport`): the
-    cells in view, or blocks of cells when many are; its cache key holds the view. ``zoomed``
-    says the call comes from a zoom or pan: a small run is already drawn whole (nothing to send),
-    and moving around is not audited as a new view.
+    The figure of a stored run is built and encoded to JSON once, then shared (``ctx.figures``):
+    runs are immutable. The key holds the run, measure, layers, selected cell and the version of
+    the drawn layers' data (cameras and places can be edited while the server runs), nothing
+    about the user: every user may see every run's map. Every view is still audited.
+
+    A run of more than :data:`VIEWPORT_CELLS` cells is drawn for the graph's current view only
+    (``relayout``, see :func:`dashboards.figures.viewport`): the cells in view, or blocks of cells
+    when many are; its key also holds the view. ``zoomed`` says the call comes from a zoom or pan: a
+    small run is already drawn whole (nothing to send), and moving around is not audited as a view.
+
+    Returns
+    -------
+    tuple
+        The figure (an :func:`~dashboards.figure_cache.encoded` JSON fragment, or a placeholder
+        figure) and the status line.
     """
     if run_id is None:
         return _empty("No forecast stored yet: run `crimecast forecast`."), "No forecast run selected."
@@ -100,12 +116,12 @@ def map_figure(ctx, run_id, measure: str, layers, selected_cell=None, user=None,
     view = _view(ctx, int(run_id), relayout)
     if view is None and zoomed:
         return no_update, no_update
+    key = ("map", int(run_id), measure, tuple(layers), selected_cell, layers_version(ctx, layers))
     if view is None:
-        key = ("map", int(run_id), measure, tuple(layers), selected_cell)
-        build = partial(_build_map, ctx, int(run_id), measure, layers, selected_cell)
+        build = partial(_encoded_map, ctx, int(run_id), measure, layers, selected_cell)
     else:
-        key = ("map-view", int(run_id), measure, tuple(layers), selected_cell, view)
-        build = partial(_build_view, ctx, int(run_id), measure, layers, selected_cell, view)
+        key = (*key, view)
+        build = partial(_encoded_view, ctx, int(run_id), measure, layers, selected_cell, view)
     built = ctx.figures.get_or(key, build)
     if built is None:  # not cached: the run may be stored later
         ctx.figures.forget(key)
@@ -153,6 +169,55 @@ def _build_view(ctx, run_id: int, measure: str, layers: list[str], selected_cell
     return fig, status
 
 
+def _encoded_view(ctx, run_id: int, measure: str, layers: list[str], selected_cell, view):
+    built = _build_view(ctx, run_id, measure, layers, selected_cell, view)
+    return None if built is None else (encoded(built[0]), built[1])
+
+
+def selection_patch(ctx, run_id, selected_cell):
+    """Only the outline of the newly selected cell, as a :class:`dash.Patch` of the drawn map, or None.
+
+    A click selects a cell; redrawing the whole map for that (a new figure per selected cell) cost
+    a full build and a 0.5 MB response. On the offline raster map the outline is one layout shape,
+    so the browser gets just that. None when a full figure is needed (no run, an online tile map).
+    """
+    from dash import Patch
+
+    if run_id is None or _view(ctx, int(run_id), None) is not None:  # online map, or a large run: a full figure
+        return None
+    fc = ctx.provider.forecast(int(run_id))
+    if not figures.is_raster(fc):
+        return None
+    patch = Patch()
+    patch["layout"]["shapes"] = figures.highlight_shapes(fc, int(fc["col"].min()), int(fc["row"].min()),
+                                                         selected_cell)
+    return patch
+
+
+def layers_version(ctx, layers) -> int:
+    """A fingerprint of the data of the editable layers drawn (cameras, places), re-read at most every 30 s.
+
+    Streets and boundaries are read once per server; cameras and places can change under a running
+    server (``crimecast cameras import``), and a new fingerprint makes new map keys.
+    """
+    editable = tuple(layer for layer in ("cameras", "places") if layer in layers)
+    if not editable:
+        return 0
+    return ctx.layer_versions.get_or(editable, lambda: _fingerprint(
+        [getattr(ctx.provider, layer)() for layer in editable]))
+
+
+def _fingerprint(frames) -> int:
+    import pandas as pd
+
+    return int(sum(int(pd.util.hash_pandas_object(f.astype(str), index=False).sum() % (1 << 61)) for f in frames))
+
+
+def _encoded_map(ctx, run_id: int, measure: str, layers: list[str], selected_cell):
+    built = _build_map(ctx, run_id, measure, layers, selected_cell)
+    return None if built is None else (encoded(built[0]), built[1])
+
+
 def _build_map(ctx, run_id: int, measure: str, layers: list[str], selected_cell):
     p = ctx.provider
     runs = p.forecast_runs()
@@ -181,7 +246,7 @@ def cell_panel(ctx, run_id, click):
     if run_id is None or not click or not click.get("points"):
         return no_update, no_update
     point = click["points"][0]
-    if _view(ctx, int(run_id), None) is not None:  # a large run: look up only the clicked cell
+    if _view(ctx, int(run_id), None) is not None:  # a large run: look up only the cell under the click
         ext = ctx.provider.forecast_extent(int(run_id))
         meta = {"kind": "raster", "col0": ext["col_min"], "row0": ext["row_min"]}
         col, row = figures.clicked_col_row(meta, point) or (ext["col_min"] - 1, ext["row_min"] - 1)
@@ -193,8 +258,10 @@ def cell_panel(ctx, run_id, click):
     cell = figures.cell_at(fc, meta, point)
     if cell is None:
         return no_update, no_update
-    # A stored run's cell panel (history from past incidents, forecast, reasons) is the same for everyone.
-    return cell, ctx.figures.get_or(("panel", int(run_id), cell), lambda: panel_children(ctx, int(run_id), cell))
+    # A stored run's cell panel (history from past incidents, forecast, reasons) is the same for everyone:
+    # built and encoded once per (run, cell), in its own cache so that clicks never push maps out.
+    return cell, ctx.panels.get_or(("panel", int(run_id), cell),
+                                   lambda: encoded(panel_children(ctx, int(run_id), cell)))
 
 
 def panel_children(ctx, run_id: int, cell_id: str):
@@ -221,6 +288,13 @@ def panel_children(ctx, run_id: int, cell_id: str):
     ]
 
 
+def _triggered():
+    """The id of the input that fired the running callback (None on the first call)."""
+    from dash import ctx as dash_ctx
+
+    return dash_ctx.triggered_id
+
+
 def register(app, ctx) -> None:
     """Wire the callbacks."""
 
@@ -233,6 +307,10 @@ def register(app, ctx) -> None:
                   Input(ids.MAP_PERIOD, "value"), Input(ids.MAP_MEASURE, "value"), Input(ids.MAP_LAYERS, "value"),
                   Input(ids.MAP_SELECTED_CELL, "data"), State(ids.MAP_GRAPH, "relayoutData"))
     def _map(run_id, measure, layers, cell, relayout):
+        if _triggered() == ids.MAP_SELECTED_CELL:  # only the selection changed: send its outline
+            patch = selection_patch(ctx, run_id, cell)
+            if patch is not None:
+                return patch, no_update
         return map_figure(ctx, run_id, measure, layers, cell, current_user(), relayout)
 
     # A zoom or pan is its own callback: a large run redraws what is now in view; a small one sends nothing.
@@ -250,5 +328,6 @@ def register(app, ctx) -> None:
         return cell_panel(ctx, run_id, click)
 
 
-__all__ = ["PATH", "TITLE", "available_layers", "cell_panel", "default_layers", "layout", "map_figure", "map_title",
-           "panel_children", "period_choices", "register"]
+__all__ = ["PATH", "TITLE", "available_layers", "cell_panel", "default_layers", "layers_version", "layout",
+           "map_figure", "map_title", "panel_children", "period_choices", "register",
+           "selection_patch"]

@@ -9,7 +9,7 @@ column and row fall in the map's view. On PostgreSQL the longitude / latitude bo
 index on ``cells.geom`` that ``0002`` already made.
 
 Revision ID: 0006_cell_viewport
-Revises: 0005_places
+Revises: 0006_incident_location_index
 Create Date: 2026-12-01
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0006_cell_viewport"
-down_revision = "0005_places"
+down_revision = "0006_incident_location_index"
 branch_labels = None
 depends_on = None
 
