@@ -370,7 +370,8 @@ def test_map_callback_over_http_sends_the_cached_figure(app, ctx):
                        {"id": ids.MAP_MEASURE, "property": "value", "value": "expected_count"},
                        {"id": ids.MAP_LAYERS, "property": "value", "value": ["cameras"]},
                        {"id": ids.MAP_SELECTED_CELL, "property": "data", "value": None}],
-            "changedPropIds": [f"{ids.MAP_PERIOD}.value"], "state": [{"id": ids.MAP_GRAPH, "property": "relayoutData", "value": None}]}
+            "changedPropIds": [f"{ids.MAP_PERIOD}.value"],
+            "state": [{"id": ids.MAP_GRAPH, "property": "relayoutData", "value": None}]}
     r = c.post("/_dash-update-component", json=body)
     assert r.status_code == 200
     got = r.get_json()["response"]
@@ -401,7 +402,8 @@ def test_selection_callback_over_http_is_a_small_patch(app, fake):
                        {"id": ids.MAP_MEASURE, "property": "value", "value": "expected_count"},
                        {"id": ids.MAP_LAYERS, "property": "value", "value": ["cameras"]},
                        {"id": ids.MAP_SELECTED_CELL, "property": "data", "value": cell}],
-            "changedPropIds": [f"{ids.MAP_SELECTED_CELL}.data"], "state": [{"id": ids.MAP_GRAPH, "property": "relayoutData", "value": None}]}
+            "changedPropIds": [f"{ids.MAP_SELECTED_CELL}.data"],
+            "state": [{"id": ids.MAP_GRAPH, "property": "relayoutData", "value": None}]}
     r = c.post("/_dash-update-component", json=body)
     assert r.status_code == 200 and len(r.data) < 1000
     got = r.get_json()["response"]
