@@ -9,6 +9,7 @@ working directory when it exists.
 from __future__ import annotations
 
 import os
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,38 @@ DEFAULT_CATEGORY_GROUPS: dict[str, str] = {
 }
 
 
+#: The default grid cell edge in metres: the one place it is written (settings, grid, workflows use it).
+DEFAULT_CELL_SIZE = 150.0
+#: The default shift layout: three 8-hour shifts a day, the first starting at 06:00 local time.
+DEFAULT_SHIFT_START = 6
+DEFAULT_SHIFT_HOURS = 8
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def check_shift_layout(shift_start: int, shift_hours: int) -> tuple[int, int]:
+    """Return ``(shift_start, shift_hours)`` as ints if they make a shift layout, else raise :class:`ConfigError`.
+
+    The one check of a shift layout: the settings and :class:`forecasting.periods.PeriodSpec` call it.
+
+    Examples
+    --------
+    >>> check_shift_layout(22, 8)
+    (22, 8)
+    >>> check_shift_layout(6, 7)
+    Traceback (most recent call last):
+    ...
+    forecasting.errors.ConfigError: shift_hours must be a whole number of hours dividing 24; got 7
+    """
+    if not (_whole(shift_hours) and 0 < shift_hours <= 24 and 24 % shift_hours == 0):
+        raise ConfigError(f"shift_hours must be a whole number of hours dividing 24; got {shift_hours!r}")
+    if not (_whole(shift_start) and 0 <= shift_start < 24):
+        raise ConfigError(f"shift_start must be an hour in 0..23; got {shift_start!r}")
+    return int(shift_start), int(shift_hours)
+
+
 #: What ``crimecast db purge`` applies a retention limit to (``retention_<name>_days``).
 RETENTION_TABLES = ("counts", "forecasts", "exports", "audit")
 
@@ -83,7 +116,10 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; default a SQLite file in data_dir."
     )
     data_dir: Path = Field(default=Path("var"), description="Where the database and artifacts live.")
-    cell_size: float = Field(default=150.0, description="Default grid cell size in metres.")
+    cell_size: float = Field(default=DEFAULT_CELL_SIZE, description="Default grid cell size in metres.")
+    # The shift layout of every shift forecast (forecasting.periods.PeriodSpec); stored with each run.
+    shift_start: int = Field(default=DEFAULT_SHIFT_START, description="Hour (0-23) the first shift of the day starts.")
+    shift_hours: int = Field(default=DEFAULT_SHIFT_HOURS, description="Shift length in hours (must divide 24).")
     timezone: str = Field(default="UTC", description="Time zone of sources that do not carry one.")
     retention_days: int = Field(default=730, description="Days that activity counts and audit rows are kept.")
     # Per-table retention (crimecast db purge); unset means retention_days.
@@ -96,6 +132,12 @@ class Settings(BaseSettings):
     # visits weighted 1 / patrol_uplift. 2.0 is fairness.DETECTION_UPLIFT; estimate it locally.
     patrol_guard: bool = Field(default=True, description="Discount incidents recorded during patrol visits.")
     patrol_uplift: float = Field(default=2.0, description="Detection with a patrol over without (at least 1).")
+    # Near-repeat windows from the training incidents (docs/analysis.md): a seeded Knox test of the
+    # last near_repeat_days before the cut-off sets the near-repeat features and the reasons' sentence.
+    near_repeat_knox: bool = Field(
+        default=True, description="At training, choose the near-repeat feature windows from a Knox test.")
+    near_repeat_days: int = Field(default=365, description="Days of training incidents the Knox test reads.")
+    near_repeat_permutations: int = Field(default=199, description="Permutations of the training Knox test.")
     chunk_size: int = Field(default=50_000, description="Rows per ingestion chunk (bounds memory).")
     copy_workers: int = Field(
         default=2, description="PostgreSQL: connections that COPY ingest chunks into the staging tables in parallel.")
@@ -119,6 +161,16 @@ class Settings(BaseSettings):
             raise ValueError(f"cell_size must be a positive number of metres; got {v}")
         return v
 
+    @field_validator("shift_hours")
+    @classmethod
+    def _shift_hours(cls, v: int) -> int:
+        return check_shift_layout(DEFAULT_SHIFT_START, v)[1]
+
+    @field_validator("shift_start")
+    @classmethod
+    def _shift_start(cls, v: int) -> int:
+        return check_shift_layout(v, DEFAULT_SHIFT_HOURS)[0]
+
     @field_validator("patrol_uplift")
     @classmethod
     def _uplift_at_least_one(cls, v: float) -> float:
@@ -126,8 +178,15 @@ class Settings(BaseSettings):
             raise ValueError(f"patrol_uplift must be at least 1 (detection with a patrol over without); got {v}")
         return v
 
+    @field_validator("near_repeat_permutations")
+    @classmethod
+    def _enough_permutations(cls, v: int) -> int:
+        if v < 9:
+            raise ValueError(f"near_repeat_permutations must be an integer of at least 9; got {v}")
+        return v
+
     @field_validator("retention_days", "chunk_size", "copy_workers", "dask_workers", "dask_tile_cells",
-                     "retention_counts_days", "retention_forecasts_days", "retention_exports_days",
+                     "near_repeat_days", "retention_counts_days", "retention_forecasts_days", "retention_exports_days",
                      "retention_audit_days")
     @classmethod
     def _positive_int(cls, v: int | None) -> int | None:

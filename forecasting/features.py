@@ -259,6 +259,10 @@ class FeatureBuilder:
     half_lives_days : tuple of float
         Half-lives of exponentially decaying near-repeat intensities (``nr_*``, own cell and
         the 3x3 ring).
+    near_repeat_ring : int, default 1
+        Reach, in cells, of the surrounding-cells near-repeat intensity: 1 is the 3x3 ring
+        (``nr3_*``), 2 the 5x5 ring (``nr5_*``). Training can set it (and the half-lives) from a
+        Knox test of the training incidents (:func:`forecasting.analysis.feature_windows`).
     cross_windows_days : tuple of int
         Windows for counts of the *other* categories (``all`` minus the target).
     holidays_country, holidays_subdiv : str, optional
@@ -288,6 +292,7 @@ class FeatureBuilder:
     windows_days: tuple[int, ...] = (7, 14, 28, 56, 91, 182, 364, 728, 1092)
     neighbour_windows_days: tuple[int, ...] = (7, 28, 91, 364, 1092)
     half_lives_days: tuple[float, ...] = (7, 28, 91)
+    near_repeat_ring: int = 1
     cross_windows_days: tuple[int, ...] = (28, 364)
     holidays_country: str | None = None
     holidays_subdiv: str | None = None
@@ -312,7 +317,7 @@ class FeatureBuilder:
             names += [f"n{k}_{w}p" for w in self._windows(self.neighbour_windows_days, p)]
             names += [f"n{k}_all"]
         for h in self.half_lives_days:
-            names += [f"nr_{_hl(h)}", f"nr3_{_hl(h)}"]
+            names += [f"nr_{_hl(h)}", f"nr{2 * self.near_repeat_ring + 1}_{_hl(h)}"]
         names += ["since_last", "n3_since_last", "rate_all", "ratio_recent", "trend_year",
                   "same_season_last_year", "history_periods"]
         if self.cross_windows_days:
@@ -416,7 +421,7 @@ class FeatureBuilder:
             E[:, before < 0] = 0
             del z
             put(E)
-            np.subtract(g.neighbour_sum(E, 1), E, out=out[k])
+            np.subtract(g.neighbour_sum(E, self.near_repeat_ring), E, out=out[k])
             put(out[k])
         # Periods since the last incident (history length + 1 when none), in this cell and in
         # its 3x3 block.
@@ -682,7 +687,7 @@ def describe_feature(name: str, value: float, *, periods: Periods, cell_size: fl
         reach = (int(m.group(1)) // 2 + 0.5) * cell_size
         when = "over the whole history" if m.group(2) == "all" else f"in {span(int(m.group(2)[:-1]))}"
         return f"{value:.0f} incidents in the surrounding cells (within ~{reach:.0f} m) {when}"
-    m = re.fullmatch(r"nr(3?)_(.+)d", name)
+    m = re.fullmatch(r"nr(\d*)_(.+)d", name)
     if m:
         where = "in the surrounding cells" if m.group(1) else "in this cell"
         return (f"recent incidents {where} (near-repeat intensity {value:.1f}, "

@@ -11,6 +11,7 @@ Layer 3: imports layers 0-2, numpy, pandas and lightgbm.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ BLEND_SHARES = (0.01, 0.05)
 #: Bytes of features built at once for training rows (then subsampled); the panel is read
 #: once per pass, so fewer, larger passes are faster.
 ROW_BUDGET = 768 * 2**20
+#: Periods :meth:`LGBMRiskModel.predict_risk_many` scores per booster call.
+PREDICT_CHUNK = 64
 
 
 class LGBMRiskModel(Params):
@@ -98,7 +101,12 @@ class LGBMRiskModel(Params):
         time-of-day count against x0.997 without it (docs/forecasting.md).
     features : FeatureBuilder or dict, optional
     random_state : int, default 0
-    n_jobs : int, default 2
+    n_jobs : int, default 1
+        LightGBM threads. One: on the 2-core machine a fit with two threads took twice the
+        CPU time and wall time of a fit with one whenever anything else ran (OpenMP threads
+        wait on each other), and the backtest already runs models in two threads
+        (:func:`forecasting.evaluate.backtest`). Predictions do not depend on it beyond
+        floating-point summation order.
     use_context : bool, default False
         Append the panel's context features (camera activity, places, areas; see
         :mod:`forecasting.context`) to the history features.
@@ -124,7 +132,7 @@ class LGBMRiskModel(Params):
                  early_stopping_rounds: int = 20, negative_rate: float = 0.1, blend: float = 0.3,
                  target_days: int | None = None, max_train_periods: int = 364,
                  features: FeatureBuilder | dict | None = None,
-                 random_state: int = 0, n_jobs: int = 2, use_context: bool = False,
+                 random_state: int = 0, n_jobs: int = 1, use_context: bool = False,
                  offset_days: int | None = None, offset_prior: float = 0.5,
                  offset_feature: str | None = None) -> None:
         self.objective = objective
@@ -394,9 +402,13 @@ class LGBMRiskModel(Params):
             raise DataError("this LGBMRiskModel is not fitted yet; call fit(panel, origin) first")
 
     def _features_at(self, panel: Panel, origin: int) -> np.ndarray:
+        return self._features_many(panel, np.array([origin]))[0]
+
+    def _features_many(self, panel: Panel, origins: np.ndarray) -> np.ndarray:
+        """Features at ``origins``, shape (n_origins, n_cells, n_features), checked against training."""
         self._check_fitted()
-        X, names = self._builder().cached_transform(panel, np.array([origin]))
-        X, names = self._with_context(panel, X, names, np.array([origin]))
+        X, names = self._builder().cached_transform(panel, origins)
+        X, names = self._with_context(panel, X, names, origins)
         if names != self.feature_names_:
             raise InputError(f"feature names differ from training: expected "
                              f"{self.feature_names_[:5]}..., got {names[:5]}...")
@@ -406,7 +418,7 @@ class LGBMRiskModel(Params):
 
             raise CRSError(f"panel grid ({panel.grid.crs.to_string()}, {panel.grid.cell_size:g} m) "
                            f"differs from the model's ({g['crs']}, {g['cell_size']:g} m)")
-        return X[:, :, 0].T
+        return X.transpose(2, 1, 0)
 
     def predict_risk(self, panel: Panel, origin: int) -> np.ndarray:
         """Expected count per cell for the period at column ``origin`` (history before it).
@@ -418,6 +430,34 @@ class LGBMRiskModel(Params):
         origin = panel.check_origin(origin)
         X = self._features_at(panel, origin)
         return self._blend(X, self._mu(X, panel))
+
+    def predict_risk_many(self, panel: Panel, origins) -> np.ndarray:
+        """Expected count per cell for the periods at columns ``origins``, all at once.
+
+        Features for every origin come from one feature pass (history before each origin
+        only) and the booster predicts all rows in one call: the same values as
+        :meth:`predict_risk` at each origin, without a pass and a call per period. Origins
+        are taken in chunks of at most ``PREDICT_CHUNK`` periods so memory stays bounded.
+
+        Parameters
+        ----------
+        panel : Panel
+        origins : array of int
+            Panel columns to forecast (each is forecast from the columns before it).
+
+        Returns
+        -------
+        ndarray, shape (len(origins), n_cells)
+        """
+        origins = np.array([panel.check_origin(o) for o in np.atleast_1d(origins)], dtype=np.int64)
+        out = np.empty((origins.size, panel.n_cells))
+        order = np.argsort(origins, kind="stable")  # in time order, so the feature cache is reused
+        for i in range(0, origins.size, PREDICT_CHUNK):  # a few chunks of periods
+            idx = order[i:i + PREDICT_CHUNK]
+            X = self._features_many(panel, origins[idx])
+            rows = X.reshape(-1, X.shape[2])  # origin-major rows
+            out[idx] = self._blend(rows, self._mu(rows, panel)).reshape(len(idx), panel.n_cells)
+        return out
 
     def _mu(self, X: np.ndarray, panel: Panel) -> np.ndarray:
         """Booster prediction (expected count), with the base-rate offset when one is set."""
@@ -493,7 +533,11 @@ class LGBMRiskModel(Params):
         """Top contributing features per cell, phrased for a planner.
 
         Contributions are LightGBM ``pred_contrib`` values (log-rate scale); the ``top``
-        largest positive ones are described with their values.
+        largest positive ones are described with their values. The first of them that is a
+        near-repeat intensity with a half-life within the near-repeat window found by the Knox test
+        of the training incidents (``metadata_["analysis"]["near_repeat"]``) ends with that test's
+        sentence, e.g. "... — burglary incidents here repeat within 150 m and 7 days 3.3x more
+        often than chance".
 
         Returns
         -------
@@ -511,10 +555,16 @@ class LGBMRiskModel(Params):
         order = np.argsort(-contrib, axis=1)[:, :top]
         reasons = []
         ratio_i = self.feature_names_.index("ratio_recent")
+        knox, short = _near_repeat_sentence(self.metadata_, self.feature_names_)
         for i in range(len(cells)):  # a handful of top cells; phrasing is per-cell text
-            rs = [describe_feature(self.feature_names_[j], float(Xc[i, j]), periods=panel.periods,
-                                   cell_size=panel.grid.cell_size)
-                  for j in order[i] if contrib[i, j] > 0]
+            rs, said = [], False
+            for j in order[i]:
+                if contrib[i, j] > 0:
+                    r = describe_feature(self.feature_names_[j], float(Xc[i, j]), periods=panel.periods,
+                                         cell_size=panel.grid.cell_size)
+                    if knox and not said and short[j]:
+                        r, said = f"{r} — {knox}", True
+                    rs.append(r)
             if Xc[i, ratio_i] >= 1.5 and ratio_i not in order[i]:
                 rs.append(f"{Xc[i, ratio_i]:.1f}x the cell's usual rate")
             reasons.append(rs)
@@ -557,6 +607,59 @@ class LGBMRiskModel(Params):
                           else (grid, -np.expm1(-grid)))
         m.target_ = m.metadata_["target"]
         return m
+
+
+def rolling_risk(panel: Panel, origins, *, refit_every: int = 21,
+                 params: dict[str, Any] | None = None) -> np.ndarray:
+    """LightGBM expected counts per cell for many periods, refitted as a backtest would.
+
+    A model is fitted at the first origin and again every ``refit_every`` origins (in the
+    order given, each fit on the history before its origin); each block of origins between
+    two fits is scored by :meth:`LGBMRiskModel.predict_risk_many` (one feature pass and one
+    booster call per block). This is what a product scoring many shifts needs, e.g. the
+    cameras to watch in each of several hundred shifts.
+
+    Parameters
+    ----------
+    panel : Panel
+        Its current target is forecast (``panel.for_target(...)`` picks another).
+    origins : array of int
+        Increasing panel columns to forecast.
+    refit_every : int, default 21
+        Origins per fitted model (21 shifts: a week).
+    params : dict, optional
+        :class:`LGBMRiskModel` settings.
+
+    Returns
+    -------
+    ndarray, shape (len(origins), n_cells)
+
+    Examples
+    --------
+    >>> risk = rolling_risk(panel, np.arange(700, 763))  # doctest: +SKIP
+    """
+    origins = np.asarray(origins, dtype=np.int64)
+    if origins.ndim != 1 or origins.size == 0 or np.any(np.diff(origins) <= 0):
+        raise ConfigError(f"origins must be a non-empty increasing sequence of panel columns; got "
+                          f"{origins.size} values")
+    if not (isinstance(refit_every, int | np.integer) and refit_every >= 1):
+        raise ConfigError(f"refit_every must be a positive whole number of origins; got {refit_every!r}")
+    out = np.empty((origins.size, panel.n_cells))
+    for i in range(0, origins.size, int(refit_every)):  # one fit per block of origins
+        model = LGBMRiskModel(**(params or {})).fit(panel, int(origins[i]))
+        out[i:i + refit_every] = model.predict_risk_many(panel, origins[i:i + refit_every])
+    return out
+
+
+def _near_repeat_sentence(metadata: dict, names: list[str]) -> tuple[str | None, np.ndarray]:
+    """The Knox sentence recorded at training, and which features it explains: the near-repeat
+    intensities (``nr_*``, ``nr3_*``...) whose half-life lies within the window's days."""
+    nr = ((metadata or {}).get("analysis") or {}).get("near_repeat") or {}
+    window, sentence = nr.get("window"), nr.get("sentence")
+    if not (window and sentence):
+        return None, np.zeros(len(names), dtype=bool)
+    half = [re.fullmatch(r"nr\d*_(.+)d", n) for n in names]
+    return sentence, np.array([m is not None and float(m.group(1)) <= float(window["days"]) for m in half])
 
 
 def _top_capture(scores: np.ndarray, counts: np.ndarray, areas: np.ndarray,

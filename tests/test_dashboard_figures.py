@@ -360,3 +360,12 @@ def test_view_figure_draws_blocks_far_out_and_cells_close_in(fake):
     x0, y0 = int(fig.data[0].x0), int(fig.data[0].y0)
     np.testing.assert_array_equal(zv, zw[y0:y0 + zv.shape[0], x0:x0 + zv.shape[1]])
     assert figures.clicked_col_row(fig.layout.meta, {"x": x0 + 1, "y": y0}) == (near.col_min + 1, near.row_min)
+
+
+def test_readable_reasons_keep_the_near_repeat_finding():
+    knox = "burglary incidents here repeat within 150 m and 7 days 3.3x more often than chance"
+    out = tables.readable_reasons([
+        f"recent incidents in this cell (near-repeat intensity 2.4, half-life 3.5 days) — {knox}",
+        "recent incidents in this cell (near-repeat intensity 3.1, half-life 28 days)"])
+    assert out == ["about 2.4 recent incidents in this cell, recent ones counting fully and older ones less "
+                   f"(half weight after 3.5 days) — {knox}"]

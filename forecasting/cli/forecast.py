@@ -59,6 +59,8 @@ def train(
                       scheduler=scheduler)
     for target, vid in result["model_version_ids"].items():
         typer.echo(f"model version {vid}: lgbm, {period}, target {target!r}, trained on data before {result['at']}")
+        if result.get("near_repeat", {}).get(target):
+            typer.echo(f"  near repeats: {result['near_repeat'][target]}")
     typer.echo(f"artifacts: {result['artifact']}")
 
 
@@ -144,7 +146,8 @@ def backtest(
 
     cfg = settings()
     options = BacktestOptions(
-        start=start, end=end, period=period, cell_size=cell_size or cfg.cell_size, categories=tuple(category or ()),
+        start=start, end=end, period=fj.period_spec(cfg, period), cell_size=cell_size or cfg.cell_size,
+        categories=tuple(category or ()),
         models=tuple(m.strip() for m in models.split(",") if m.strip()), refit_every=refit_every,
         areas=read_area_layer(areas, area_field) if areas else None,
     )
