@@ -632,6 +632,90 @@ def forecast(events: pd.DataFrame, *, at, period: str | PeriodSpec = "week", cat
     return ex
 
 
+def forecast_models(period: str | PeriodSpec) -> list[str]:
+    """Model names :func:`baseline_forecasts` (and ``lgbm``) can forecast ``period`` with.
+
+    ``lgbm`` first, then every baseline of :func:`make_models` at that period that is a forecast
+    (the references ``hindsight`` and ``rate_oracle`` read the future and are left out).
+
+    Examples
+    --------
+    >>> forecast_models("week")[:3]
+    ['lgbm', 'naive', 'historical_13']
+    >>> "tod_shrunk" in forecast_models("shift"), "tod_shrunk" in forecast_models("week")
+    (True, False)
+    """
+    models = make_models([m for m in DEFAULT_MODELS if m != "lgbm"], period=period)
+    return ["lgbm", *(n for n, m in models.items() if getattr(m, "is_forecast", True))]
+
+
+@dataclass
+class BaselineForecasts:
+    """What :func:`baseline_forecasts` returns: the grid, the fitted estimator and one frame per period.
+
+    Each frame has ``cell_id``, ``expected`` (the estimator's expected count), ``probability``
+    (``1 - exp(-expected)``: the chance of at least one incident if counts are Poisson) and
+    ``reason`` (one sentence); ``starts`` are the periods' local starts.
+    """
+
+    grid: Grid
+    model: Any
+    starts: list
+    frames: list
+
+
+def baseline_forecasts(events: pd.DataFrame, name: str, *, first, count: int = 1,
+                       period: str | PeriodSpec = "week", category: str = ALL_CATEGORIES,
+                       cell_size: float = DEFAULT_CELL_SIZE) -> BaselineForecasts:
+    """Forecast ``count`` periods from ``first`` with the baseline ``name`` of :func:`make_models`.
+
+    The estimator is fitted on the panel of incidents before ``first`` (the study area of
+    :func:`panel_for`) and each period is scored by ``predict_risk`` from the columns before it,
+    the protocol of the backtest. Periods after the data see no incident after its end.
+
+    Raises
+    ------
+    ConfigError
+        When ``name`` is not in :func:`forecast_models` (``lgbm`` has its own :func:`train`).
+    """
+    spec = as_spec(period)
+    periods = Periods(spec)
+    choices = forecast_models(spec)[1:]
+    if name not in choices:
+        raise ConfigError(f"model must be one of {['lgbm', *choices]}; got {name!r}")
+    model = make_models([name], period=spec)[name]
+    first = periods.floor([pd.Timestamp(first)])[0]
+    starts = [periods.start([periods.index([first])[0] + i])[0] for i in range(count)]
+    targets = [] if category == ALL_CATEGORIES else [category]
+    panel = panel_for(events, start=first, end=starts[-1], period=spec, cell_size=cell_size,
+                      categories=targets).for_target(category)
+    model.fit(panel, panel.column(first))
+    frames = []
+    for start in starts:
+        origin = panel.column(start)
+        mu = np.clip(np.asarray(model.predict_risk(panel, origin), dtype=np.float64), 0.0, None)
+        frames.append(pd.DataFrame({
+            "cell_id": np.asarray(panel.grid.cell_ids).astype(str), "expected": mu,
+            "probability": -np.expm1(-mu), "reason": _baseline_reasons(model, name, panel, origin, mu),
+        }))
+    return BaselineForecasts(panel.grid, model, starts, frames)
+
+
+def _baseline_reasons(model, name: str, panel: Panel, origin: int, mu: np.ndarray) -> np.ndarray:
+    """One sentence per cell: the same-slot history :class:`TimeOfDayShrunk` reads, else the model."""
+    if isinstance(model, TimeOfDayShrunk):
+        y, m, k = model._window(panel, origin)
+        same = y[:, 0::m].sum(axis=1).astype(np.int64)  # columns in the slot of `origin`
+        days = k * m * panel.periods.days
+        slot = "weekday and " if model.weekday else ""
+        unit = {"shift": "shift", "hour": "hour"}.get(panel.periods.kind, "day")
+        return np.char.add(same.astype(str), f" incident(s) in this cell in this {slot}{unit} of the day over the "
+                           f"past {days:g} days (model {name}, city profile shrinkage alpha "
+                           f"{getattr(model, 'alpha_', float('nan')):.3g})")
+    return np.char.add(np.char.add(f"model {name}: ", np.round(mu, 3).astype(str)),
+                       " incident(s) expected in this period")
+
+
 def panel_for(events: pd.DataFrame, *, start, end, period: str | PeriodSpec = "week",
               cell_size: float = DEFAULT_CELL_SIZE, categories: Sequence[str] = (), crs: Any = None,
               boundary: Any = None) -> Panel:

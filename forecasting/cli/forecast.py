@@ -76,6 +76,9 @@ def forecast(
     task_id: TaskOpt = None,
     user: UserOpt = None,
     scheduler: SchedulerOpt = None,
+    model: Annotated[str, typer.Option(
+        help="lgbm, or a baseline of the backtest at this period (e.g. tod_shrunk), stored like an lgbm run.")
+    ] = "lgbm",
 ) -> None:
     """Forecast every cell for the next period(s), store the scores, print the top cells with reasons."""
     import pandas as pd
@@ -88,7 +91,7 @@ def forecast(
     session_factory = factory()
     runs = fj.issue_forecasts(session_factory, settings(), period=period, at=at, count=count, category=category,
                               cell_size=cell_size, sources=source, top=top, user=_user(user), task_id=task_id,
-                              say=None if as_json else _say, scheduler=scheduler)
+                              say=None if as_json else _say, scheduler=scheduler, model=model)
     for r in runs:
         # One period format everywhere: the run's local start, ISO 8601, on the run and on every cell.
         r["period_start"] = pd.Timestamp(r["period_start"]).isoformat()

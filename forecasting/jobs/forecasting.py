@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from forecasting import scaleout, workflows
 from forecasting.config import Settings
-from forecasting.errors import DataError
+from forecasting.errors import ConfigError, DataError
 from forecasting.grid import Grid, utm_crs
 from forecasting.jobs.database import ensure_database
 from forecasting.jobs.ingest import IngestSummary, ingest_incidents
@@ -302,9 +302,14 @@ def issue_forecasts(
     factory: sessionmaker[Session], settings: Settings, *, period: str | PeriodSpec = "week", at=None, count: int = 1,
     category: str = ALL_CATEGORIES, cell_size: float | None = None, sources: Sequence[str] | None = None,
     top: int = 20, user: str | None = None, task_id: int | None = None, say: Callable[[str], None] | None = None,
-    scheduler: str | None = None,
+    scheduler: str | None = None, model: str = "lgbm",
 ) -> list[dict]:
     """Forecast ``count`` consecutive periods starting at ``at`` (default: the period after the data).
+
+    ``model`` is ``lgbm`` (default) or a baseline of :func:`workflows.forecast_models` at the
+    period (e.g. ``tod_shrunk``, the camera-priority risk of the Chicago benchmark); a baseline
+    is stored the same way (:func:`_store_baseline`), so priority and the dashboard read it like
+    any run.
 
     Each period is forecast only from incidents before it, by one model trained on the history
     before the first of them; every cell's expected count and probability are stored with
@@ -314,6 +319,10 @@ def issue_forecasts(
     layout is stored with the model version (``params["period_spec"]``). ``scheduler`` (default: the
     ``dask_scheduler`` setting) trains and scores every cell per tile on a Dask cluster (:func:`compute`).
     """
+
+    if model not in workflows.forecast_models(period_spec(settings, period)):
+        raise ConfigError(f"--model must be one of {workflows.forecast_models(period_spec(settings, period))} "
+                          f"at period {period_spec(settings, period).kind!r}; got {model!r}")
 
     def body(progress):
         with compute(settings, scheduler) as distributed:
@@ -328,6 +337,10 @@ def issue_forecasts(
             first = periods.start([periods.index([stored.last_local])[0] + 1])[0]
         else:
             first = periods.floor([pd.Timestamp(at)])[0]
+        if model != "lgbm":
+            return _store_baseline(factory, stored, spec, model=model, first=first, count=count,
+                                   category=category, cell_size=cell_size or settings.cell_size, top=top,
+                                   user=user, progress=progress)
         targets = [] if category == ALL_CATEGORIES else [category]
         progress(f"training the {kind} model on history before {first}", 0.05)
         guard = patrol_guard(factory, settings, stored.tz)
@@ -372,6 +385,57 @@ def issue_forecasts(
         return out
 
     return _run_as_task(factory, task_id, say, body)
+
+
+#: How a baseline run's probabilities are read from its expected counts (stored with the run's version).
+POISSON_READING = ("probability = 1 - exp(-expected_count): the chance of at least one incident "
+                   "if the cell's count in the period is Poisson with the model's mean")
+
+
+def _store_baseline(factory, stored: StoredEvents, spec: PeriodSpec, *, model: str, first, count: int,
+                    category: str, cell_size: float, top: int, user, progress) -> list[dict]:
+    """Fit baseline ``model`` before ``first``, store its version (no artifact) and one run per period."""
+    progress(f"fitting the {model} baseline on history before {first}", 0.05)
+    out = workflows.baseline_forecasts(stored.events, model, first=first, count=count, period=spec,
+                                       category=category, cell_size=cell_size)
+    periods = Periods(spec)
+    params = _jsonable({**out.model.get_params(), "fitted_alpha": getattr(out.model, "alpha_", None),
+                        "probability": POISSON_READING, "period_spec": spec.to_dict()})
+    lon, lat = out.grid.to_lonlat(*out.grid.centroids_xy)
+    results = []
+    with transaction(factory) as s:  # one transaction: a failure stores no version and no run
+        grid_id = store_grid(s, out.grid)
+        version_id = versions_repo.add_model_version(
+            session=s, name=model, category=category, period=spec.kind, grid_id=grid_id,
+            train_start=_utc(stored.events[OCCURRED_LOCAL].min(), stored.tz), train_end=_utc(first, stored.tz),
+            params=params, features=None, metrics={"probability": POISSON_READING},
+            data_hash=stored.data_hash, artifact_path=None, created_by=user,
+        )
+        for start, frame in zip(out.starts, out.frames, strict=True):
+            order = np.argsort(-frame["expected"].to_numpy(), kind="stable")
+            ranked = frame.iloc[order].reset_index(drop=True)
+            keep = np.arange(len(ranked)) < max(top, 200)
+            rows = pd.DataFrame({
+                "cell_id": ranked["cell_id"], "expected_count": ranked["expected"],
+                "probability": ranked["probability"], "score": ranked["expected"],
+                "rank": np.arange(1, len(ranked) + 1),
+                "reasons": [[r] if k else None for r, k in zip(ranked["reason"], keep, strict=True)],
+            })
+            run_id = fstore.save_forecast(
+                session=s, frame=rows, grid_id=grid_id, model=model, category=category, period=spec.kind,
+                period_start=_utc(start, stored.tz), period_end=_utc(start + periods.length, stored.tz),
+                model_version_id=version_id, data_until=_utc(min(start, stored.last_local), stored.tz),
+            )
+            head = order[:top]
+            top_frame = pd.DataFrame({
+                "rank": np.arange(1, len(head) + 1), "cell_id": ranked["cell_id"].to_numpy()[:top],
+                "longitude": lon[head], "latitude": lat[head], "expected": ranked["expected"].to_numpy()[:top],
+                "probability": ranked["probability"].to_numpy()[:top],
+                "reasons": [[r] for r in ranked["reason"].to_numpy()[:top]],
+                "reason_text": ranked["reason"].to_numpy()[:top], "period_start": pd.Timestamp(start).date(),
+            })
+            results.append({"run_id": run_id, "period_start": str(start), "top": top_frame})
+    return results
 
 
 # --------------------------------------------------------------------- backtest
