@@ -286,3 +286,85 @@ def test_train_records_the_near_repeat_test_and_the_model_card_cites_it(env):
         v = versions_repo.get_model_version(session=s, version_id=off["all"])
         assert v.params["analysis"] == {"enabled": False}
         assert v.features["half_lives_days"] == [7, 28, 91] and v.features["near_repeat_ring"] == 1
+
+
+def _cameras_on_cells(factory, cells: pd.DataFrame) -> None:
+    """CCTV sites whose views are squares of about 200 m around these cells' centres."""
+    from datetime import UTC, datetime
+
+    import shapely
+
+    from forecasting.store.models import Camera
+
+    with transaction(factory) as s:
+        for i, c in enumerate(cells.itertuples()):
+            view = shapely.box(c.centroid_lon - 0.0012, c.centroid_lat - 0.0009,
+                               c.centroid_lon + 0.0012, c.centroid_lat + 0.0009)
+            s.add(Camera(source="city", camera_id=f"c{i}", name=f"Camera {i}", kind="cctv",
+                         longitude=c.centroid_lon, latitude=c.centroid_lat, view_wkt=view.wkt,
+                         installed_at=datetime(2015, 1, 1, tzinfo=UTC), status="active", simulated=True))
+
+
+def test_forecast_with_the_tod_shrunk_baseline_is_stored_and_ranked_like_any_run(env):
+    import numpy as np
+    import shapely
+
+    from dashboards.store_provider import StoreProvider
+    from forecasting.config import load_settings
+
+    result = runner.invoke(app, ["forecast", "--period", "shift", "--at", "2019-12-02 22:00", "--count", "2",
+                                 "--top", "3", "--model", "tod_shrunk", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert [d["period_start"] for d in doc] == ["2019-12-02T22:00:00", "2019-12-03T06:00:00"]
+    factory = _factory(env)
+    with transaction(factory) as s:
+        runs = fstore.forecast_runs(session=s, period="shift")
+        versions = versions_repo.list_model_versions(session=s)
+        frame = fstore.forecast_frame(session=s, run_id=doc[0]["run_id"])
+        cells = grids_repo.cells_frame(session=s, grid_id=int(runs.iloc[0]["grid_id"]))
+        v = versions_repo.get_model_version(session=s, version_id=int(versions.iloc[0]["id"]))
+        name, artifact, params = v.name, v.artifact_path, dict(v.params)
+    assert len(versions) == 1 and len(runs) == 2
+    assert name == "tod_shrunk" and artifact is None
+    assert params["window_days"] == 728 and params["period_spec"]["kind"] == "shift"
+    assert "Poisson" in params["probability"] and params["fitted_alpha"] > 0
+    assert set(runs["model"]) == {"tod_shrunk"}
+    assert len(frame) == len(cells) and frame["rank"].tolist() == list(range(1, len(frame) + 1))
+    np.testing.assert_allclose(frame["probability"], -np.expm1(-frame["expected_count"]))
+    # The reason counts the cell's incidents in the 22:00-06:00 shift over the window, from the data.
+    top = frame.iloc[0]
+    n = int(top["reasons"][0].split(" ")[0])
+    assert top["reasons"][0].startswith(f"{n} incident(s) in this cell in this shift of the day over the past")
+    ev = pd.read_csv(CHICAGO, usecols=["date", "latitude", "longitude"])
+    when = pd.to_datetime(ev["date"])
+    cell = cells.set_index("cell_id").loc[top["cell_id"]]
+    poly = shapely.from_wkt(cell["polygon_wkt"])
+    inside = shapely.contains_xy(poly, ev["longitude"].to_numpy(), ev["latitude"].to_numpy())
+    days = int(top["reasons"][0].split("past ")[1].split(" days")[0])
+    in_slot = (when.dt.hour >= 22) | (when.dt.hour < 6)
+    window = (when < pd.Timestamp("2019-12-02 22:00")) & (when >= pd.Timestamp("2019-12-02 22:00")
+                                                           - pd.Timedelta(days=days))
+    assert n == int((inside & in_slot & window).sum()) > 0
+    # The priority engine reads it like any run, and the dashboard ranks the same cameras.
+    _cameras_on_cells(factory, cells.set_index("cell_id").loc[frame["cell_id"].iloc[[0, 1, 5, 30]]].reset_index())
+    r = runner.invoke(app, ["priority", "cameras", "--shift", "2019-12-02/2", "--k", "4", "--json"], env=env)
+    assert r.exit_code == 0, r.output
+    cam = json.loads(r.stdout)
+    assert cam["model"] == "tod_shrunk" and cam["forecast_run_ids"] == [doc[0]["run_id"]]
+    p = StoreProvider(factory, settings=load_settings(data_dir=env["CRIMECAST_DATA_DIR"]))
+    prio, _ = p.camera_priority(doc[0]["run_id"])
+    cli = pd.DataFrame(cam["cameras"])
+    assert prio["camera_id"].tolist() == cli["camera_id"].tolist() and len(cli) == 4
+    np.testing.assert_allclose(prio["marginal"], cli["marginal_risk"])
+
+
+def test_forecast_with_an_unknown_model_is_one_line_and_stores_nothing(env):
+    result = runner.invoke(app, ["forecast", "--period", "shift", "--model", "nope"], env=env)
+    assert result.exit_code == 1
+    line = result.stderr.strip()
+    assert line.startswith("Error: --model must be one of ['lgbm', ") and "'tod_shrunk'" in line
+    assert line.endswith("got 'nope'") and "\n" not in line and "'hindsight'" not in line
+    with transaction(_factory(env)) as s:
+        assert fstore.forecast_runs(session=s).empty
+        assert versions_repo.list_model_versions(session=s).empty
