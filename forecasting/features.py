@@ -420,18 +420,11 @@ class FeatureBuilder:
             put(out[k])
         # Periods since the last incident (history length + 1 when none), in this cell and in
         # its 3x3 block.
-        def last_index(block: bool):
-            series = g.neighbour_sum(y, 1) if block else y
-            last = np.where(series > 0, np.arange(y.shape[1], dtype=np.int32), np.int32(-1))
-            np.maximum.accumulate(last, axis=1, out=last)
-            return last
-
         for block in (False, True):
-            last = memo(f"last{int(block)}", lambda b=block: last_index(b))
-            lt = _columns(last, np.maximum(before, 0)).astype(np.float32)
-            lt[:, before < 0] = -1
+            last = memo(f"last{int(block)}",
+                        lambda b=block: _last_index(g.neighbour_sum(y, 1) if b else y))
+            put(_since_last(last, t))
             del last
-            put(np.where(lt >= 0, t - lt, t + 1))
         hist = np.maximum(t, 1).astype(np.float32)
         rate = np.divide(at(Cp, 0), hist, out=out[k])
         put(rate)
@@ -497,7 +490,7 @@ class FeatureBuilder:
         so keeping them cannot leak. Otherwise each is computed, used and freed per call.
         """
         n, T = panel.y.shape
-        n_arrays = 2 + len(self.half_lives_days) + 2 + (3 if self.time_of_day else 0)
+        n_arrays = 2 + len(self.half_lives_days) + 2 + (5 if self.time_of_day else 0)
         key = ("state", panel.target, repr(self), pad, id(panel.y))
         if 4 * n * (T + pad) * n_arrays > STATE_BUDGET:
             return lambda name, compute: compute()
@@ -565,7 +558,11 @@ def _time_of_day_names(periods: Periods, cross: bool) -> list[str]:
     incidents falling in this slot, shrunk toward its ring's and the city's (empirical Bayes,
     pseudo-count ``TOD_PRIOR``), times the number of slots (1 = no time-of-day preference);
     ``tod_rate_eb``: the cell's 104-week rate times that profile (expected count this slot);
-    ``other_tod_52w``: other categories' same-slot count.
+    ``ring_hours_since_last``: hours from the start of the last period with an incident in the
+    3x3 ring (the cell itself excluded) to the forecast period's start (history length + 1
+    period when none); ``other_tod_52w`` / ``other_hours_since_last``: other categories'
+    same-slot count and hours since their last incident in the cell. (The cell's own hours
+    since its last incident are ``since_last`` x the period's hours.)
     """
     if periods.kind == "week":
         return []
@@ -574,9 +571,9 @@ def _time_of_day_names(periods: Periods, cross: bool) -> list[str]:
         weeks = TOD_WEEKS if prefix == "tod" else WEEKDAY_TOD_WEEKS
         names += [f"{prefix}_{w}w" for w in weeks] + [f"{prefix}_all"]
     main = _slots(periods)[0][0]
-    names += [f"n3_{main}_52w", f"{main}_share_eb", f"{main}_rate_eb"]
+    names += [f"n3_{main}_52w", f"{main}_share_eb", f"{main}_rate_eb", "ring_hours_since_last"]
     if cross:
-        names += [f"other_{main}_52w"]
+        names += [f"other_{main}_52w", "other_hours_since_last"]
     return names
 
 
@@ -640,12 +637,36 @@ def _time_of_day_block(panel: Panel, t: np.ndarray, C: np.ndarray, cross: bool,
     span = np.minimum(t, w104).clip(min=1)
     recent = (cell_all - C[:, np.maximum(t - w104, 0)]) / span
     yield recent * share * main_m
+    hours = np.float32(24 * p.days)
+    yield hours * _since_last(memo("last_ring", lambda: _last_index(g.neighbour_sum(y, 1) - y)), t)
     if cross:
         if panel.target == ALL_CATEGORIES:
+            yield np.zeros((panel.n_cells, t.size), dtype=np.float32)
             yield np.zeros((panel.n_cells, t.size), dtype=np.float32)
         else:
             D = memo("slot_other", lambda: _slot_cumsum(panel.counts[ALL_CATEGORIES] - y, main_m))
             yield _slot_window(D, t, main_m, max(1, round(364 / (main_m * p.days))))
+            del D
+            last = memo("last_other", lambda: _last_index(panel.counts[ALL_CATEGORIES] - y))
+            yield hours * _since_last(last, t)
+
+
+def _last_index(series: np.ndarray) -> np.ndarray:
+    """``L[:, s]`` = the last column ``<= s`` where ``series`` is positive (-1 if none), int32."""
+    last = np.where(series > 0, np.arange(series.shape[1], dtype=np.int32), np.int32(-1))
+    np.maximum.accumulate(last, axis=1, out=last)
+    return last
+
+
+def _since_last(last: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Periods from the last incident before each origin ``t`` to ``t`` (``t + 1`` when none).
+
+    Reads ``last`` at column ``t - 1``: only periods strictly before the origin.
+    """
+    before = t - 1
+    lt = _columns(last, np.maximum(before, 0)).astype(np.float32)
+    lt[:, before < 0] = -1
+    return np.where(lt >= 0, t - lt, t + 1).astype(np.float32)
 
 
 def _columns(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -687,10 +708,20 @@ def describe_feature(name: str, value: float, *, periods: Periods, cell_size: fl
         where = "in the surrounding cells" if m.group(1) else "in this cell"
         return (f"recent incidents {where} (near-repeat intensity {value:.1f}, "
                 f"half-life {m.group(2)} days)")
+    def ago(n_periods: float) -> str:
+        # Short periods read better in hours ("about 16 hours"); resolution is one period.
+        if periods.kind in ("shift", "hour"):
+            return f"about {n_periods * 24 * periods.days:.0f} hours"
+        return f"{n_periods:.0f} {unit}(s)"
+
     if name == "since_last":
-        return f"{value:.0f} {unit}(s) since the last incident in this cell"
+        return f"{ago(value)} since the last incident in this cell"
     if name == "n3_since_last":
-        return f"{value:.0f} {unit}(s) since the last incident in or around this cell"
+        return f"{ago(value)} since the last incident in or around this cell"
+    if name in ("ring_hours_since_last", "other_hours_since_last"):
+        what = ("the last incident in the surrounding cells" if name.startswith("ring")
+                else "the last incident of another category in this cell")
+        return f"{ago(value / (24 * periods.days))} since {what}"
     if name == "rate_all":
         return f"long-run rate of {value:.2f} incidents per {unit}"
     if name == "ratio_recent":

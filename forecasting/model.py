@@ -126,7 +126,7 @@ class LGBMRiskModel(Params):
                  features: FeatureBuilder | dict | None = None,
                  random_state: int = 0, n_jobs: int = 2, use_context: bool = False,
                  offset_days: int | None = None, offset_prior: float = 0.5,
-                 offset_feature: str | None = None) -> None:
+                 offset_feature: str | None = None, target_slot_days: int | None = None) -> None:
         self.objective = objective
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -149,6 +149,7 @@ class LGBMRiskModel(Params):
         self.offset_days = offset_days
         self.offset_prior = offset_prior
         self.offset_feature = offset_feature
+        self.target_slot_days = target_slot_days
 
     # -- sklearn plumbing: parameters come from __init__; what each accepts, checked at fit --
     _CONSTRAINTS = {
@@ -171,6 +172,7 @@ class LGBMRiskModel(Params):
         "offset_days": ((lambda v: v is None or is_int(v)), "a whole number or None"),
         "offset_prior": (is_number, "a number"),
         "offset_feature": instance_of(str, type(None), what="a feature name or None"),
+        "target_slot_days": positive_int(none=True),
     }
 
     def __repr__(self) -> str:
@@ -235,19 +237,44 @@ class LGBMRiskModel(Params):
 
     # -- training -----------------------------------------------------------------------------
     def _horizon(self, periods) -> int:
+        """Periods a training row's target spans (from its own period on)."""
+        if self.target_slot_days is not None:
+            m, k = self._slot_target(periods)
+            return (k - 1) * m + 1
         return 1 if self.target_days is None else periods.from_days(self.target_days)
+
+    def _slot_target(self, periods) -> tuple[int, int]:
+        """(columns between two periods of the same slot of the day, periods averaged)."""
+        m = max(1, int(round(1 / periods.days)))
+        return m, max(1, periods.from_days(self.target_slot_days) // m)
+
+    def _target(self, panel: Panel, cols: np.ndarray, h: int) -> np.ndarray:
+        """Training target at ``cols``: the count, or its mean over the ``h`` periods from each."""
+        if h == 1:
+            return panel.y[:, cols]
+        if self.target_slot_days is not None:
+            # Same slot of the day (shift, hour) on the next k days: sum k strided columns.
+            m, k = self._slot_target(panel.periods)
+            y = np.zeros((panel.n_cells, len(cols)), dtype=np.float64)
+            for j in range(k):  # k whole-array adds (k <= a few dozen)
+                y += panel.y[:, cols + j * m]
+            return y / k
+        cum = np.zeros((panel.n_cells, panel.n_periods + 1))
+        np.cumsum(panel.y, axis=1, out=cum[:, 1:])
+        return (cum[:, cols + h] - cum[:, cols]) / h
 
     def _rows(self, panel: Panel, cols: np.ndarray, rng: np.random.Generator | None, h: int = 1):
         """Training rows at columns ``cols`` (see :meth:`_row_sets`)."""
         return self._row_sets(panel, [cols], rng, h)[0]
 
-    def _row_sets(self, panel: Panel, col_sets: list[np.ndarray], rng, h: int = 1) -> list:
+    def _row_sets(self, panel: Panel, col_sets: list[np.ndarray], rng, h: int | list[int] = 1) -> list:
         """Rows ``(X, y, weight, names)`` per set of columns; features for those columns only.
 
         All sets go through one :meth:`FeatureBuilder.transform` pass when their features fit
         in ``ROW_BUDGET`` bytes (each pass reads the whole panel); otherwise each set is built
         in chunks, each subsampled before the next, so memory follows the rows kept.
         """
+        hs = list(h) if isinstance(h, list) else [h] * len(col_sets)
         cols = np.concatenate(col_sets)
         n_feat = len(self._builder().feature_names(panel)) + (
             len(panel.context.names) if self.use_context and panel.context is not None else 0)
@@ -256,13 +283,13 @@ class LGBMRiskModel(Params):
             X, names = self._builder().transform(panel, cols)
             X, names = self._with_context(panel, X, names, cols)
             out, i = [], 0
-            for c in col_sets:  # training, then validation: the same draws as separate passes
-                out.append(self._sample_rows(panel, X[:, :, i:i + len(c)], names, c, rng, h))
+            for c, hc in zip(col_sets, hs, strict=True):  # training, then validation
+                out.append(self._sample_rows(panel, X[:, :, i:i + len(c)], names, c, rng, hc))
                 i += len(c)
             return out
         out = []
-        for c in col_sets:
-            parts = [self._chunk_rows(panel, c[i:i + chunk], rng, h)
+        for c, hc in zip(col_sets, hs, strict=True):
+            parts = [self._chunk_rows(panel, c[i:i + chunk], rng, hc)
                      for i in range(0, len(c), chunk)]  # a few chunks per set
             out.append(parts[0] if len(parts) == 1 else (
                 np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
@@ -277,12 +304,7 @@ class LGBMRiskModel(Params):
     def _sample_rows(self, panel: Panel, X: np.ndarray, names: list[str], cols: np.ndarray,
                      rng, h: int):
         """Flatten features ``X`` at ``cols`` to rows and subsample the zero-count ones."""
-        if h == 1:
-            y = panel.y[:, cols]
-        else:
-            cum = np.zeros((panel.n_cells, panel.n_periods + 1))
-            np.cumsum(panel.y, axis=1, out=cum[:, 1:])
-            y = (cum[:, cols + h] - cum[:, cols]) / h
+        y = self._target(panel, cols, h)
         # Rows are cell-major within each origin; flatten with features last for LightGBM.
         Xr = X.reshape(X.shape[0], -1).T
         yr = y.reshape(-1).astype(np.float64)
@@ -335,8 +357,16 @@ class LGBMRiskModel(Params):
         h = self._horizon(p)
         # Each row's target spans h periods, all of which must precede the origin.
         tr_cols = self._sample(np.arange(lo, origin - n_val - h + 1), p)
-        va_cols = self._sample(np.arange(origin - n_val - h + 1, origin - h + 1), p)
-        (Xt, yt, wt, names), (Xv, yv, wv, _) = self._row_sets(panel, [tr_cols, va_cols], rng, h)
+        if self.target_slot_days is None:
+            va_cols = self._sample(np.arange(origin - n_val - h + 1, origin - h + 1), p)
+            h_val = h
+        else:
+            # The smoothed target is for ranking only: early stopping, the blend and the
+            # probability calibration are on one-period outcomes, the quantity forecast.
+            va_cols = self._sample(np.arange(origin - n_val, origin), p)
+            h_val = 1
+        (Xt, yt, wt, names), (Xv, yv, wv, _) = self._row_sets(panel, [tr_cols, va_cols], rng,
+                                                              [h, h_val])
         params = self._lgb_params()
         dtrain = lgb.Dataset(Xt, yt, weight=wt, feature_name=names, free_raw_data=True,
                              init_score=self._offset(Xt, names, p),
