@@ -760,6 +760,31 @@ FEATURE_TABLE: tuple[_Block, ...] = (
 )
 
 
+def periods_spanned(name: str, periods: Periods) -> int:
+    """Periods a count feature sums over, to read it as a mean count per period.
+
+    ``count_{w}p`` spans ``w`` periods; ``tod_{w}w`` / ``wdtod_{w}w`` the same-slot periods in
+    ``w`` weeks (fewer exist early in a history: the value is then an underestimate). Rates
+    (``rate_all``, ``tod_rate_eb``) span 1.
+
+    Examples
+    --------
+    >>> periods_spanned("tod_52w", Periods("shift")), periods_spanned("rate_all", Periods("shift"))
+    (364, 1)
+    """
+    m = re.fullmatch(r"count_(\d+)p", name)
+    if m:
+        return int(m.group(1))
+    m = re.fullmatch(r"(wd)?tod_(\d+)w", name)
+    if m:
+        slots = dict(_slots(periods))
+        step = slots["wdtod" if m.group(1) else "tod"] if periods.kind != "week" else 1
+        return max(1, round(int(m.group(2)) * 7 / (step * periods.days)))
+    if name in ("rate_all", "tod_rate_eb"):
+        return 1
+    raise ConfigError(f"feature {name!r} is not a count over a window or a rate per period")
+
+
 def _columns(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """``a[:, idx]``: a view when ``idx`` is a run of consecutive columns, else a copy."""
     if idx.size and idx[-1] - idx[0] == idx.size - 1 and np.all(np.diff(idx) == 1):

@@ -20,7 +20,7 @@ import pandas as pd
 
 from forecasting import __version__
 from forecasting.errors import ConfigError, DataError, InputError
-from forecasting.features import FeatureBuilder, Panel, describe_feature
+from forecasting.features import FeatureBuilder, Panel, describe_feature, periods_spanned
 from forecasting.params import (
     Params,
     instance_of,
@@ -65,10 +65,21 @@ class LGBMRiskModel(Params):
         Share of zero-count rows kept; kept zeros are weighted ``1 / negative_rate`` so the
         mean stays calibrated.
     blend : float or "auto", default 0.3
-        Weight of the cell's long-run rate blended into the prediction (shrinks noise).
+        Weight of the cell's long-run rate (``blend_feature``) blended into the prediction
+        (shrinks noise).
         ``"auto"`` picks it from ``BLEND_GRID`` by the capture of the top 1 % and 5 % of the
         area over the validation tail (out-of-sample for the booster, before the origin);
         the choice is ``blend_``.
+    blend_feature : str, default "rate_all"
+        What the prediction is blended toward: a feature read as a mean count per period
+        (:func:`~forecasting.features.periods_spanned`), e.g. ``"tod_52w"`` (the cell's mean
+        in the period's shift or hour of the day over 52 weeks: the time-of-day rule) or
+        ``"tod_rate_eb"``.
+    target_slot_days : int, optional
+        Training target for ranking: the mean count in the row's slot of the day (same shift
+        or hour) over this many days from the row's period (at weeks and days: the next
+        periods). Early stopping, ``blend="auto"`` and the probability calibration still use
+        one-period outcomes (the last ``validation_days``).
     target_days : int, optional
         Training target: the mean count per period over this many days from the row's period
         (default: one period). A longer target averages out noise in the quantity the ranking
@@ -128,7 +139,8 @@ class LGBMRiskModel(Params):
                  features: FeatureBuilder | dict | None = None,
                  random_state: int = 0, n_jobs: int = 2, use_context: bool = False,
                  offset_days: int | None = None, offset_prior: float = 0.5,
-                 offset_feature: str | None = None, target_slot_days: int | None = None) -> None:
+                 offset_feature: str | None = None, target_slot_days: int | None = None,
+                 blend_feature: str = "rate_all") -> None:
         self.objective = objective
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -152,6 +164,7 @@ class LGBMRiskModel(Params):
         self.offset_prior = offset_prior
         self.offset_feature = offset_feature
         self.target_slot_days = target_slot_days
+        self.blend_feature = blend_feature
 
     # -- sklearn plumbing: parameters come from __init__; what each accepts, checked at fit --
     _CONSTRAINTS = {
@@ -175,6 +188,7 @@ class LGBMRiskModel(Params):
         "offset_prior": (is_number, "a number"),
         "offset_feature": instance_of(str, type(None), what="a feature name or None"),
         "target_slot_days": positive_int(none=True),
+        "blend_feature": instance_of(str, what="a feature name"),
     }
 
     def __repr__(self) -> str:
@@ -383,6 +397,10 @@ class LGBMRiskModel(Params):
                                        lgb.record_evaluation(evals)])
         self.booster_ = booster
         self.feature_names_ = names
+        if self.blend_feature not in names:
+            raise ConfigError(f"blend_feature must be one of the model's features; got "
+                              f"{self.blend_feature!r} (features: {names[:4]}...)")
+        self.blend_span_ = periods_spanned(self.blend_feature, p)
         self.best_iteration_ = int(booster.best_iteration or self.n_estimators)
         self.blend_ = (self._choose_blend(panel, va_cols) if self.blend == "auto"
                        else float(self.blend))
@@ -405,6 +423,7 @@ class LGBMRiskModel(Params):
             "best_iteration": self.best_iteration_,
             "metrics": {f"valid_{metric}": float(curve[self.best_iteration_ - 1])},
             "blend": self.blend_,
+            "blend_span": self.blend_span_,
             "proba_curve": [c.tolist() for c in self.proba_curve_],
             "n_train_rows": int(yt.size),
             "data_hash": panel.data_hash,
@@ -464,7 +483,7 @@ class LGBMRiskModel(Params):
         b = self.blend_ if blend is None else blend
         if not b:
             return mu
-        rate = X[:, self.feature_names_.index("rate_all")]
+        rate = X[:, self.feature_names_.index(self.blend_feature)] / self.blend_span_
         return (1 - b) * mu + b * rate
 
     def _choose_blend(self, panel: Panel, va_cols: np.ndarray) -> float:
@@ -590,6 +609,7 @@ class LGBMRiskModel(Params):
         m.booster_ = lgb.Booster(model_str=doc["model"])
         m.metadata_ = doc["metadata"]
         m.feature_names_ = m.metadata_["feature_names"]
+        m.blend_span_ = int(m.metadata_.get("blend_span", 1))
         m.best_iteration_ = m.booster_.current_iteration()
         m.blend_ = float(m.metadata_.get("blend", m.blend if m.blend != "auto" else 0.3))
         curve = m.metadata_.get("proba_curve")

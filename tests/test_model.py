@@ -175,6 +175,13 @@ def test_shift_model_trains_on_the_period_itself_and_on_sampled_columns_only():
         LGBMRiskModel(**short, offset_feature="nope").fit(pan, origin)
     off = LGBMRiskModel(**short, offset_feature="tod_rate_eb").fit(pan, origin)
     assert off.predict_risk(pan, origin)[24:].mean() > off.predict_risk(pan, origin)[:24].mean()
+    # Smoothed same-shift target, blended toward the 52-week same-shift mean.
+    sm = LGBMRiskModel(**short, target_slot_days=7, blend_feature="tod_52w").fit(pan, origin)
+    assert sm.blend_span_ == 364 and sm.metadata_["blend_span"] == 364
+    mu = sm.predict_risk(pan, origin)
+    assert mu[24:].min() > mu[:24].max()
+    with pytest.raises(ConfigError, match=re.escape("blend_feature must be one of the model's features; got 'x'")):
+        LGBMRiskModel(**short, blend_feature="x").fit(pan, origin)
 
 
 def test_calibrated_probability_from_validation_rows(panel, tmp_path):
