@@ -89,7 +89,10 @@ class DashboardProvider(Protocol):
         """Stored forecast runs (``runs`` contract)."""
 
     def grid_crs(self, grid_id: int) -> str | None:
-        """Projected CRS of a square grid (e.g. ``"EPSG:32610"``), or None when unknown."""
+        """Projected CRS a square grid is drawn in (e.g. ``"EPSG:32610"``), or None for an unknown grid.
+
+        The stored CRS, else the UTM zone of the grid's cells (the job decides; the pages never guess).
+        """
 
     def forecast(self, run_id: int) -> pd.DataFrame:
         """Per-cell forecast of a run (``forecast`` contract)."""

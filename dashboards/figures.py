@@ -67,24 +67,20 @@ def _check_measure(measure: str) -> str:
     return measure
 
 
-def grid_frame(forecast: pd.DataFrame, crs: str | None) -> GridFrame:
+def grid_frame(forecast: pd.DataFrame, crs: str) -> GridFrame:
     """Fit the raster frame of a square grid from its cells' rows, columns and centroids.
 
     Parameters
     ----------
     forecast : DataFrame
         ``row, col, centroid_lon, centroid_lat`` and ``area_m2`` of the cells.
-    crs : str or None
-        The grid's projected CRS; None guesses the UTM zone of the cells.
+    crs : str
+        The grid's projected CRS (the provider's ``grid_crs``).
     """
     from pyproj import Transformer
 
     lon = forecast["centroid_lon"].to_numpy(float)
     lat = forecast["centroid_lat"].to_numpy(float)
-    if crs is None:
-        from forecasting.grid import utm_crs
-
-        crs = utm_crs(lon, lat).to_string()
     x, y = Transformer.from_crs("EPSG:4326", crs, always_xy=True).transform(lon, lat)
     col = forecast["col"].to_numpy(np.int64)
     row = forecast["row"].to_numpy(np.int64)
@@ -165,7 +161,8 @@ def risk_map_figure(
         ``forecast`` contract of :mod:`dashboards.contracts`.
     measure : {"expected_count", "probability"}
     crs : str, optional
-        Projected CRS of the grid (offline raster drawing).
+        Projected CRS of the grid (the provider's ``grid_crs``): needed for the offline raster
+        drawing; without it the cells are drawn as polygons.
     cameras, places : DataFrame, optional
         ``cameras`` and ``places`` contracts; drawn when their layer is in ``layers``.
     boundaries : mapping, optional
@@ -202,7 +199,7 @@ def risk_map_figure(
     if unknown:
         raise InputError(f"layers must be among {list(LAYERS)}; got {sorted(unknown)}")
     online = bool(tile_url) or map_style != "white-bg"
-    if not online and is_raster(forecast):
+    if not online and crs is not None and is_raster(forecast):
         fig = _raster_map(forecast, measure, crs, cameras if "cameras" in layers else None,
                           places if "places" in layers else None,
                           boundaries if "boundaries" in layers else None, selected_cell, highlight_camera,

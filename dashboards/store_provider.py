@@ -158,10 +158,12 @@ class StoreProvider(StoreAnalysis):
         return hit.iloc[0]
 
     def grid_crs(self, grid_id: int) -> str | None:
-        from forecasting.store.forecasts import get_grid
+        from forecasting.jobs.forecasting import grid_crs
 
-        return self._static.setdefault(("crs", grid_id), self._read(lambda session: getattr(
-            get_grid(session=session, grid_id=int(grid_id)), "crs", None)))
+        key = ("crs", int(grid_id))
+        if key not in self._static:  # grids never change
+            self._static[key] = grid_crs(self.factory, int(grid_id))
+        return self._static[key]
 
     def forecast(self, run_id: int) -> pd.DataFrame:
         from forecasting.jobs.places import run_labels
@@ -204,7 +206,7 @@ class StoreProvider(StoreAnalysis):
         return cams.loc[:, CAMERA_COLUMNS].reset_index(drop=True)
 
     def places(self) -> pd.DataFrame:
-        from forecasting.store.cameras import load_places
+        from forecasting.store.places import load_places
 
         return self._read(load_places).loc[:, PLACE_COLUMNS]
 
@@ -260,13 +262,13 @@ class StoreProvider(StoreAnalysis):
         return priority_frame(res.choice), res.gaps.loc[:, GAP_COLUMNS]
 
     def backtests(self) -> list[Backtest]:
-        from forecasting.store.forecasts import list_backtests
+        from forecasting.store.backtests import list_backtests
 
         rows = self._read(list_backtests)
         return [Backtest(b.id, b.created_at, b.period, b.metrics or {}, b.out_dir, b.created_by) for b in rows]
 
     def model_versions(self) -> pd.DataFrame:
-        from forecasting.store.forecasts import list_model_versions
+        from forecasting.store.model_versions import list_model_versions
 
         cols = ["id", "name", "category", "period", "train_start", "train_end", "created_at", "created_by"]
         return self._read(list_model_versions).loc[:, cols]
@@ -282,7 +284,7 @@ class StoreProvider(StoreAnalysis):
             return str(exc)
 
     def tasks(self) -> pd.DataFrame:
-        from forecasting.store.forecasts import list_tasks
+        from forecasting.store.tasks import list_tasks
 
         rows = self._read(list_tasks)
         return pd.DataFrame([{"id": t.id, "kind": t.kind, "status": t.status, "progress": t.progress,

@@ -52,8 +52,8 @@ class StoreRecorder:
             end_sessions(session=s, username=username)
 
     def start_task(self, kind: str, params: dict, username: str) -> int:
-        from forecasting.store.forecasts import create_task
         from forecasting.store.session import transaction
+        from forecasting.store.tasks import create_task
 
         if kind not in self.commands:
             raise InputError(f"kind must be one of {list(self.commands)}; got {kind!r}")
@@ -69,8 +69,8 @@ class StoreRecorder:
 
     def _watch(self, proc: subprocess.Popen, task_id: int) -> None:
         """Mark the task failed if the process dies without saying so (bad arguments, crash)."""
-        from forecasting.store.forecasts import get_task, update_task
         from forecasting.store.session import transaction
+        from forecasting.store.tasks import get_task, update_task
 
         _, err = proc.communicate()
         with transaction(self.factory) as s:

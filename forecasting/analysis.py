@@ -117,7 +117,7 @@ def spatial_weights(grid: Grid, *, contiguity: str = "queen", distance: float | 
         if not (isinstance(k, int | np.integer) and k >= 1):
             raise ConfigError(f"k must be a positive integer (the H3 k-ring); got {k!r}")
         # The grid caches its k-ring matrix; reuse it rather than walk the rings again.
-        w = grid._ring_matrix(int(k)).tocsr(copy=True)
+        w = grid.ring_matrix(int(k)).tocsr(copy=True)
         w.setdiag(0)
         w.eliminate_zeros()
         return w
@@ -1044,7 +1044,7 @@ def analyse(events: pd.DataFrame, kind: str, *, category: str = "all", start=Non
     counts = panel.counts[category if category in panel.counts else "all"]
     meta["n_outside"] = int(panel.n_outside)
     cx, cy = grid.centroids_xy
-    lon, lat = grid._to_lonlat.transform(cx, cy)
+    lon, lat = grid.to_lonlat(cx, cy)
     if kind == "hotspots":
         x = counts.sum(axis=1, dtype=np.float64)
         mean = float(x.mean())

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from forecasting.errors import ConfigError, DataError
-from forecasting.features import Panel, _slot_cumsum
+from forecasting.features import Panel, slot_cumsum
 from forecasting.params import Params, instance_of, is_number, positive_int, positive_number
 
 
@@ -241,7 +241,7 @@ class TimeOfDayBlend(_Baseline):
         m = _slot_period(panel, self.weekday)
         k = self._k(panel, m)
         y = panel.y[:, :origin]
-        D = _slot_cumsum(y, m)
+        D = slot_cumsum(y, m)
         kk = cols // m if k is None else np.minimum(k, cols // m)
         same = ((D[:, cols] - D[:, cols - kk * m]) / np.maximum(kk, 1)).T.astype(np.float64)
         C = np.zeros((y.shape[0], origin + 1), dtype=np.float64)

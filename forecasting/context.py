@@ -272,56 +272,67 @@ def activity_features(counts: pd.DataFrame, cameras: pd.DataFrame, grid: Grid, p
     cube = _count_cube(counts, ids, tz, value) if len(counts) and len(cameras) else None
     if cube is None:
         return out, names
+    starts = periods.start(first + np.arange(n_periods))
+    recent, usual, base = _camera_rates(cube, starts, periods.length, recent_days=recent_days,
+                                        usual_weeks=int(usual_weeks))
+    covering = coverage(cameras, grid).astype(np.float64)
+    near = _gaussian_weights(grid, _xy(grid, cameras), near_bandwidth_m)
+    out[:, :, 0:4] = _cell_activity(covering, recent, usual, base, with_covered=True)
+    out[:, :, 4:7] = _cell_activity(near, recent, usual, base)
+    return out, names
+
+
+def _camera_rates(cube, starts: pd.DatetimeIndex, length: pd.Timedelta, *, recent_days: float,
+                  usual_weeks: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each camera's activity per hour before each period start: recent, usual (same slot), baseline.
+
+    ``recent``: the last ``recent_days``; ``usual``: the same slot of the week in each of the
+    last ``usual_weeks`` weeks; ``base``: the weeks before the recent window. Shape
+    ``(n_cameras, n_periods)`` each; NaN where the camera reported nothing in the window.
+    """
     cS, cM, i0, step_h = cube
     T = cS.shape[1] - 1
-    starts = periods.start(first + np.arange(n_periods))
     s = (starts.as_unit("ns").asi8 - _MONDAY) // (step_h * _NS_HOUR) - i0
     week = 168 // step_h
     R = max(1, int(round(recent_days * 24 / step_h)))
-    U = int(usual_weeks)
-    P = min(week, max(1, int(np.ceil(periods.length / pd.Timedelta(hours=step_h)))))
+    P = min(week, max(1, int(np.ceil(length / pd.Timedelta(hours=step_h)))))
 
     def window(a, b):
         a, b = np.clip(a, 0, T), np.clip(b, 0, T)
         return cS[:, b] - cS[:, a], cM[:, b] - cM[:, a]
 
     rs, rm = window(s - R, s)
-    bs, bm = window(s - U * week, s - R)
+    bs, bm = window(s - usual_weeks * week, s - R)
     us = np.zeros_like(rs)
     um = np.zeros_like(rm)
-    for k in range(1, U + 1):  # a handful of weekly lags, each a whole-array operation
-        a, b = window(s - k * week + 0 * P, s - k * week + P)
+    for k in range(1, usual_weeks + 1):  # a handful of weekly lags, each a whole-array operation
+        a, b = window(s - k * week, s - k * week + P)
         us += a
         um += b
     with np.errstate(invalid="ignore", divide="ignore"):
         recent = np.where(rm > 0, rs / np.maximum(rm, 1) / step_h, np.nan)  # per hour
         usual = np.where(um > 0, us / np.maximum(um, 1) / step_h, np.nan)
         base = np.where(bm > 0, bs / np.maximum(bm, 1) / step_h, np.nan)
+    return recent, usual, base
 
-    cov = coverage(cameras, grid).astype(np.float64)
-    near = _gaussian_weights(grid, _xy(grid, cameras), near_bandwidth_m)
 
-    def cell_mean(W, cam_values):
-        has = np.isfinite(cam_values)
-        num = W @ np.where(has, cam_values, 0.0)
-        den = W @ has.astype(np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(den > 0, num / np.maximum(den, 1e-12), 0.0), den
+def _cell_mean(W, cam_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted mean over cameras (``W``: cells x cameras) of the reported values, and the weight behind it."""
+    has = np.isfinite(cam_values)
+    num = W @ np.where(has, cam_values, 0.0)
+    den = W @ has.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.maximum(den, 1e-12), 0.0), den
 
-    r_c, den_r = cell_mean(cov, recent)
-    u_c, _ = cell_mean(cov, usual)
-    b_c, _ = cell_mean(cov, base)
-    out[:, :, 0] = den_r > 0
-    out[:, :, 1] = r_c
-    out[:, :, 2] = u_c
-    out[:, :, 3] = np.where(den_r > 0, (r_c + 1) / (b_c + 1), 1.0)
-    r_n, den_n = cell_mean(near, recent)
-    u_n, _ = cell_mean(near, usual)
-    b_n, _ = cell_mean(near, base)
-    out[:, :, 4] = r_n
-    out[:, :, 5] = u_n
-    out[:, :, 6] = np.where(den_n > 0, (r_n + 1) / (b_n + 1), 1.0)
-    return out, names
+
+def _cell_activity(W, recent, usual, base, *, with_covered: bool = False) -> np.ndarray:
+    """Per cell and period: [covered,] recent, usual and the smoothed recent/baseline ratio (1 without data)."""
+    r, den = _cell_mean(W, recent)
+    u, _ = _cell_mean(W, usual)
+    b, _ = _cell_mean(W, base)
+    ratio = np.where(den > 0, (r + 1) / (b + 1), 1.0)
+    blocks = [den > 0, r, u, ratio] if with_covered else [r, u, ratio]
+    return np.stack(blocks, axis=-1)
 
 
 # --------------------------------------------------------------------------------- places

@@ -440,7 +440,7 @@ def _time_of_day_names(periods: Periods, cross: bool) -> list[str]:
     return names
 
 
-def _slot_cumsum(y: np.ndarray, m: int) -> np.ndarray:
+def slot_cumsum(y: np.ndarray, m: int) -> np.ndarray:
     """``D[:, t]`` = incidents in columns ``s < t`` with ``s = t (mod m)``; shape (n, T + 1)."""
     n, T = y.shape
     L = -(-(T + 1) // m) * m
@@ -474,7 +474,7 @@ def _time_of_day_block(panel: Panel, t: np.ndarray, C: np.ndarray, cross: bool,
     main_m = slots[0][1]
     main_all = main_52 = None
     for prefix, m in slots:
-        D = memo(f"slot{m}", lambda m=m: _slot_cumsum(y, m))
+        D = memo(f"slot{m}", lambda m=m: slot_cumsum(y, m))
         weeks = TOD_WEEKS if prefix == "tod" else WEEKDAY_TOD_WEEKS
         for w in weeks:
             v = _slot_window(D, t, m, max(1, round(w * 7 / (m * p.days))))
@@ -507,7 +507,7 @@ def _time_of_day_block(panel: Panel, t: np.ndarray, C: np.ndarray, cross: bool,
             yield np.zeros((panel.n_cells, t.size), dtype=np.float32)
             yield np.zeros((panel.n_cells, t.size), dtype=np.float32)
         else:
-            D = memo("slot_other", lambda: _slot_cumsum(panel.counts[ALL_CATEGORIES] - y, main_m))
+            D = memo("slot_other", lambda: slot_cumsum(panel.counts[ALL_CATEGORIES] - y, main_m))
             yield _slot_window(D, t, main_m, max(1, round(364 / (main_m * p.days))))
             del D
             last = memo("last_other", lambda: _last_index(panel.counts[ALL_CATEGORIES] - y))

@@ -428,7 +428,8 @@ class H3Grid(Grid):
     def areas(self) -> np.ndarray:
         return shapely.area(self.boxes())
 
-    def _ring_matrix(self, k: int) -> sparse.csr_matrix:
+    def ring_matrix(self, k: int) -> sparse.csr_matrix:
+        """Cells x cells 0/1 matrix of the cells within ``k`` H3 rings of each (itself included; cached)."""
         if k not in self._rings:
             rows, cols = [], []
             for i, c in enumerate(self._cells):
@@ -444,7 +445,7 @@ class H3Grid(Grid):
     def neighbour_sum(self, values: np.ndarray, radius: int) -> np.ndarray:
         v = np.asarray(values, dtype=np.float64)
         flat = v.reshape(v.shape[0], -1)
-        return np.asarray(self._ring_matrix(int(radius)) @ flat).reshape(v.shape)
+        return np.asarray(self.ring_matrix(int(radius)) @ flat).reshape(v.shape)
 
     def kernel_smooth(self, values: np.ndarray, weight: Callable[[np.ndarray], np.ndarray],
                       radius_m: float) -> np.ndarray:

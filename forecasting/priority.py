@@ -165,7 +165,14 @@ class Coverage:
 
 
 # ---------------------------------------------------------------------------- helpers
-def _check_k(name: str, k) -> int:
+def check_k(name: str, k) -> int:
+    """``k`` as an int when it is a positive integer (not a bool), else :class:`ConfigError` naming ``name``.
+
+    Examples
+    --------
+    >>> check_k("k", 3)
+    3
+    """
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise ConfigError(f"{name} must be a positive integer; got {k!r}")
     return int(k)
@@ -516,7 +523,7 @@ def choose_cameras(coverage: Coverage, risk, k: int) -> pd.DataFrame:
     >>> choice[["camera_id", "marginal_risk"]].values.tolist()
     [['c2', 3.5], ['c1', 0.0]]
     """
-    k = _check_k("k", k)
+    k = check_k("k", k)
     if coverage.n_sets == 0:
         raise InputError("there are no cameras to choose from; got an empty coverage")
     w_cells = _align_risk(risk, coverage)
@@ -572,7 +579,7 @@ def explain_choice(choice: pd.DataFrame, coverage: Coverage, risk, reasons: pd.S
     >>> ex["explanation"].iloc[0]
     '#1 c1: 0.80 expected incidents in view, all new. Main cells: a (0.60; busy night-time economy), b (0.20).'
     """
-    top = _check_k("top", top)
+    top = check_k("top", top)
     w = _align_risk(risk, coverage)
     rs = reasons if reasons is not None else pd.Series(dtype=object)
     rs = rs.copy()
@@ -631,7 +638,7 @@ def coverage_gaps(coverage: Coverage, risk, top: int = 20, reasons: pd.Series | 
     >>> coverage_gaps(cov, pd.Series({"a": 3.0, "b": 2.0, "c": 1.0}), top=2)["cell_id"].tolist()
     ['b']
     """
-    top = _check_k("top", top)
+    top = check_k("top", top)
     w = _align_risk(risk, coverage)
     order = np.argsort(-w, kind="stable")[:top]
     order = order[w[order] > 0]
@@ -767,7 +774,7 @@ def site_cameras(cells, risk, budget: int, radius_m: float = 100.0, *, existing:
     >>> s.sites["site_id"].tolist(), float(s.sites["added_risk"].iloc[0])
     (['a'], 2.0)
     """
-    budget = _check_k("budget", budget)
+    budget = check_k("budget", budget)
     cand, lon, lat = candidate_coverage(cells, radius_m, crs=crs)
     w = _align_risk(risk, cand)
     seen = None
@@ -866,7 +873,7 @@ def busiest_cameras(activity: pd.DataFrame, k: int) -> list[str]:
     >>> busiest_cameras(pd.DataFrame({"camera_id": ["a", "b", "a"], "people": [5, 9, 6]}), 1)
     ['a']
     """
-    k = _check_k("k", k)
+    k = check_k("k", k)
     require_columns(activity, ["camera_id", "people"], "activity")
     tot = activity.groupby("camera_id", sort=False)["people"].sum(min_count=1).dropna()
     return tot.sort_values(ascending=False, kind="stable").index[:k].astype(str).tolist()

@@ -30,7 +30,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -218,22 +218,12 @@ def _write_scores(result: BacktestResult, path: Path) -> None:
     pq.write_table(table, path)
 
 
-def run_backtest(events: pd.DataFrame, *, start, end, period: str = "week",
-                 cell_size: float = 150, categories: Sequence[str] = (),
-                 models: Sequence[str] = DEFAULT_MODELS, out_dir, crs: Any = None,
-                 boundary: Any = None, refit_every: int = 4, random_state: int = 0,
-                 progress: Callable[[str], None] | None = None,
-                 lgbm_params: dict | None = None, features: FeatureBuilder | None = None,
-                 tune_candidates: Sequence[dict] | None = None, n_boot: int = 1000, plots: bool = True,
-                 context: Callable[..., Any] | None = None, areas: Any = None) -> BacktestRun:
-    """Backtest models from an events frame and write the output contract to ``out_dir``.
+@dataclass(frozen=True)
+class BacktestOptions:
+    """The settings of one backtest run, passed as one value from the CLI through jobs to here.
 
     Parameters
     ----------
-    events : DataFrame
-        Events frame (``schema.EVENT_COLUMNS``: ``occurred_local`` naive local datetime,
-        ``longitude``/``latitude`` WGS84, ``category``, ``category_group``; optional
-        ``time_resolution``: rows too coarse for ``period`` are dropped with a warning).
     start, end : date-like
         Every period whose first day lies in ``[start, end]`` is forecast from incidents
         before it.
@@ -245,19 +235,21 @@ def run_backtest(events: pd.DataFrame, *, start, end, period: str = "week",
     models : sequence of str
         See the module docstring; ``rate_oracle`` and ``hindsight`` are always added as
         references.
-    out_dir : path
+    refit_every : int, default 4
+    random_state : int, default 0
     crs, boundary
         See :func:`forecasting.grid.build_grid`. Without a boundary, the study area is the
         cells with an incident before ``start``.
-    refit_every : int, default 4
-    random_state : int, default 0
-    progress : callable, optional
-        Receives short progress messages.
+    lgbm_params : dict, optional
+        Extra :class:`~forecasting.model.LGBMRiskModel` settings.
+    features : FeatureBuilder, optional
     tune_candidates : sequence of dict, optional
         LightGBM settings to choose from by :func:`forecasting.model.select_params` on the
         validation tail before ``start`` (never on evaluation periods).
-    lgbm_params : dict, optional
-        Extra :class:`~forecasting.model.LGBMRiskModel` settings.
+    n_boot : int, default 1000
+        Bootstrap resamples of the summary's intervals.
+    plots : bool, default True
+        Write the capture-curve plots beside the report.
     context : callable, optional
         ``context(grid, periods, first, n_periods)`` returning a
         :class:`~forecasting.context.ContextFeatures` for the panel (e.g. a
@@ -267,22 +259,75 @@ def run_backtest(events: pd.DataFrame, *, start, end, period: str = "week",
         Area layer (``name`` and polygons) for the fairness section's shares by area
         (:func:`forecasting.fairness.backtest_fairness`); without it, concentration is by cell.
 
+    Examples
+    --------
+    >>> opts = BacktestOptions(start="2024-01-01", end="2024-03-31", models=("naive",))
+    >>> opts.period, opts.cell_size, opts.models
+    ('week', 150, ('naive',))
+    >>> opts.record()["models"]
+    ['naive']
+    """
+
+    start: Any
+    end: Any
+    period: str = "week"
+    cell_size: float = 150
+    categories: Sequence[str] = ()
+    models: Sequence[str] = DEFAULT_MODELS
+    refit_every: int = 4
+    random_state: int = 0
+    crs: Any = None
+    boundary: Any = None
+    lgbm_params: dict | None = None
+    features: FeatureBuilder | None = None
+    tune_candidates: Sequence[dict] | None = None
+    n_boot: int = 1000
+    plots: bool = True
+    context: Callable[..., Any] | None = None
+    areas: Any = None
+
+    def record(self) -> dict:
+        """The settings a stored backtest keeps beside its metrics (``backtests.params``)."""
+        return {"categories": list(self.categories), "models": list(self.models), "refit_every": self.refit_every}
+
+
+def run_backtest(events: pd.DataFrame, options: BacktestOptions | None = None, *, out_dir,
+                 progress: Callable[[str], None] | None = None, **settings: Any) -> BacktestRun:
+    """Backtest models from an events frame and write the output contract to ``out_dir``.
+
+    Parameters
+    ----------
+    events : DataFrame
+        Events frame (``schema.EVENT_COLUMNS``: ``occurred_local`` naive local datetime,
+        ``longitude``/``latitude`` WGS84, ``category``, ``category_group``; optional
+        ``time_resolution``: rows too coarse for the period are dropped with a warning).
+    options : BacktestOptions, optional
+        The run's settings.
+    out_dir : path
+    progress : callable, optional
+        Receives short progress messages.
+    **settings
+        :class:`BacktestOptions` fields, given one by one instead of (or over) ``options``.
+
     Returns
     -------
     BacktestRun
 
     Examples
     --------
-    >>> run = run_backtest(events, start="2024-01-01", end="2024-12-31",
-    ...                    categories=["Mischief"], out_dir="out")  # doctest: +SKIP
+    >>> run = run_backtest(events, BacktestOptions(start="2024-01-01", end="2024-12-31",
+    ...                    categories=["Mischief"]), out_dir="out")  # doctest: +SKIP
     """
+    o = replace(options, **settings) if options is not None else BacktestOptions(**settings)
+    start, end, period, categories, models = o.start, o.end, o.period, o.categories, o.models
+    random_state, lgbm_params, features = o.random_state, o.lgbm_params, o.features
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
-    split = RollingOrigin(start, end, period, refit_every)
+    split = RollingOrigin(start, end, period, o.refit_every)
     periods = split.periods
     events = _prepare(events, period)
     starts = split.period_starts()
-    grid = _history_grid(events, starts[0], cell_size=cell_size, crs=crs, boundary=boundary)
+    grid = _history_grid(events, starts[0], cell_size=o.cell_size, crs=o.crs, boundary=o.boundary)
     last_end = starts[-1] + periods.length - pd.Timedelta(1, "ns")
     first = pd.to_datetime(events[OCCURRED_LOCAL]).min()
     if first >= starts[0]:
@@ -290,17 +335,17 @@ def run_backtest(events: pd.DataFrame, *, start, end, period: str = "week",
                         "history before the first forecast period")
     panel = build_panel(events, grid, periods, targets=list(categories), start=first,
                         end=last_end)
-    if context is not None:
+    if o.context is not None:
         # Extra feature blocks (forecasting.context) for models built with use_context=True.
-        panel.context = context(grid, periods, panel.first, panel.n_periods)
+        panel.context = o.context(grid, periods, panel.first, panel.n_periods)
     say(f"panel: {panel.n_cells} cells x {panel.n_periods} {period}s, "
         f"{len(panel.targets)} target(s); {panel.n_outside} incidents outside the study area")
-    if tune_candidates and "lgbm" in models:
+    if o.tune_candidates and "lgbm" in models:
         # Hyper-settings are chosen on the validation tail before the first forecast period
         # (target "all"), so evaluation periods never influence them.
         origin0 = int(split.origins(panel)[0])
         base = {"random_state": random_state, "features": features, **(lgbm_params or {})}
-        best, losses = select_params(panel, origin0, list(tune_candidates), base)
+        best, losses = select_params(panel, origin0, list(o.tune_candidates), base)
         lgbm_params = {k: v for k, v in best.items() if k not in ("random_state", "features")}
         say(f"tuning: validation losses {[round(x, 5) for x in losses]}; chose {lgbm_params}")
     estimators = make_models(list(dict.fromkeys([*models, *REFERENCES])), random_state=random_state,
@@ -308,7 +353,7 @@ def run_backtest(events: pd.DataFrame, *, start, end, period: str = "week",
     t1 = time.perf_counter()
     result = backtest(estimators, panel, split, progress=say)
     t2 = time.perf_counter()
-    summary = summarise(result, n_boot=n_boot, random_state=random_state,
+    summary = summarise(result, n_boot=o.n_boot, random_state=random_state,
                         challenger="lgbm" if "lgbm" in estimators else None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -316,9 +361,9 @@ def run_backtest(events: pd.DataFrame, *, start, end, period: str = "week",
              "metrics": out / "metrics.json", "report": out / "report.md"}
     grid.polygons("EPSG:4326")[["cell_id", "geometry"]].to_file(files["cells"], driver="GeoJSON")
     _write_scores(result, files["scores"])
-    summary["fairness"] = fairness.backtest_fairness(result, areas)
+    summary["fairness"] = fairness.backtest_fairness(result, o.areas)
     summary["calibration"] = reports.backtest_calibration(result)
-    write_report(result, summary, out, plots=plots, extra=fairness.fairness_markdown(
+    write_report(result, summary, out, plots=o.plots, extra=fairness.fairness_markdown(
         summary["fairness"], model=summary["fairness"]["model"]))
     t3 = time.perf_counter()
     timings = {"prepare_s": t1 - t0, "backtest_s": t2 - t1, "write_s": t3 - t2,

@@ -49,7 +49,7 @@ def factory(sqlite_url):
 
 def stored_rows(factory, model, run_id=None) -> int:
     """Rows of ``model`` in the database (optionally of one ingest run)."""
-    from forecasting.store.cameras import count_rows
+    from forecasting.store.counts import count_rows
     from forecasting.store.session import transaction
 
     with transaction(factory) as s:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from forecasting.errors import InputError
 from forecasting.jobs.cameras import ingest_cameras, ingest_counts
-from forecasting.store import cameras as crepo
+from forecasting.store import counts as counts_repo
 from forecasting.store.models import ActivityCount, CountGap, QuarantinedRow
 from forecasting.store.session import transaction
 
@@ -49,8 +49,8 @@ def test_leeds_month_invariant_dst_hour_and_rerun(factory, settings):
     _check(factory, again)
     assert (again.loaded, again.duplicates) == (0, s.loaded)
     with transaction(factory) as sess:
-        counts = crepo.load_counts(session=sess, sources=["leeds"])
-        gaps = crepo.load_gaps(session=sess)
+        counts = counts_repo.load_counts(session=sess, sources=["leeds"])
+        gaps = counts_repo.load_gaps(session=sess)
     assert counts["period_start"].dt.tz is not None and counts["people"].ge(0).all()
     # The skipped 01:00 is no real hour: each camera's UTC series stays whole, so no gap.
     assert gaps.empty and len(counts) == 5944
@@ -81,16 +81,16 @@ def test_missing_hours_are_gaps_and_filling_them_removes_the_gap(factory, settin
     s = ingest_counts(factory, settings, tmp_path / "a.csv", "canonical")
     assert s.gaps == 2
     with transaction(factory) as sess:
-        g = crepo.load_gaps(session=sess).sort_values("gap_start")
+        g = counts_repo.load_gaps(session=sess).sort_values("gap_start")
     assert g["gap_start"].dt.hour.tolist() == [2, 7] and g["gap_end"].dt.hour.tolist() == [5, 9]
     (tmp_path / "b.csv").write_text(HEADER + "".join(f"c1,2024-01-01T{h:02d}:00,{h},\n" for h in (2, 3, 4)))
     ingest_counts(factory, settings, tmp_path / "b.csv", "canonical")
     with transaction(factory) as sess:
-        g = crepo.load_gaps(session=sess)
+        g = counts_repo.load_gaps(session=sess)
     assert g["gap_start"].dt.hour.tolist() == [7]
     # Zero counts are kept as zeros, never confused with gaps.
     with transaction(factory) as sess:
-        c = crepo.load_counts(session=sess)
+        c = counts_repo.load_counts(session=sess)
     assert 0.0 in c["people"].tolist()
 
 
@@ -136,7 +136,7 @@ def test_counts_need_a_registry(factory, settings, tmp_path):
 
 def test_a_failure_midway_leaves_nothing(factory, settings, monkeypatch, tmp_path, cams):
     (tmp_path / "c.csv").write_text(HEADER + "".join(f"c1,2024-01-{d:02d}T10:00,{d},\n" for d in range(1, 29)))
-    real, calls = crepo.insert_counts, []
+    real, calls = counts_repo.insert_counts, []
 
     def flaky(**kw):
         calls.append(1)
@@ -144,7 +144,7 @@ def test_a_failure_midway_leaves_nothing(factory, settings, monkeypatch, tmp_pat
             raise OSError(28, "No space left on device")
         return real(**kw)
 
-    monkeypatch.setattr(crepo, "insert_counts", flaky)
+    monkeypatch.setattr(counts_repo, "insert_counts", flaky)
     small = settings.model_copy(update={"chunk_size": 10})
     with pytest.raises(OSError, match="No space left"):
         ingest_counts(factory, small, tmp_path / "c.csv", "canonical")
@@ -218,7 +218,7 @@ def test_retention_purges_old_counts_gaps_and_audit_rows_only(factory, settings,
     done = apply_retention(factory, settings, now=now, user="admin")
     assert (done.counts, done.gaps, done.audit_events) == (dry.counts, dry.gaps, dry.audit_events)
     with transaction(factory) as s:
-        kept = crepo.load_counts(session=s)
+        kept = counts_repo.load_counts(session=s)
         audit = audit_frame(session=s)
     assert sorted(kept["people"].tolist()) == [3, 7]
     assert stored_rows(factory, CountGap) == n_gaps - done.gaps

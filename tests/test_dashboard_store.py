@@ -128,3 +128,18 @@ def test_store_recorder_marks_a_crashed_task_failed(seeded, sqlite_url):
     with transaction(factory) as s:
         a = G.audit_frame(session=s, action="export")
     assert a["username"].tolist() == ["ana"]
+
+
+def test_a_grid_stored_without_a_crs_is_drawn_in_the_utm_zone_of_its_cells(seeded, settings):
+    from sqlalchemy import update
+
+    from dashboards.store_provider import StoreProvider
+    from forecasting.jobs.forecasting import grid_crs
+    from forecasting.store.models import Grid
+    from forecasting.store.session import transaction
+
+    factory, info = seeded
+    assert grid_crs(factory, 1) == "EPSG:32610" and grid_crs(factory, 999) is None
+    with transaction(factory) as s:  # a grid stored before its CRS was recorded
+        s.execute(update(Grid).where(Grid.id == 1).values(crs=None))
+    assert StoreProvider(factory, data_dir=settings.data_dir).grid_crs(1) == "EPSG:32610"  # Vancouver's zone

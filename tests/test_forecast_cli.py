@@ -11,7 +11,11 @@ from typer.testing import CliRunner
 
 from dashboards import tables
 from forecasting.cli import app
+from forecasting.store import backtests as backtests_repo
 from forecasting.store import forecasts as fstore
+from forecasting.store import grids as grids_repo
+from forecasting.store import model_versions as versions_repo
+from forecasting.store import tasks as tasks_repo
 from forecasting.store.models import Grid
 from forecasting.store.session import make_engine, make_session_factory, transaction
 
@@ -66,7 +70,7 @@ def test_train_records_model_versions(env):
     result = runner.invoke(app, ["train", "--period", "week", "--at", "2019-06-03", "--user", "ana"], env=env)
     assert result.exit_code == 0, result.output
     with transaction(_factory(env)) as s:
-        versions = fstore.list_model_versions(session=s)
+        versions = versions_repo.list_model_versions(session=s)
     assert len(versions) == 1
     v = versions.iloc[0]
     assert v["name"] == "lgbm" and v["category"] == "all" and v["created_by"] == "ana"
@@ -84,7 +88,7 @@ def test_forecast_stores_every_cell_with_reasons_and_prints_the_top(env):
     with transaction(_factory(env)) as s:
         runs = fstore.forecast_runs(session=s, period="week")
         frame = fstore.forecast_frame(session=s, run_id=int(runs.iloc[-1]["id"]))
-        cells = fstore.cells_frame(session=s, grid_id=int(runs.iloc[-1]["grid_id"]))
+        cells = grids_repo.cells_frame(session=s, grid_id=int(runs.iloc[-1]["grid_id"]))
     assert len(runs) == 2
     assert len(frame) == len(cells)  # every cell of the study area
     assert frame["rank"].tolist() == list(range(1, len(frame) + 1))
@@ -102,7 +106,7 @@ def test_forecast_stores_every_cell_with_reasons_and_prints_the_top(env):
         after = fstore.forecast_runs(session=s, period="week")
         old = fstore.forecast_frame(session=s, run_id=first_id)
         grids = s.query(Grid).count()
-        versions = fstore.list_model_versions(session=s)
+        versions = versions_repo.list_model_versions(session=s)
     assert len(after) == 3 and new_id > first_id and first_id in set(after["id"])
     pd.testing.assert_frame_equal(old, frame)
     assert grids == 1  # same parameters, same grid
@@ -117,11 +121,11 @@ def test_forecast_stores_every_cell_with_reasons_and_prints_the_top(env):
 def test_forecast_reports_progress_into_a_task(env):
     factory = _factory(env)
     with transaction(factory) as s:
-        task_id = fstore.create_task(session=s, kind="forecast", created_by="ana")
+        task_id = tasks_repo.create_task(session=s, kind="forecast", created_by="ana")
     result = runner.invoke(app, ["forecast", "--period", "week", "--task-id", str(task_id), "--json"], env=env)
     assert result.exit_code == 0, result.output
     with transaction(factory) as s:
-        task = fstore.get_task(session=s, task_id=task_id)
+        task = tasks_repo.get_task(session=s, task_id=task_id)
     assert task.status == "succeeded" and task.progress == 1.0 and task.finished_at is not None
 
 
@@ -168,7 +172,7 @@ def test_train_with_stored_patrol_visits_records_the_guard(env):
     factory, settings = _factory(env), load_settings(data_dir=env["CRIMECAST_DATA_DIR"])
     first = fjobs.train(factory, settings, at="2019-06-03")
     with transaction(factory) as s:
-        v = fstore.get_model_version(session=s, version_id=first["model_version_ids"]["all"])
+        v = versions_repo.get_model_version(session=s, version_id=first["model_version_ids"]["all"])
         assert v.params["patrol_guard"] == {"enabled": True, "applied": False, "uplift": 2.0,
                                             "patrolled_cell_periods": 0, "incidents_discounted": 0}
     # A patrol visited the busiest cell in the week of 2019-05-06 (local, America/Chicago).
@@ -187,7 +191,7 @@ def test_train_with_stored_patrol_visits_records_the_guard(env):
             "cell_ids": [[cell_id], [cell_id]]}), audit_id=None, shift="day", model_version_id=None)
     second = fjobs.train(factory, settings, at="2019-06-03")
     with transaction(factory) as s:
-        v = fstore.get_model_version(session=s, version_id=second["model_version_ids"]["all"])
+        v = versions_repo.get_model_version(session=s, version_id=second["model_version_ids"]["all"])
         audit = grepo.audit_frame(session=s, action="retrain").iloc[0]
     # Only the May visit counts (the June one is in the period being forecast).
     assert v.params["patrol_guard"] == {"enabled": True, "applied": True, "uplift": 2.0,
@@ -197,5 +201,59 @@ def test_train_with_stored_patrol_visits_records_the_guard(env):
     off = fjobs.train(factory, load_settings(data_dir=env["CRIMECAST_DATA_DIR"], patrol_guard=False),
                       at="2019-06-03")
     with transaction(factory) as s:
-        v = fstore.get_model_version(session=s, version_id=off["model_version_ids"]["all"])
+        v = versions_repo.get_model_version(session=s, version_id=off["model_version_ids"]["all"])
     assert v.params["patrol_guard"]["enabled"] is False and v.params["patrol_guard"]["incidents_discounted"] == 0
+
+
+def test_a_writing_command_creates_and_migrates_a_new_sqlite_file(tmp_path):
+    from forecasting.store import migrate
+
+    db = tmp_path / "fresh" / "crimecast.db"
+    result = runner.invoke(app, ["ingest", "incidents", str(CHICAGO), "--format", "chicago"],
+                           env={"CRIMECAST_DATA_DIR": str(db.parent)})
+    assert result.exit_code == 0, result.output
+    assert migrate.current(f"sqlite:///{db}") == migrate.head()
+
+
+def test_a_database_at_an_older_revision_is_not_migrated_by_a_command(tmp_path):
+    from forecasting.store import migrate
+
+    env = {"CRIMECAST_DATA_DIR": str(tmp_path / "var")}
+    assert runner.invoke(app, ["db", "upgrade"], env=env).exit_code == 0
+    assert runner.invoke(app, ["db", "downgrade"], env=env).exit_code == 0
+    url = f"sqlite:///{tmp_path / 'var' / 'crimecast.db'}"
+    older = migrate.current(url)
+    assert older != migrate.head()
+    for args in (["ingest", "incidents", str(CHICAGO), "--format", "chicago"],
+                 ["backtest", "--incidents", str(CHICAGO), "--format", "chicago", "--start", "2019-10-07",
+                  "--end", "2019-11-25", "--out", str(tmp_path / "bt")]):
+        result = runner.invoke(app, args, env={**env, "CRIMECAST_DATABASE_URL": url})
+        assert result.exit_code == 1, args
+        assert result.stderr.strip() == (f"Error: the database at {url} is at schema revision {older}, not "
+                                         f"{migrate.head()}; run `crimecast db upgrade` first")
+        assert migrate.current(url) == older
+    assert not (tmp_path / "bt").exists()
+
+
+def test_the_demo_backtest_reads_a_throwaway_database_and_records_in_the_main_one(tmp_path):
+    from forecasting.config import Settings
+    from forecasting.jobs import ensure_database
+    from forecasting.jobs import forecasting as fj
+    from forecasting.store.models import Incident
+    from forecasting.workflows import BacktestOptions
+
+    url = f"sqlite:///{tmp_path / 'main.db'}"
+    ensure_database(url)
+    main = make_session_factory(make_engine(url))
+    read = []
+    options = BacktestOptions(start="2019-11-04", end="2019-11-25", models=("naive",), n_boot=50, plots=False)
+    run = fj.backtest(main, Settings(data_dir=tmp_path, _toml_file=None), options, out_dir=tmp_path / "bt",
+                      incidents=[CHICAGO], fmt="chicago", scratch=True, user="demo", dataset="Chicago sample",
+                      on_ingest=lambda path, summary: read.append((path.name, summary.loaded)))
+    assert read == [(CHICAGO.name, read[0][1])] and read[0][1] > 0
+    with transaction(main) as s:
+        assert s.query(Incident).count() == 0  # the incidents stayed in the throwaway database
+        stored = backtests_repo.list_backtests(session=s)
+    assert len(stored) == 1 and stored[0].created_by == "demo" and stored[0].metrics["dataset"] == "Chicago sample"
+    assert stored[0].params == {"categories": [], "models": ["naive"], "refit_every": 4}
+    assert run.files["report"].exists()

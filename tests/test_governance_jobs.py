@@ -10,6 +10,7 @@ from forecasting.config import load_settings
 from forecasting.jobs.governance import apply_retention
 from forecasting.store import forecasts as frepo
 from forecasting.store import governance as grepo
+from forecasting.store import grids as grids_repo
 from forecasting.store.models import AuditEvent, ForecastRun, PatrolVisit
 from forecasting.store.session import transaction
 
@@ -34,7 +35,7 @@ def test_each_table_has_its_own_limit_and_exports_outside_data_dir_are_kept(fact
     outside = tmp_path / "elsewhere.csv"
     outside.write_text("x")
     with transaction(factory) as s:
-        grid = frepo.upsert_grid(session=s, key="g", kind="square")
+        grid = grids_repo.upsert_grid(session=s, key="g", kind="square")
         _forecast(s, grid, datetime(2024, 10, 1, tzinfo=UTC))  # ended > 30 days ago
         _forecast(s, grid, datetime(2024, 12, 20, tzinfo=UTC))  # recent
         for path in (inside, outside):

@@ -12,7 +12,7 @@ import shapely
 from forecasting.errors import ConfigError, InputError
 from forecasting.ingest.places import read_areas, read_places
 from forecasting.jobs.cameras import ingest_areas, ingest_places
-from forecasting.store import cameras as crepo
+from forecasting.store import places as places_repo
 from forecasting.store.session import transaction
 
 from .conftest import shared_file
@@ -51,7 +51,7 @@ def test_places_ingest_is_idempotent_and_flags_simulated(factory, settings, tmp_
     again = ingest_places(factory, settings, path, category_column="category")
     assert (again.loaded, again.duplicates) == (0, 3)
     with transaction(factory) as sess:
-        pl = crepo.load_places(session=sess)
+        pl = places_repo.load_places(session=sess)
     assert pl["simulated"].all() and sorted(pl["category"]) == ["bar", "bar", "school"]
 
 

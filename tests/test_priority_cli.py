@@ -53,6 +53,8 @@ def _view(g: Grid, cells: list[tuple[int, int]]):
 
 def _fill(factory, *, with_forecast=True, incidents_in_shift=False):
     from forecasting.store import forecasts as fc
+    from forecasting.store import grids as grids_repo
+    from forecasting.store import model_versions as versions_repo
     from forecasting.store import repository as repo
     from forecasting.store.models import ActivityCount, Camera
     from forecasting.store.session import transaction
@@ -62,11 +64,11 @@ def _fill(factory, *, with_forecast=True, incidents_in_shift=False):
     exp = np.array([HOT.get((int(r), int(c)), 0.01) for r, c in zip(g.raster_row, g.raster_col, strict=True)])
     reasons = [["5 incidents in the last 4 weeks", "Friday night"] if v >= 0.8 else None for v in exp]
     with transaction(factory) as s:
-        gid = fc.upsert_grid(session=s, key="square:EPSG:32610:150:0:0", kind="square", crs="EPSG:32610",
+        gid = grids_repo.upsert_grid(session=s, key="square:EPSG:32610:150:0:0", kind="square", crs="EPSG:32610",
                              cell_size=150.0, origin_x=0.0, origin_y=0.0)
-        fc.save_cells(session=s, grid_id=gid, cells=cells)
+        grids_repo.save_cells(session=s, grid_id=gid, cells=cells)
         if with_forecast:
-            mv = fc.add_model_version(session=s, name="lgbm", category="all", period="shift", grid_id=gid)
+            mv = versions_repo.add_model_version(session=s, name="lgbm", category="all", period="shift", grid_id=gid)
             frame = pd.DataFrame({"cell_id": cells["cell_id"], "expected_count": exp,
                                   "probability": -np.expm1(-exp), "score": exp,
                                   "rank": pd.Series(-exp).rank(method="first").astype(int).to_numpy(),

@@ -82,16 +82,17 @@ def env(tmp_path):
     assert CliRunner().invoke(app, ["db", "upgrade"], env=env).exit_code == 0
     from forecasting.cli._common import State
     from forecasting.config import load_settings
-    from forecasting.store import forecasts as frepo
+    from forecasting.store import backtests as backtests_repo
+    from forecasting.store import model_versions as versions_repo
     from forecasting.store.governance import record_audit
     from forecasting.store.session import make_engine, make_session_factory, transaction
 
     State.settings = None
     engine = make_engine(load_settings(data_dir=env["CRIMECAST_DATA_DIR"]).resolved_database_url())
     with transaction(make_session_factory(engine)) as s:
-        frepo.add_model_version(session=s, name="lgbm", category="all", period="week", features=["a"],
+        versions_repo.add_model_version(session=s, name="lgbm", category="all", period="week", features=["a"],
                                 created_by="ana")
-        frepo.add_backtest(session=s, period="week", metrics=METRICS, created_by="ana")
+        backtests_repo.add_backtest(session=s, period="week", metrics=METRICS, created_by="ana")
         record_audit(session=s, username=HOSTILE[:60], action="view", target="forecast 1")
     engine.dispose()
     return env

@@ -66,6 +66,8 @@ def test_files_are_labelled_and_load_through_the_cli(city, tmp_path, sqlite_url)
 
     from forecasting.cli import app
     from forecasting.store import cameras as crepo
+    from forecasting.store import counts as counts_repo
+    from forecasting.store import places as places_repo
     from forecasting.store.session import make_engine, make_session_factory, transaction
 
     files = write_city(city, tmp_path / "sim")
@@ -92,8 +94,8 @@ def test_files_are_labelled_and_load_through_the_cli(city, tmp_path, sqlite_url)
     factory = make_session_factory(make_engine(sqlite_url))
     with transaction(factory) as s:
         assert crepo.load_cameras(session=s)["simulated"].all()
-        assert crepo.load_places(session=s)["simulated"].all()
-        stored = crepo.load_counts(session=s)
+        assert places_repo.load_places(session=s)["simulated"].all()
+        stored = counts_repo.load_counts(session=s)
     assert stored["people"].sum() == city.counts["people"].sum()
 
 

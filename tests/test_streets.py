@@ -70,9 +70,9 @@ def test_ingest_streets_counts_duplicates_and_quarantines(factory, settings, tmp
 
 def test_cell_labels_prefer_the_most_frequent_address_then_streets_then_places(factory, settings):
     from forecasting.jobs.places import cell_labels
-    from forecasting.store import forecasts as fc
+    from forecasting.store import grids as grids_repo
     from forecasting.store import repository as repo
-    from forecasting.store.cameras import insert_places
+    from forecasting.store.places import insert_places
     from forecasting.store.session import transaction
     from forecasting.store.streets import insert_streets
 
@@ -83,9 +83,9 @@ def test_cell_labels_prefer_the_most_frequent_address_then_streets_then_places(f
         "polygon_wkt": [f"POLYGON (({x} 0, {x + 0.001} 0, {x + 0.001} 0.001, {x} 0.001, {x} 0))"
                         for x in (0.0, 0.001, 0.009)]})
     with transaction(factory) as s:
-        gid = fc.upsert_grid(session=s, key="test", kind="square", crs="EPSG:3857", cell_size=111.0,
+        gid = grids_repo.upsert_grid(session=s, key="test", kind="square", crs="EPSG:3857", cell_size=111.0,
                              origin_x=0.0, origin_y=0.0)
-        fc.save_cells(session=s, grid_id=gid, cells=cells)
+        grids_repo.save_cells(session=s, grid_id=gid, cells=cells)
         run = repo.create_run(session=s, kind="incidents", source_path="t", format="canonical", source="t",
                               sha256=None)
         addr = ["1XX A ST", "1XX A ST", "2XX B ST", None]
@@ -110,16 +110,16 @@ def test_cell_labels_prefer_the_most_frequent_address_then_streets_then_places(f
 
 def test_cell_labels_without_any_address_street_or_place_are_none(factory):
     from forecasting.jobs.places import cell_labels
-    from forecasting.store import forecasts as fc
+    from forecasting.store import grids as grids_repo
     from forecasting.store.session import transaction
 
     cells = pd.DataFrame({"cell_id": ["a"], "row": [0], "col": [0], "centroid_lon": [0.0005],
                           "centroid_lat": [0.0005], "area_m2": [1.0],
                           "polygon_wkt": ["POLYGON ((0 0, 0.001 0, 0.001 0.001, 0 0.001, 0 0))"]})
     with transaction(factory) as s:
-        gid = fc.upsert_grid(session=s, key="empty", kind="square", crs="EPSG:3857", cell_size=111.0,
+        gid = grids_repo.upsert_grid(session=s, key="empty", kind="square", crs="EPSG:3857", cell_size=111.0,
                              origin_x=0.0, origin_y=0.0)
-        fc.save_cells(session=s, grid_id=gid, cells=cells)
+        grids_repo.save_cells(session=s, grid_id=gid, cells=cells)
     assert cell_labels(factory, grid_id=gid).to_dict() == {"a": None}
 
 

@@ -127,12 +127,21 @@ def settings():
     return State.settings
 
 
-def factory(check: bool = True):
-    """A session factory on the configured database (checked to be migrated)."""
+def factory(check: bool = True, create: bool = False):
+    """A session factory on the configured database (checked to be migrated).
+
+    ``create`` (commands that write): a SQLite file that does not exist yet is created and
+    migrated; an existing database must be at the newest revision (see
+    :func:`forecasting.jobs.ensure_database`).
+    """
     from forecasting.store.session import check_migrated, make_engine, make_session_factory, require_database_file
 
     url = settings().resolved_database_url()
-    if check:
+    if create:
+        from forecasting.jobs.database import ensure_database
+
+        ensure_database(url)
+    elif check:
         require_database_file(url)  # before the engine: a failed command leaves no empty file or directory
     engine = make_engine(url)
     if check:

@@ -9,12 +9,12 @@ from typing import Annotated
 import typer
 
 from forecasting.cli._common import factory, settings
-from forecasting.cli.ingest import _total, print_summaries, progress
+from forecasting.cli.ingest import print_summaries, progress, summaries_total
 
 
 def _report(summaries, as_json: bool, extra_keys: tuple[str, ...] = ()) -> None:
     if as_json:
-        total = _total(summaries)
+        total = summaries_total(summaries)
         for k in extra_keys:
             total[k] = sum(getattr(s, k) for s in summaries)
         typer.echo(json.dumps(total))
@@ -39,7 +39,7 @@ def ingest_cameras_cmd(
     from forecasting.jobs.cameras import ingest_cameras
 
     check_positive("--default-range", default_range, "metres")
-    cfg, f = settings(), factory()
+    cfg, f = settings(), factory(create=True)
     out = []
     for p in paths:
         with progress(p, enabled=not as_json) as advance:
@@ -57,7 +57,7 @@ def ingest_counts_cmd(
     """Ingest aggregate activity counts per camera and hour/day; missing hours become gaps."""
     from forecasting.jobs.cameras import ingest_counts
 
-    cfg, f = settings(), factory()
+    cfg, f = settings(), factory(create=True)
     out = []
     for p in paths:
         with progress(p, enabled=not as_json) as advance:
@@ -84,7 +84,7 @@ def ingest_places_cmd(
 
     if fmt not in ("auto", "csv", "geojson", "gpkg"):
         raise InputError(f"--format must be one of auto, csv, geojson, gpkg; got {fmt!r}")
-    cfg, f = settings(), factory()
+    cfg, f = settings(), factory(create=True)
     out = []
     for p in paths:
         with progress(p, enabled=not as_json) as advance:
@@ -106,8 +106,8 @@ def ingest_areas_cmd(
     """Ingest an area layer (value per polygon; points with values become Voronoi cells)."""
     from forecasting.jobs.cameras import ingest_areas
 
-    s = ingest_areas(factory(), settings(), path, layer=layer, value_column=value_column, id_column=id_column,
-                     name_column=name_column, hour_column=hour_column)
+    s = ingest_areas(factory(create=True), settings(), path, layer=layer, value_column=value_column,
+                     id_column=id_column, name_column=name_column, hour_column=hour_column)
     _report([s], as_json)
 
 

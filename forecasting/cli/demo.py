@@ -41,34 +41,24 @@ def _real_backtest(cfg) -> str:
     Runs in a child process while the parent builds the simulated city (the two use both cores),
     so it returns what to print instead of printing.
     """
-    import tempfile
-
-    from forecasting import jobs
     from forecasting.jobs import forecasting as fj
-    from forecasting.store import migrate
     from forecasting.store.session import make_engine, make_session_factory
+    from forecasting.workflows import BacktestOptions
 
     name, fmt = DEMO_INCIDENTS
     path = SAMPLE_DIR / name
     if not path.exists():
         raise InputError(f"bundled sample {path} is missing; is this a full checkout?")
-    with tempfile.TemporaryDirectory(prefix="crimecast-demo-") as tmp:
-        url = f"sqlite:///{Path(tmp) / 'vancouver.db'}"
-        migrate.upgrade(url)
-        engine = make_engine(url)
-        scratch = make_session_factory(engine)
-        s = jobs.ingest_incidents(scratch, cfg, path, fmt)
-        stored = fj.load_events(scratch)
-        engine.dispose()
     out = Path(cfg.data_dir) / "backtests" / "vancouver-sample-2024H2"
     # The parent may hold a long ingest transaction on the main database: wait for it rather than fail.
     main = make_session_factory(make_engine(cfg.resolved_database_url(), connect_args={"timeout": 900}))
-    run = fj.run_and_record(main, stored.events, start="2024-07-01", end="2024-12-30", out_dir=out,
-                            period="week", categories=[], models=list(fj.workflows.DEFAULT_MODELS),
-                            cell_size=cfg.cell_size, refit_every=4, user="demo", tz=stored.tz,
-                            dataset="Vancouver PD incidents (real data: 4 neighbourhoods)")
-    return (f"   {path.name}: read {s.rows_read:,}, loaded {s.loaded:,}, quarantined {s.quarantined:,}\n"
-            + (out / "report.md").read_text().split("![")[0] + f"\n   report: {run.files['report']}")
+    read = []
+    run = fj.backtest(main, cfg, BacktestOptions(start="2024-07-01", end="2024-12-30", cell_size=cfg.cell_size),
+                      out_dir=out, incidents=[path], fmt=fmt, scratch=True, user="demo",
+                      dataset="Vancouver PD incidents (real data: 4 neighbourhoods)",
+                      on_ingest=lambda p, s: read.append(
+                          f"   {p.name}: read {s.rows_read:,}, loaded {s.loaded:,}, quarantined {s.quarantined:,}\n"))
+    return ("".join(read) + (out / "report.md").read_text().split("![")[0] + f"\n   report: {run.files['report']}")
 
 
 def demo(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -133,31 +132,25 @@ def backtest(
     With --incidents, the files are ingested first (into the configured database, or into a
     throwaway one when no database_url is configured); without, the stored incidents are used.
     """
-    from forecasting import jobs
     from forecasting.jobs import forecasting as fj
     from forecasting.jobs.governance import read_area_layer
-    from forecasting.store import migrate
-    from forecasting.store.session import make_engine, make_session_factory
+    from forecasting.workflows import BacktestOptions
 
     cfg = settings()
-    model_names = [m.strip() for m in models.split(",") if m.strip()]
-    with tempfile.TemporaryDirectory(prefix="crimecast-backtest-") as tmp:
-        if incidents and not cfg.database_url:
-            cfg = cfg.model_copy(update={"database_url": f"sqlite:///{Path(tmp) / 'backtest.db'}"})
-            migrate.upgrade(cfg.resolved_database_url())
-            session_factory = make_session_factory(make_engine(cfg.resolved_database_url()))
-        else:
-            session_factory = factory()
-        sources = source
-        if incidents:
-            for path in incidents:
-                summary = jobs.ingest_incidents(session_factory, cfg, path, fmt)
-                _say(f"{path.name}: read {summary.rows_read:,}, loaded {summary.loaded:,}, "
-                     f"duplicates {summary.duplicates:,}, quarantined {summary.quarantined:,}")
-            sources = sources or [fmt]
-        run = fj.backtest_stored(session_factory, cfg, start=start, end=end, out_dir=out, period=period,
-                                 categories=category or [], models=model_names, cell_size=cell_size,
-                                 refit_every=refit_every, sources=sources, user=_user(user), task_id=task_id,
-                                 say=_say, areas=read_area_layer(areas, area_field) if areas else None)
+    options = BacktestOptions(
+        start=start, end=end, period=period, cell_size=cell_size or cfg.cell_size, categories=tuple(category or ()),
+        models=tuple(m.strip() for m in models.split(",") if m.strip()), refit_every=refit_every,
+        areas=read_area_layer(areas, area_field) if areas else None,
+    )
+    # Files given and no database configured: a throwaway one, so the default location stays untouched.
+    scratch = bool(incidents) and not cfg.database_url
+    store = None if scratch else factory(create=bool(incidents))
+
+    def ingested(path, summary):
+        _say(f"{path.name}: read {summary.rows_read:,}, loaded {summary.loaded:,}, "
+             f"duplicates {summary.duplicates:,}, quarantined {summary.quarantined:,}")
+
+    run = fj.backtest(store, cfg, options, out_dir=out, incidents=incidents or (), fmt=fmt, scratch=scratch,
+                      sources=source, user=_user(user), task_id=task_id, say=_say, on_ingest=ingested)
     typer.echo((out / "report.md").read_text())
     typer.echo(f"files: {', '.join(str(p) for p in run.files.values())}")

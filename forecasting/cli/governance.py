@@ -77,7 +77,7 @@ def report_model_card(
     from forecasting import reports
     from forecasting.cli._common import settings
     from forecasting.jobs.governance import model_card_document
-    from forecasting.store.forecasts import list_model_versions
+    from forecasting.store.model_versions import list_model_versions
     from forecasting.store.session import transaction
 
     f = factory()

@@ -47,7 +47,7 @@ def ingest_incidents_cmd(
         default_category=default_category,
     )
     cfg = settings()
-    session_factory = factory()
+    session_factory = factory(create=True)
     summaries = []
     for p in paths:
         with progress(p, enabled=not as_json) as advance:
@@ -56,12 +56,13 @@ def ingest_incidents_cmd(
                                       encoding=encoding)
             )
     if as_json:
-        typer.echo(json.dumps(_total(summaries)))
+        typer.echo(json.dumps(summaries_total(summaries)))
     else:
         print_summaries(summaries)
 
 
-def _total(summaries) -> dict:
+def summaries_total(summaries) -> dict:
+    """The totals of several ingest summaries as one JSON-ready dict (what ``--json`` prints)."""
     from collections import Counter
 
     reasons: Counter = Counter()
@@ -141,10 +142,10 @@ def ingest_streets_cmd(
     """Load named street lines: drawn on the risk map and the patrol PDF, and used to label cells."""
     from forecasting.jobs.places import ingest_streets
 
-    summary = ingest_streets(factory(), settings(), path, source=source, name_column=name_column,
+    summary = ingest_streets(factory(create=True), settings(), path, source=source, name_column=name_column,
                              simulated=simulated)
     if as_json:
-        typer.echo(json.dumps(_total([summary])))
+        typer.echo(json.dumps(summaries_total([summary])))
     else:
         print_summaries([summary])
 

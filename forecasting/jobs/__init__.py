@@ -4,6 +4,7 @@ A composition layer (like ``cli``): it may import anything but ``cli``. Each job
 session factory and owns its transactions. One module per domain.
 """
 
+from forecasting.jobs.database import ensure_database
 from forecasting.jobs.ingest import IngestSummary, atomic_run, ingest_incidents, prefetch
 
-__all__ = ["IngestSummary", "atomic_run", "ingest_incidents", "prefetch"]
+__all__ = ["IngestSummary", "atomic_run", "ensure_database", "ingest_incidents", "prefetch"]

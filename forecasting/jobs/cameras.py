@@ -24,7 +24,10 @@ from forecasting.ingest.counts import count_adapter, read_counts
 from forecasting.ingest.pipeline import QUARANTINE_COLUMNS
 from forecasting.ingest.places import read_areas, read_places, slug
 from forecasting.jobs.ingest import IngestSummary, ProgressFn, atomic_run, prefetch
+from forecasting.store import areas as areas_repo
 from forecasting.store import cameras as crepo
+from forecasting.store import counts as counts_repo
+from forecasting.store import places as places_repo
 from forecasting.store import repository as repo
 
 
@@ -214,7 +217,7 @@ def ingest_counts(factory: sessionmaker[Session], settings: Settings, path, fmt:
             key = c["camera_pk"].astype(str) + "|" + c["period_start"].astype(str) + "|" + c["resolution"]
             first, dup, conflict = _split_repeats(key, c["content_hash"])
             if len(c):
-                stored = crepo.existing_counts(session=s, pks=c["camera_pk"].unique(),
+                stored = counts_repo.existing_counts(session=s, pks=c["camera_pk"].unique(),
                                                start=c["period_start"].min().to_pydatetime(),
                                                end=c["period_start"].max().to_pydatetime())
                 skey = stored["camera_pk"].astype(str) + "|" + stored["period_start"].astype(str) + "|" \
@@ -232,13 +235,13 @@ def ingest_counts(factory: sessionmaker[Session], settings: Settings, path, fmt:
                     json_rows(_printable(bad.drop(columns=["camera_pk"])))))
             if extra:
                 quarantined = pd.concat([quarantined, *extra], ignore_index=True)
-            crepo.insert_counts(session=s, frame=c.loc[new], run_id=summary.run_id)
+            counts_repo.insert_counts(session=s, frame=c.loc[new], run_id=summary.run_id)
             touched.update(c.loc[new, "camera_pk"].unique().tolist())
             summary.blank_cells += chunk.blank_cells
             _record(s, summary, quarantined, chunk.rows_read, int(new.sum()), int(dup.sum()))
             if progress:
                 progress(chunk.rows_read)
-        summary.gaps = crepo.recompute_gaps(session=s, pks=sorted(touched), run_id=summary.run_id)
+        summary.gaps = counts_repo.recompute_gaps(session=s, pks=sorted(touched), run_id=summary.run_id)
 
     return _atomic_run(factory, kind="counts", path=p, fmt=fmt, source=source, options={}, body=body)
 
@@ -273,9 +276,9 @@ def ingest_places(factory: sessionmaker[Session], settings: Settings, path, *, c
                                           name_column=name_column, lon_column=lon_column, lat_column=lat_column,
                                           chunk_size=settings.chunk_size)):
             pl, quarantined = chunk.rows, chunk.quarantined
-            h = crepo.place_hash(pl).astype(object)
+            h = places_repo.place_hash(pl).astype(object)
             first, dup, conflict = _split_repeats(pl["place_id"], h)
-            stored = crepo.existing_place_hashes(session=s, source=source, ids=pl.loc[first, "place_id"])
+            stored = places_repo.existing_place_hashes(session=s, source=source, ids=pl.loc[first, "place_id"])
             prev = pl["place_id"].map(stored)
             dup, conflict, new = _against_store(first, dup, conflict, prev, h)
             if conflict.any():
@@ -283,7 +286,7 @@ def ingest_places(factory: sessionmaker[Session], settings: Settings, path, *, c
                 quarantined = pd.concat([quarantined, _extra_quarantine(
                     bad, "conflicting_id", "place " + bad["place_id"].astype(str) + " exists with different content",
                     json_rows(bad.astype(object)))], ignore_index=True)
-            crepo.insert_places(session=s, frame=pl.loc[new], source=source, run_id=summary.run_id, simulated=sim)
+            places_repo.insert_places(session=s, frame=pl.loc[new], source=source, run_id=summary.run_id, simulated=sim)
             _record(s, summary, quarantined, chunk.rows_read, int(new.sum()), int(dup.sum()))
             if progress:
                 progress(chunk.rows_read)
@@ -311,7 +314,7 @@ def ingest_areas(factory: sessionmaker[Session], settings: Settings, path, *, la
         key = a["area_id"].astype(str) + "|" + a["hour_of_week"].astype("string").fillna("")
         content = a["value"].round(9).astype(str) + "|" + a["polygon_wkt"]
         first, dup, conflict = _split_repeats(key, content)
-        stored = crepo.existing_area_values(session=s, layer=layer)
+        stored = areas_repo.existing_area_values(session=s, layer=layer)
         skey = stored["area_id"].astype(str) + "|" + stored["hour_of_week"].astype("string").fillna("")
         sval = pd.Series((stored["value"].round(9).astype(str) + "|" + stored["polygon_wkt"]).to_numpy(),
                          index=skey.to_numpy())
@@ -322,7 +325,7 @@ def ingest_areas(factory: sessionmaker[Session], settings: Settings, path, *, la
             quarantined = pd.concat([quarantined, _extra_quarantine(
                 bad, "conflicting_id", "area " + bad["area_id"].astype(str) + " already has another value or shape",
                 json_rows(bad.astype(object)))], ignore_index=True)
-        crepo.insert_area_values(session=s, frame=a.loc[new], layer=layer, run_id=summary.run_id)
+        areas_repo.insert_area_values(session=s, frame=a.loc[new], layer=layer, run_id=summary.run_id)
         _record(s, summary, quarantined, chunk.rows_read, int(new.sum()), int(dup.sum()))
 
     return _atomic_run(factory, kind="areas", path=p, fmt=_vector_format(p), source=layer,

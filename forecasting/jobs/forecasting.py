@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,13 +23,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from forecasting import workflows
 from forecasting.config import Settings
 from forecasting.errors import DataError
-from forecasting.grid import Grid
+from forecasting.grid import Grid, utm_crs
+from forecasting.jobs.database import ensure_database
+from forecasting.jobs.ingest import IngestSummary, ingest_incidents
 from forecasting.periods import Periods
 from forecasting.schema import ALL_CATEGORIES, OCCURRED_LOCAL, TZ, events_from_incidents
+from forecasting.store import backtests as backtests_repo
 from forecasting.store import forecasts as fstore
+from forecasting.store import grids as grids_repo
+from forecasting.store import model_versions as versions_repo
 from forecasting.store import repository as repo
+from forecasting.store import tasks as tasks_repo
 from forecasting.store.governance import record_audit
-from forecasting.store.session import transaction
+from forecasting.store.session import make_engine, make_session_factory, transaction
 
 
 @dataclass
@@ -68,8 +75,8 @@ def store_grid(session: Session, grid: Grid) -> int:
     params = dict(kind=kind, crs=grid.crs.to_string(),
                   cell_size=float(grid.cell_size) if getattr(grid, "cell_size", None) else None,
                   h3_resolution=getattr(grid, "resolution", None))
-    grid_id = fstore.upsert_grid(
-        session=session, key=fstore.grid_key(**params), origin_x=0.0, origin_y=0.0, **params,
+    grid_id = grids_repo.upsert_grid(
+        session=session, key=grids_repo.grid_key(**params), origin_x=0.0, origin_y=0.0, **params,
     )
     polys = grid.polygons("EPSG:4326")
     # Centroids are taken in the metric CRS, then projected: a projected square's centre.
@@ -82,8 +89,26 @@ def store_grid(session: Session, grid: Grid) -> int:
         "centroid_lon": lon, "centroid_lat": lat, "area_m2": grid.areas,
         "polygon_wkt": polys.geometry.to_wkt(rounding_precision=7).to_numpy(),
     })
-    fstore.save_cells(session=session, grid_id=grid_id, cells=cells)
+    grids_repo.save_cells(session=session, grid_id=grid_id, cells=cells)
     return grid_id
+
+
+def grid_crs(factory: sessionmaker[Session], grid_id: int) -> str | None:
+    """The projected CRS a stored grid is drawn in: its stored CRS, else the UTM zone of its cells.
+
+    Grids stored without a CRS get the zone of their cells' extent (what they were built in by
+    default). ``None`` for an unknown grid or one without cells.
+    """
+    with transaction(factory) as s:
+        grid = grids_repo.get_grid(session=s, grid_id=int(grid_id))
+        if grid is None:
+            return None
+        if grid.crs:
+            return str(grid.crs)
+        cells = grids_repo.cells_frame(session=s, grid_id=int(grid_id))
+    if cells.empty:
+        return None
+    return utm_crs(cells["centroid_lon"].to_numpy(float), cells["centroid_lat"].to_numpy(float)).to_string()
 
 
 class _Progress:
@@ -97,17 +122,17 @@ class _Progress:
             self.say(message)
         if self.task_id is not None:
             with transaction(self.factory) as s:
-                fstore.update_task(session=s, task_id=self.task_id, progress=fraction, message=message[:500])
+                tasks_repo.update_task(session=s, task_id=self.task_id, progress=fraction, message=message[:500])
 
     def start(self) -> None:
         if self.task_id is not None:
             with transaction(self.factory) as s:
-                fstore.update_task(session=s, task_id=self.task_id, status="running", progress=0.0)
+                tasks_repo.update_task(session=s, task_id=self.task_id, status="running", progress=0.0)
 
     def finish(self, result: dict | None = None, error: str | None = None) -> None:
         if self.task_id is not None:
             with transaction(self.factory) as s:
-                fstore.update_task(
+                tasks_repo.update_task(
                     session=s, task_id=self.task_id, status="failed" if error else "succeeded",
                     progress=1.0 if not error else None, message=error, result=result,
                 )
@@ -189,7 +214,7 @@ def train(
             grid_id = store_grid(s, forecaster.grid)
             first = pd.Timestamp(stored.events[OCCURRED_LOCAL].min())
             for target, meta in forecaster.metadata.items():
-                ids[target] = fstore.add_model_version(
+                ids[target] = versions_repo.add_model_version(
                     session=s, name="lgbm", category=target, period=period, grid_id=grid_id,
                     train_start=_utc(first, stored.tz), train_end=_utc(forecaster.at, stored.tz),
                     params=_guard_params(meta), features=_jsonable(meta.get("features")),
@@ -242,7 +267,7 @@ def issue_forecasts(
         with transaction(factory) as s:
             grid_id = store_grid(s, forecaster.grid)
             meta = forecaster.metadata[category]
-            version_id = fstore.add_model_version(
+            version_id = versions_repo.add_model_version(
                 session=s, name="lgbm", category=category, period=period, grid_id=grid_id,
                 train_start=_utc(stored.events[OCCURRED_LOCAL].min(), stored.tz),
                 train_end=_utc(first, stored.tz), params=_guard_params(meta),
@@ -276,35 +301,72 @@ def issue_forecasts(
 
 
 # --------------------------------------------------------------------- backtest
-def backtest_stored(
-    factory: sessionmaker[Session], settings: Settings, *, start, end, out_dir: Path, period: str = "week",
-    categories: Sequence[str] = (), models: Sequence[str] = workflows.DEFAULT_MODELS,
-    cell_size: float | None = None, refit_every: int = 4, sources: Sequence[str] | None = None,
-    user: str | None = None, task_id: int | None = None, say: Callable[[str], None] | None = None,
-    areas=None,
+def backtest(
+    factory: sessionmaker[Session] | None, settings: Settings, options: workflows.BacktestOptions, *,
+    out_dir: Path, incidents: Sequence[Path] = (), fmt: str = "canonical", scratch: bool = False,
+    sources: Sequence[str] | None = None, dataset: str | None = None, user: str | None = None,
+    task_id: int | None = None, say: Callable[[str], None] | None = None,
+    on_ingest: Callable[[Path, IngestSummary], None] | None = None,
 ) -> workflows.BacktestRun:
-    """Backtest on the stored incidents and record the backtest (metrics and files) in the store.
+    """Backtest on stored incidents and record the backtest (settings, metrics, files) in the store.
 
-    ``areas`` (an area layer) gives the fairness section its shares by area.
+    The one backtest job: the ``backtest`` and ``demo`` commands call it.
+
+    Parameters
+    ----------
+    factory : sessionmaker or None
+        The store the backtest is recorded in (and the incidents read from, unless ``scratch``);
+        ``None`` with ``scratch`` records nothing.
+    settings : Settings
+    options : workflows.BacktestOptions
+        The run's settings.
+    out_dir : path
+        Where :func:`forecasting.workflows.run_backtest` writes its files.
+    incidents : sequence of path
+        Incident files (format ``fmt``) ingested before the backtest; the backtest then uses
+        their source only (unless ``sources`` names others).
+    scratch : bool
+        Ingest ``incidents`` into a throwaway database, deleted afterwards, and backtest on it,
+        so the store at ``factory`` keeps only the record.
+    sources : sequence of str, optional
+        Only incidents of these sources.
+    dataset : str, optional
+        Names the data (e.g. ``"Vancouver PD incidents (real)"``) wherever the backtest is shown;
+        default the sources.
+    user, task_id, say
+        Audit name, a ``tasks`` row to report progress into, a progress callback.
+    on_ingest : callable, optional
+        Receives each ingested file and its :class:`~forecasting.jobs.ingest.IngestSummary`.
     """
+    if incidents:
+        sources = list(sources or [fmt])
+    dataset = dataset or (", ".join(sources) if sources else None)
 
     def body(progress):
-        stored = load_events(factory, sources=sources)
-        return run_and_record(factory, stored.events, start=start, end=end, out_dir=out_dir, period=period,
-                              categories=categories, models=models, cell_size=cell_size or settings.cell_size,
-                              refit_every=refit_every, user=user, progress=progress, tz=stored.tz, areas=areas,
-                              dataset=", ".join(sources) if sources else None)
+        with tempfile.TemporaryDirectory(prefix="crimecast-backtest-") as tmp:
+            source_db, engine = factory, None
+            if scratch:
+                url = f"sqlite:///{Path(tmp) / 'backtest.db'}"
+                ensure_database(url)
+                engine = make_engine(url)
+                source_db = make_session_factory(engine)
+            if source_db is None:
+                raise ValueError("backtest needs a store to read incidents from (a factory or scratch=True)")
+            for path in incidents:
+                summary = ingest_incidents(source_db, settings, path, fmt)
+                if on_ingest is not None:
+                    on_ingest(Path(path), summary)
+            stored = load_events(source_db, sources=sources)
+            if engine is not None:
+                engine.dispose()
+        return _run_and_record(factory, stored, options, out_dir=out_dir, progress=progress, user=user,
+                               dataset=dataset)
 
-    return _run_as_task(factory, task_id, say, body)
+    return _run_as_task(factory, task_id if factory is not None else None, say, body)
 
 
-def run_and_record(factory, events, *, start, end, out_dir, period, categories, models, cell_size, refit_every,
-                   user=None, progress=None, tz="UTC", areas=None,
-                   dataset: str | None = None) -> workflows.BacktestRun:
-    """Run :func:`workflows.run_backtest` and record it in the ``backtests`` table.
-
-    ``dataset`` names the data (e.g. ``"Vancouver PD incidents (real)"``) wherever the backtest is shown.
-    """
+def _run_and_record(factory, stored: StoredEvents, options: workflows.BacktestOptions, *, out_dir, progress,
+                    user, dataset) -> workflows.BacktestRun:
     n = {"i": 0}
 
     def say(msg: str) -> None:
@@ -312,15 +374,13 @@ def run_and_record(factory, events, *, start, end, out_dir, period, categories, 
         if progress:
             progress(msg, min(0.95, n["i"] / 200))
 
-    run = workflows.run_backtest(events, start=start, end=end, period=period, cell_size=cell_size,
-                                 categories=list(categories), models=list(models), out_dir=out_dir,
-                                 refit_every=refit_every, random_state=0, progress=say, areas=areas)
-    with transaction(factory) as s:
-        fstore.add_backtest(
-            session=s, period=period, cell_size=cell_size, start=_utc(pd.Timestamp(start), tz),
-            end=_utc(pd.Timestamp(end), tz),
-            params={"categories": list(categories), "models": list(models), "refit_every": refit_every},
-            metrics={**_jsonable(run.summary), "dataset": dataset}, out_dir=str(Path(out_dir).resolve()),
-            created_by=user,
-        )
+    run = workflows.run_backtest(stored.events, options, out_dir=out_dir, progress=say)
+    if factory is not None:
+        with transaction(factory) as s:
+            backtests_repo.add_backtest(
+                session=s, period=options.period, cell_size=options.cell_size,
+                start=_utc(pd.Timestamp(options.start), stored.tz), end=_utc(pd.Timestamp(options.end), stored.tz),
+                params=options.record(), metrics={**_jsonable(run.summary), "dataset": dataset},
+                out_dir=str(Path(out_dir).resolve()), created_by=user,
+            )
     return run

@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from forecasting.config import RETENTION_TABLES, Settings
-from forecasting.store import cameras as crepo
+from forecasting.store import counts as counts_repo
 from forecasting.store import governance as grepo
 from forecasting.store.session import transaction
 
@@ -88,7 +88,7 @@ def apply_retention(factory: sessionmaker[Session], settings: Settings, *, now: 
     cut = {t: now - timedelta(days=settings.retention(t)) for t in RETENTION_TABLES}
     root = Path(settings.data_dir)
     with transaction(factory) as s:
-        counts, gaps = crepo.purge_counts(session=s, before=cut["counts"], dry_run=dry_run)
+        counts, gaps = counts_repo.purge_counts(session=s, before=cut["counts"], dry_run=dry_run)
         runs = grepo.purge_forecasts(session=s, before=cut["forecasts"], dry_run=dry_run)
         visits = grepo.purge_patrol_visits(session=s, before=cut["exports"], dry_run=dry_run)
         # Read the export records before the audit purge can remove them.
@@ -224,18 +224,19 @@ def model_card_document(factory: sessionmaker[Session], settings: Settings, vers
     """
     from forecasting import reports
     from forecasting.errors import DataError
-    from forecasting.store import forecasts as frepo
+    from forecasting.store import backtests as backtests_repo
+    from forecasting.store import model_versions as versions_repo
 
     with transaction(factory) as s:
         if version_id is None:
-            rows = frepo.list_model_versions(session=s, limit=1)
+            rows = versions_repo.list_model_versions(session=s, limit=1)
             if rows.empty:
                 raise DataError("no model version is stored; run `crimecast train` first")
             version_id = int(rows["id"].iloc[0])
-        v = frepo.get_model_version(session=s, version_id=version_id)
+        v = versions_repo.get_model_version(session=s, version_id=version_id)
         if v is None:
             raise DataError(f"version must be the id of a stored model version; got {version_id}")
-        same = [b for b in frepo.list_backtests(session=s, limit=50) if b.period == v.period]
+        same = [b for b in backtests_repo.list_backtests(session=s, limit=50) if b.period == v.period]
         # Prefer the newest backtest that ran this model; else the newest of the period (the card says so).
         bt = next((b for b in same if v.name in ((b.metrics or {}).get("targets", {}).get("all", {})
                                                  .get("models", {}))), same[0] if same else None)
@@ -250,7 +251,7 @@ def transparency_facts(factory: sessionmaker[Session], settings: Settings) -> di
     """Aggregate facts for the transparency report (no cell, hotspot or location)."""
     from sqlalchemy import func, select
 
-    from forecasting.store import forecasts as frepo
+    from forecasting.store import backtests as backtests_repo
     from forecasting.store.models import ActivityCount, Camera, Incident
 
     with transaction(factory) as s:
@@ -261,7 +262,7 @@ def transparency_facts(factory: sessionmaker[Session], settings: Settings) -> di
         chain = grepo.verify_audit(session=s)
         by_month = grepo.audit_activity(session=s).to_dict(orient="records")
         purges = grepo.audit_frame(session=s, action="retention", limit=24)
-        bt = next(iter(frepo.list_backtests(session=s, limit=1)), None)
+        bt = next(iter(backtests_repo.list_backtests(session=s, limit=1)), None)
         backtest = _backtest_dict(bt)
     return {
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from forecasting.config import Settings
 from forecasting.ingest.streets import check_streets_path, read_streets
 from forecasting.jobs.ingest import IngestSummary, atomic_run
-from forecasting.store import forecasts as fstore
+from forecasting.store import grids as grids_repo
 from forecasting.store import plans
 from forecasting.store import repository as repo
 from forecasting.store import streets as sstore
@@ -78,7 +78,7 @@ def cell_labels(factory: sessionmaker[Session], *, grid_id: int) -> pd.Series:
         stored = sstore.cell_labels(session=s, grid_id=grid_id)
         todo = [c for c, lab in stored.items() if lab is None]
         if todo:
-            cells = fstore.cells_frame(session=s, grid_id=grid_id)
+            cells = grids_repo.cells_frame(session=s, grid_id=grid_id)
             cells = cells.loc[cells["cell_id"].isin(todo)].reset_index(drop=True)
             computed = compute_labels(s, cells)
             sstore.set_cell_labels(session=s, grid_id=grid_id, labels=computed)

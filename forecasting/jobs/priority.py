@@ -116,52 +116,15 @@ def load_shift_forecast(
     with transaction(factory) as s:
         tz = _timezone(s, settings)
         if run_id is not None:
-            runs = fc.forecast_runs(session=s)
-            hit = runs.loc[runs["id"] == int(run_id)]
-            if hit.empty:
-                raise DataError(f"run_id must be a stored forecast run; got {run_id!r}")
-            r = hit.iloc[0]
-            runs = runs.loc[(runs["period"] == r["period"]) & (runs["grid_id"] == r["grid_id"])].copy()
-            shift, model = None, str(r["model"])
-            periods = periods if r["period"] == "shift" else None
-            runs["local_start"] = runs["period_start"].dt.tz_convert(tz).dt.tz_localize(None)
-            want = pd.Timestamp(r["period_start"]).tz_convert(tz).tz_localize(None)
+            runs, want, model, periods = _runs_like(s, int(run_id), tz, periods)
+            shift = None
         else:
             runs = fc.forecast_runs(session=s, period="shift")
             if runs.empty:
                 raise DataError(NO_FORECAST)
-            runs["local_start"] = runs["period_start"].dt.tz_convert(tz).dt.tz_localize(None)
-        if run_id is not None:
-            pass  # ``want`` and ``model`` are the run's
-        elif shift is not None:
-            want = periods.start([pt.parse_shift(shift, periods)])[0]
-        else:
-            latest = plans.latest_data_time(session=s)
-            want = None
-            if latest is not None:
-                local = latest.tz_convert(tz).tz_localize(None)
-                want = periods.start([periods.index([local])[0] + 1])[0]
-            if want is None or not (runs["local_start"] == want).any():
-                want = runs["local_start"].max()
-        match = runs.loc[runs["local_start"] == want]
-        if match.empty:
-            have = ", ".join(pt.shift_label(i, periods) for i in
-                             periods.index(runs["local_start"].drop_duplicates().head(3)))
-            raise DataError(f"no shift forecast stored for shift {shift} (starting {want} {tz}); stored "
-                            f"shifts include {have}; run `crimecast forecast --period shift` for that shift first")
-        if model is not None:
-            if not (match["model"] == model).any():
-                raise ConfigError(f"model must be one of {sorted(match['model'].unique())} for this shift; "
-                                  f"got {model!r}")
-            match = match.loc[match["model"] == model]
-        else:
-            match = match.loc[match["model"] == match.sort_values("issued_at")["model"].iloc[-1]]
-        # The latest run per category; a run asked for by id wins over later runs of its category.
-        match = match.assign(_chosen=match["id"] == (-1 if run_id is None else int(run_id)))
-        match = match.sort_values(["_chosen", "issued_at"]).drop_duplicates("category", keep="last")
-        if match["grid_id"].nunique() > 1:
-            raise DataError(f"the shift's forecasts use different grids {sorted(match['grid_id'].unique())}; "
-                            "re-issue them on one grid")
+            runs = _local_starts(runs, tz)
+            want = _wanted_shift(s, runs, tz, shift, periods)
+        match = _runs_of_start(runs, want, shift=shift, model=model, run_id=run_id, periods=periods, tz=tz)
         frames = []
         for run in match.itertuples(index=False):  # one run per category (a handful)
             f = fc.forecast_frame(session=s, run_id=int(run.id), with_cells=True)
@@ -172,14 +135,7 @@ def load_shift_forecast(
     label = _label(want, periods)
     if long.empty:
         raise DataError(f"the forecast of shift {label} holds no cell; re-issue it")
-    risk = pr.cell_risk(long, weights)
-    cats = list(match["category"])
-    base = ALL_CATEGORIES if ALL_CATEGORIES in cats else cats[0]
-    cells = long.loc[long["category"] == base].drop(columns="category").drop_duplicates("cell_id")
-    if base != ALL_CATEGORIES:
-        cells["expected_count"] = risk[[c for c in cats]].sum(axis=1).reindex(cells["cell_id"]).to_numpy()
-    cells["risk"] = risk["risk"].reindex(cells["cell_id"].astype(str)).fillna(0.0).to_numpy()
-    cells = _geo(cells)
+    cells, risk = _combined_cells(long, list(match["category"]), weights)
     period_end = match["period_end"].iloc[0]
     if pd.notna(period_end):
         end = period_end.tz_convert(tz).tz_localize(None)
@@ -191,10 +147,82 @@ def load_shift_forecast(
         "period_end": end.isoformat(), "timezone": tz, "model": str(match["model"].iloc[0]),
         "model_version": version,
         "model_version_names": mv["name"].astype(str).tolist() if len(mv) else [],
-        "forecast_run_ids": [int(i) for i in match["id"]], "categories": cats,
+        "forecast_run_ids": [int(i) for i in match["id"]], "categories": list(match["category"]),
         "issued_at": str(match["issued_at"].max()), "weights": dict(weights or {}),
     }
     return ShiftForecast(meta["shift"], want, end, tz, cells, risk, meta)
+
+
+def _local_starts(runs: pd.DataFrame, tz: str) -> pd.DataFrame:
+    """``runs`` with ``local_start``: each run's period start as naive local time of ``tz``."""
+    return runs.assign(local_start=runs["period_start"].dt.tz_convert(tz).dt.tz_localize(None))
+
+
+def _runs_like(s: Session, run_id: int, tz: str, periods: Periods):
+    """The stored runs of the same period kind and grid as ``run_id``, its local start, model and periods.
+
+    The periods are ``None`` when the run is not of shifts (a week, a day): labels then name dates.
+    """
+    runs = fc.forecast_runs(session=s)
+    hit = runs.loc[runs["id"] == run_id]
+    if hit.empty:
+        raise DataError(f"run_id must be a stored forecast run; got {run_id!r}")
+    r = hit.iloc[0]
+    runs = _local_starts(runs.loc[(runs["period"] == r["period"]) & (runs["grid_id"] == r["grid_id"])], tz)
+    want = pd.Timestamp(r["period_start"]).tz_convert(tz).tz_localize(None)
+    return runs, want, str(r["model"]), periods if r["period"] == "shift" else None
+
+
+def _wanted_shift(s: Session, runs: pd.DataFrame, tz: str, shift: str | None, periods: Periods) -> pd.Timestamp:
+    """The local start of ``shift``; by default the shift after the latest data, else the newest stored."""
+    if shift is not None:
+        return periods.start([pt.parse_shift(shift, periods)])[0]
+    latest = plans.latest_data_time(session=s)
+    want = None
+    if latest is not None:
+        local = latest.tz_convert(tz).tz_localize(None)
+        want = periods.start([periods.index([local])[0] + 1])[0]
+    if want is None or not (runs["local_start"] == want).any():
+        want = runs["local_start"].max()
+    return want
+
+
+def _runs_of_start(runs: pd.DataFrame, want: pd.Timestamp, *, shift: str | None, model: str | None,
+                   run_id: int | None, periods: Periods | None, tz: str) -> pd.DataFrame:
+    """One run per category starting at ``want``: of ``model`` (default the latest issued), the latest issued.
+
+    A run asked for by id wins over later runs of its category; all must share one grid.
+    """
+    match = runs.loc[runs["local_start"] == want]
+    if match.empty:
+        have = ", ".join(pt.shift_label(i, periods) for i in
+                         periods.index(runs["local_start"].drop_duplicates().head(3)))
+        raise DataError(f"no shift forecast stored for shift {shift} (starting {want} {tz}); stored "
+                        f"shifts include {have}; run `crimecast forecast --period shift` for that shift first")
+    if model is not None:
+        if not (match["model"] == model).any():
+            raise ConfigError(f"model must be one of {sorted(match['model'].unique())} for this shift; "
+                              f"got {model!r}")
+        match = match.loc[match["model"] == model]
+    else:
+        match = match.loc[match["model"] == match.sort_values("issued_at")["model"].iloc[-1]]
+    match = match.assign(_chosen=match["id"] == (-1 if run_id is None else int(run_id)))
+    match = match.sort_values(["_chosen", "issued_at"]).drop_duplicates("category", keep="last")
+    if match["grid_id"].nunique() > 1:
+        raise DataError(f"the shift's forecasts use different grids {sorted(match['grid_id'].unique())}; "
+                        "re-issue them on one grid")
+    return match
+
+
+def _combined_cells(long: pd.DataFrame, cats: list[str], weights: Mapping[str, float] | None):
+    """Cells of the base category (``all`` when stored) with the severity-weighted ``risk``, and the risk table."""
+    risk = pr.cell_risk(long, weights)
+    base = ALL_CATEGORIES if ALL_CATEGORIES in cats else cats[0]
+    cells = long.loc[long["category"] == base].drop(columns="category").drop_duplicates("cell_id")
+    if base != ALL_CATEGORIES:
+        cells["expected_count"] = risk[[c for c in cats]].sum(axis=1).reindex(cells["cell_id"]).to_numpy()
+    cells["risk"] = risk["risk"].reindex(cells["cell_id"].astype(str)).fillna(0.0).to_numpy()
+    return _geo(cells), risk
 
 
 def _label(start: pd.Timestamp, periods: Periods | None) -> str:
@@ -287,7 +315,7 @@ def camera_priority(
     both call it (the dashboard with the ``run_id`` it shows). ``gaps`` lists the ``top_gaps``
     highest-risk cells that none of these cameras sees.
     """
-    k = pr._check_k("k", k)
+    k = pr.check_k("k", k)
     f = load_shift_forecast(factory, settings, shift=shift, model=model, weights=weights, periods=periods,
                             run_id=run_id)
     views = _cameras(factory, f.start_utc, kinds)
@@ -339,7 +367,7 @@ def watch_list(
     DataError
         When no hourly forecast is stored inside the shift.
     """
-    k = pr._check_k("k", k)
+    k = pr.check_k("k", k)
     f = load_shift_forecast(factory, settings, shift=shift, model=model, weights=weights, periods=periods,
                             run_id=run_id)
     with transaction(factory) as s:
@@ -412,7 +440,7 @@ def camera_sites(
     Existing coverage counts every camera in service (any kind unless ``kinds`` is given);
     when there is none, every cell is a gap.
     """
-    budget = pr._check_k("budget", budget)
+    budget = pr.check_k("budget", budget)
     f = load_shift_forecast(factory, settings, shift=shift, model=model, weights=weights, periods=periods)
     with transaction(factory) as s:
         cams = plans.active_cameras(session=s, at=f.start_utc.to_pydatetime(), kinds=kinds)
@@ -457,7 +485,7 @@ def load_areas(factory: sessionmaker[Session] | None = None, *, path=None, layer
     if path is not None:
         return read_areas_file(path, name_col)[["name", "geometry"]]
     if layer is not None:
-        from forecasting.store.cameras import load_areas as stored
+        from forecasting.store.areas import load_areas as stored
 
         with transaction(factory) as s:
             rows = stored(session=s, layers=[layer])
@@ -653,7 +681,7 @@ def choice_record(
         ``run_id, shift, period_start, incidents, priority, busiest, static`` (shares; NaN when the
         shift had no incident), oldest first; empty when no stored shift has ended.
     """
-    n, k = pr._check_k("n", n), pr._check_k("k", k)
+    n, k = pr.check_k("n", n), pr.check_k("k", k)
     with transaction(factory) as s:
         runs = fc.forecast_runs(session=s, period="shift")
         latest = plans.latest_data_time(session=s)

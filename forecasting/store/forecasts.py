@@ -1,4 +1,4 @@
-"""Repository functions for grids, cells, model versions, forecasts, backtests and tasks.
+"""Repository functions for forecast runs and their per-cell rows.
 
 Every function takes a keyword-only ``session`` and never commits. Frames follow the
 contracts in the docstrings; reasons are stored as JSON lists of sentences.
@@ -7,113 +7,23 @@ contracts in the docstrings; reasons are stored as JSON lists of sentences.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forecasting.errors import DataError
 from forecasting.store.models import (
-    Backtest,
     Cell,
     Forecast,
     ForecastRun,
-    Grid,
-    ModelVersion,
-    Task,
 )
-from forecasting.store.repository import _bulk_insert
+from forecasting.store.repository import bulk_insert, now_utc
 
-CELL_COLUMNS = ["cell_id", "row", "col", "centroid_lon", "centroid_lat", "area_m2", "polygon_wkt"]
 FORECAST_COLUMNS = ["cell_id", "expected_count", "probability", "score", "rank", "reasons"]
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-# ------------------------------------------------------------------------ grids
-def grid_key(*, kind: str, crs: str | None = None, cell_size: float | None = None, origin_x: float = 0.0,
-             origin_y: float = 0.0, h3_resolution: int | None = None) -> str:
-    """The key of a grid: its parameters, not its extent (more data adds cells to the same grid).
-
-    Examples
-    --------
-    >>> grid_key(kind="square", crs="EPSG:32610", cell_size=150.0)
-    'square:EPSG:32610:150:0:0'
-    >>> grid_key(kind="h3", h3_resolution=9)
-    'h3:9'
-    """
-    if kind == "h3":
-        return f"h3:{h3_resolution}"
-    return f"{kind}:{crs}:{cell_size:g}:{origin_x:g}:{origin_y:g}"
-
-
-def upsert_grid(
-    *, session: Session, key: str, kind: str, crs: str | None = None, cell_size: float | None = None,
-    origin_x: float | None = None, origin_y: float | None = None, h3_resolution: int | None = None,
-) -> int:
-    """Id of the grid with this ``key`` (see :func:`grid_key`), creating it when new; grids are never changed."""
-    found = session.scalar(select(Grid.id).where(Grid.key == key))
-    if found is not None:
-        return found
-    grid = Grid(key=key, kind=kind, crs=crs, cell_size=cell_size, origin_x=origin_x, origin_y=origin_y,
-                h3_resolution=h3_resolution, created_at=_now())
-    session.add(grid)
-    session.flush()
-    return grid.id
-
-
-def save_cells(*, session: Session, grid_id: int, cells: pd.DataFrame) -> int:
-    """Insert the cells of ``cells`` (columns :data:`CELL_COLUMNS`) not yet stored; returns how many."""
-    missing = [c for c in CELL_COLUMNS if c not in cells.columns]
-    if missing:
-        raise DataError(f"cells frame is missing column(s) {missing}")
-    stored = set(session.scalars(select(Cell.cell_id).where(Cell.grid_id == grid_id)))
-    new = cells.loc[~cells["cell_id"].astype(str).isin(stored), CELL_COLUMNS].copy()
-    new["cell_id"] = new["cell_id"].astype(str)
-    new["grid_id"] = grid_id
-    return _bulk_insert(session, Cell.__tablename__, new) if len(new) else 0
-
-
-def cells_frame(*, session: Session, grid_id: int) -> pd.DataFrame:
-    """The stored cells of a grid (:data:`CELL_COLUMNS`)."""
-    q = select(*[getattr(Cell, c) for c in CELL_COLUMNS]).where(Cell.grid_id == grid_id).order_by(Cell.id)
-    return pd.read_sql(q, session.connection())
-
-
-def get_grid(*, session: Session, grid_id: int) -> Grid | None:
-    """The grid with this id."""
-    return session.get(Grid, grid_id)
-
-
-# --------------------------------------------------------------- model versions
-def add_model_version(*, session: Session, **fields) -> int:
-    """Record a fitted model (see :class:`~forecasting.store.models.ModelVersion`); returns its id."""
-    fields.setdefault("created_at", _now())
-    mv = ModelVersion(**fields)
-    session.add(mv)
-    session.flush()
-    return mv.id
-
-
-def list_model_versions(*, session: Session, limit: int = 50) -> pd.DataFrame:
-    """The newest model versions first."""
-    q = select(
-        ModelVersion.id, ModelVersion.name, ModelVersion.category, ModelVersion.period,
-        ModelVersion.train_start, ModelVersion.train_end, ModelVersion.created_at, ModelVersion.created_by,
-        ModelVersion.metrics, ModelVersion.artifact_path, ModelVersion.data_hash,
-    ).order_by(ModelVersion.id.desc()).limit(limit)
-    return pd.read_sql(q, session.connection())
-
-
-def get_model_version(*, session: Session, version_id: int) -> ModelVersion | None:
-    """The model version with this id."""
-    return session.get(ModelVersion, version_id)
-
-
-# -------------------------------------------------------------------- forecasts
 def save_forecast(
     *, session: Session, frame: pd.DataFrame, grid_id: int, model: str, category: str, period: str,
     period_start: datetime, period_end: datetime, model_version_id: int | None = None,
@@ -132,7 +42,7 @@ def save_forecast(
         raise DataError(f"forecast frame is missing column(s) {missing}")
     run = ForecastRun(
         model_version_id=model_version_id, grid_id=grid_id, model=model, category=category, period=period,
-        period_start=period_start, period_end=period_end, issued_at=_now(), data_until=data_until,
+        period_start=period_start, period_end=period_end, issued_at=now_utc(), data_until=data_until,
     )
     session.add(run)
     session.flush()
@@ -141,7 +51,7 @@ def save_forecast(
     out["reasons"] = [None if r is None or (isinstance(r, float) and pd.isna(r)) else json.dumps(list(r))
                       for r in out["reasons"]]
     out["run_id"] = run.id
-    _bulk_insert(session, Forecast.__tablename__, out)
+    bulk_insert(session, Forecast.__tablename__, out)
     return run.id
 
 
@@ -184,59 +94,3 @@ def forecast_frame(*, session: Session, run_id: int, with_cells: bool = True) ->
     frame = pd.read_sql(q, session.connection())
     frame["reasons"] = [json.loads(r) if isinstance(r, str) else [] for r in frame["reasons"]]
     return frame
-
-
-# -------------------------------------------------------------------- backtests
-def add_backtest(*, session: Session, **fields) -> int:
-    """Record a backtest (see :class:`~forecasting.store.models.Backtest`); returns its id."""
-    fields.setdefault("created_at", _now())
-    bt = Backtest(**fields)
-    session.add(bt)
-    session.flush()
-    return bt.id
-
-
-def list_backtests(*, session: Session, limit: int = 20) -> list[Backtest]:
-    """The newest backtests first."""
-    return list(session.scalars(select(Backtest).order_by(Backtest.id.desc()).limit(limit)))
-
-
-# ------------------------------------------------------------------------ tasks
-def create_task(*, session: Session, kind: str, params: dict | None = None, created_by: str | None = None) -> int:
-    """Queue a background task; returns its id."""
-    task = Task(kind=kind, status="queued", progress=0.0, params=params, created_by=created_by, created_at=_now())
-    session.add(task)
-    session.flush()
-    return task.id
-
-
-def update_task(
-    *, session: Session, task_id: int, status: str | None = None, progress: float | None = None,
-    message: str | None = None, result: dict | None = None,
-) -> None:
-    """Record a task's progress or outcome."""
-    values: dict = {}
-    if status is not None:
-        values["status"] = status
-        if status == "running":
-            values["started_at"] = _now()
-        if status in ("succeeded", "failed"):
-            values["finished_at"] = _now()
-    if progress is not None:
-        values["progress"] = float(progress)
-    if message is not None:
-        values["message"] = message
-    if result is not None:
-        values["result"] = result
-    if values:
-        session.execute(update(Task).where(Task.id == task_id).values(**values))
-
-
-def get_task(*, session: Session, task_id: int) -> Task | None:
-    """The task with this id."""
-    return session.get(Task, task_id)
-
-
-def list_tasks(*, session: Session, limit: int = 20) -> list[Task]:
-    """The newest tasks first."""
-    return list(session.scalars(select(Task).order_by(Task.id.desc()).limit(limit)))

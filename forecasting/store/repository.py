@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -18,12 +18,39 @@ if TYPE_CHECKING:  # numpy/pandas load inside the functions that use them: `inge
     import numpy as np
     import pandas as pd
 
-# SQLite allows 32766 bound parameters per statement; stay well below for every backend.
-_IN_BATCH = 5000
+#: Values per ``IN (...)`` batch: SQLite allows 32766 bound parameters per statement; stay well
+#: below for every backend.
+IN_BATCH = 5000
 
 
-def _now() -> datetime:
+def now_utc() -> datetime:
+    """The current time, timezone-aware UTC (what every ``*_at`` column stores)."""
     return datetime.now(UTC)
+
+
+def batches(values: Sequence, size: int = IN_BATCH) -> Iterator[list]:
+    """``values`` in lists of at most ``size`` (for ``IN (...)`` queries).
+
+    Examples
+    --------
+    >>> list(batches([1, 2, 3], size=2))
+    [[1, 2], [3]]
+    """
+    for i in range(0, len(values), size):
+        yield list(values[i:i + size])
+
+
+def utc_series(values) -> pd.Series:
+    """Stored times read back as a timezone-aware UTC series (SQLite returns naive or text times).
+
+    Examples
+    --------
+    >>> utc_series(["2024-01-01 10:00:00"]).iloc[0]
+    Timestamp('2024-01-01 10:00:00+0000', tz='UTC')
+    """
+    import pandas as pd
+
+    return pd.to_datetime(pd.Series(values), utc=True, format="mixed")
 
 
 def create_run(
@@ -33,7 +60,7 @@ def create_run(
     """Insert an ingest run in status ``running`` and return its id."""
     run = IngestRun(
         kind=kind, source_path=source_path, format=format, source=source, sha256=sha256,
-        options=options, started_at=_now(), status="running",
+        options=options, started_at=now_utc(), status="running",
         host=socket.gethostname(), pid=os.getpid(),
     )
     session.add(run)
@@ -51,7 +78,7 @@ def finish_run(
         update(IngestRun).where(IngestRun.id == run_id).values(
             status=status, rows_read=rows_read, loaded=loaded, duplicates=duplicates,
             quarantined=quarantined, quarantined_by_reason=quarantined_by_reason or {},
-            error=error, finished_at=_now(),
+            error=error, finished_at=now_utc(),
         )
     )
 
@@ -73,7 +100,7 @@ def fail_interrupted_runs(*, session: Session) -> int:
         session.execute(
             update(IngestRun).where(IngestRun.id.in_(dead)).values(
                 status="failed", error="interrupted: the process ended before the run finished",
-                finished_at=_now(),
+                finished_at=now_utc(),
             )
         )
     return len(dead)
@@ -173,7 +200,7 @@ def _existing_hashes(session: Session, source: str, ids: Sequence[str], table: s
     unique = pd.unique(np.asarray(ids, dtype=object))
     if table != "incidents":
         found = _lookup_via_temp_table(session, source, unique, table)
-    elif len(unique) <= _IN_BATCH:
+    elif len(unique) <= IN_BATCH:
         found = session.execute(
             select(Incident.incident_id, Incident.content_hash).where(
                 Incident.source == source, Incident.incident_id.in_(unique.tolist())
@@ -195,7 +222,7 @@ def _lookup_via_temp_table(session: Session, source: str, ids: np.ndarray,
     conn = session.connection()
     conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS cc_lookup_ids (incident_id VARCHAR(128))")
     conn.exec_driver_sql("DELETE FROM cc_lookup_ids")
-    _bulk_insert(session, "cc_lookup_ids", pd.DataFrame({"incident_id": ids}))
+    bulk_insert(session, "cc_lookup_ids", pd.DataFrame({"incident_id": ids}))
     return list(
         conn.execute(
             text(
@@ -227,7 +254,7 @@ def insert_incidents(*, session: Session, frame: pd.DataFrame, source: str, run_
     out["occurred_at"] = pd.to_datetime(out["occurred_at"], utc=True)
     out["source"] = source
     out["run_id"] = run_id
-    return _bulk_insert(session, _table(session, Incident.__tablename__), out)
+    return bulk_insert(session, _table(session, Incident.__tablename__), out)
 
 
 def insert_quarantine(*, session: Session, frame: pd.DataFrame, run_id: int) -> int:
@@ -237,10 +264,10 @@ def insert_quarantine(*, session: Session, frame: pd.DataFrame, run_id: int) -> 
     out = frame.loc[:, ["row_number", "member", "reason", "detail", "raw"]].copy()
     out["row_number"] = out["row_number"].astype("Int64")
     out["run_id"] = run_id
-    return _bulk_insert(session, _table(session, QuarantinedRow.__tablename__), out)
+    return bulk_insert(session, _table(session, QuarantinedRow.__tablename__), out)
 
 
-def _bulk_insert(session: Session, table: str, frame: pd.DataFrame) -> int:
+def bulk_insert(session: Session, table: str, frame: pd.DataFrame) -> int:
     """Insert a frame in the session's transaction at DBAPI speed.
 
     The ORM's bulk path builds a dict per row and costs ~10x the database's own time on

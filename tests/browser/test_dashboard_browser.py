@@ -122,8 +122,8 @@ def test_models_page(driver, live, shots):
 
 
 def test_viewer_is_refused_a_retrain(driver, live):
-    from forecasting.store.forecasts import list_tasks
     from forecasting.store.session import transaction
+    from forecasting.store.tasks import list_tasks
 
     _wait(driver, EC.element_to_be_clickable((By.ID, "sign-out"))).click()  # a POST with the token
     _wait(driver, EC.presence_of_element_located((By.ID, "login-form")))

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from dashboards.analysis_data import FakeAnalysis
+from dashboards.analysis_data import CACHE_SIZE, PAGE_PERMUTATIONS, window_options
 from dashboards.contracts import (
     GAP_COLUMNS,
     PRIORITY_COLUMNS,
@@ -23,12 +23,14 @@ from dashboards.contracts import (
     Backtest,
     check_format,
 )
+from dashboards.figure_cache import FigureCache
 from dashboards.store_provider import area_frame, plan_stem, plan_table
 from forecasting.errors import DataError, InputError
 from tests.support.synthetic import (
     synthetic_cameras,
     synthetic_cells,
     synthetic_districts,
+    synthetic_events,
     synthetic_forecast,
     synthetic_metrics,
     synthetic_places,
@@ -109,6 +111,27 @@ def _plan_from_forecast(forecast: pd.DataFrame, run: pd.Series, areas: dict | No
             "generated_at": datetime.now(UTC).isoformat(), "generated_by": user or ""}
     plan = build_patrol_plan(cells, start=start, end=end, areas=areas_frame, meta=meta)
     return plan
+
+
+class FakeAnalysis:
+    """Analysis reads of the fake provider: the engine (:func:`forecasting.analysis.analyse`) on a seeded
+    synthetic city on ``self.cells`` with a planted growing hot spot and planted near repeats."""
+
+    def _analysis_events(self) -> pd.DataFrame:
+        if getattr(self, "_analysis_ev", None) is None:
+            self._analysis_ev = synthetic_events(self.cells, seed=0)
+        return self._analysis_ev
+
+    def analysis_options(self) -> dict:
+        return window_options(self._analysis_events())
+
+    def analysis(self, kind: str, category: str, start: str | None, end: str | None):
+        from forecasting.analysis import analyse
+
+        if getattr(self, "_analysis", None) is None:
+            self._analysis = FigureCache(size=CACHE_SIZE, ttl=float("inf"))
+        return self._analysis.get_or((kind, category, start, end), lambda: analyse(
+            self._analysis_events(), kind, category=category, start=start, end=end, permutations=PAGE_PERMUTATIONS))
 
 
 class FakeProvider(FakeAnalysis):

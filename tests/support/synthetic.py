@@ -200,9 +200,13 @@ def seed_store(factory, *, n_cells: int = 2_500, n_runs: int = 3, n_incidents: i
     import json
     from pathlib import Path
 
+    from forecasting.store import backtests as backtests_repo
     from forecasting.store import cameras as C
     from forecasting.store import forecasts as F
     from forecasting.store import governance as G
+    from forecasting.store import grids as grids_repo
+    from forecasting.store import model_versions as versions_repo
+    from forecasting.store import places as places_repo
     from forecasting.store import repository as R
     from forecasting.store.session import transaction
 
@@ -211,10 +215,10 @@ def seed_store(factory, *, n_cells: int = 2_500, n_runs: int = 3, n_incidents: i
     runs = synthetic_runs(n_runs).sort_values("id")
     run_ids: dict[str, list[int]] = {}
     with transaction(factory) as s:
-        grid_id = F.upsert_grid(session=s, key=f"square:EPSG:32610:150:0:0:{n_cells}", kind="square",
+        grid_id = grids_repo.upsert_grid(session=s, key=f"square:EPSG:32610:150:0:0:{n_cells}", kind="square",
                                 crs="EPSG:32610", cell_size=150.0, origin_x=0.0, origin_y=0.0)
-        F.save_cells(session=s, grid_id=grid_id, cells=cells)
-        mv = F.add_model_version(session=s, name="lgbm", category="all", period="week",
+        grids_repo.save_cells(session=s, grid_id=grid_id, cells=cells)
+        mv = versions_repo.add_model_version(session=s, name="lgbm", category="all", period="week",
                                  grid_id=grid_id, train_start=pd.Timestamp("2022-01-03", tz="UTC").to_pydatetime(),
                                  train_end=pd.Timestamp("2024-06-03", tz="UTC").to_pydatetime(), created_by="analyst")
         for r in runs.itertuples():
@@ -223,14 +227,15 @@ def seed_store(factory, *, n_cells: int = 2_500, n_runs: int = 3, n_incidents: i
                                   period=r.period, period_start=r.period_start.to_pydatetime(),
                                   period_end=r.period_end.to_pydatetime(), model_version_id=mv)
             run_ids.setdefault(r.period, []).append(rid)
-        F.add_backtest(session=s, period="week", cell_size=150.0, metrics=synthetic_metrics(), created_by="analyst")
+        backtests_repo.add_backtest(session=s, period="week", cell_size=150.0, metrics=synthetic_metrics(),
+                                    created_by="analyst")
         ingest = R.create_run(session=s, kind="cameras", source_path="synthetic", format="synthetic",
                               source="synthetic", sha256=None)
         cams = synthetic_cameras(cells, 12, seed=seed).assign(heading_deg=None, fov_deg=70.0, range_m=120.0,
                                                               installed_at=None, retired_at=None)
         C.insert_cameras(session=s, frame=cams, source="synthetic", run_id=ingest, simulated=True)
         places = synthetic_places(cells, 30, seed=seed)
-        C.insert_places(session=s, frame=places.assign(place_id=[f"P{i}" for i in range(len(places))]),
+        places_repo.insert_places(session=s, frame=places.assign(place_id=[f"P{i}" for i in range(len(places))]),
                         source="synthetic", run_id=ingest, simulated=True)
         first = runs["period_start"].min()
         t = first - pd.to_timedelta(rng.uniform(0, 84 * 24 * 3600, n_incidents), unit="s")
@@ -255,3 +260,29 @@ def _weights(cells: pd.DataFrame, seed: int) -> np.ndarray:
     fc = synthetic_forecast(cells, seed=seed + 1).set_index("cell_id")["expected_count"]
     w = fc.reindex(cells["cell_id"]).to_numpy(float) + 0.01
     return w / w.sum()
+
+
+def synthetic_events(cells: pd.DataFrame, *, seed: int = 0, weeks: int = 104) -> pd.DataFrame:
+    """Two years of seeded burglaries on the cells: background, a hot spot growing in the last
+    half-year, and near repeats (a fifth of incidents followed within 100 m and 5 days)."""
+    rng = np.random.default_rng(seed)
+    lon0, lat0 = cells["centroid_lon"].to_numpy(float), cells["centroid_lat"].to_numpy(float)
+    t0 = pd.Timestamp("2023-01-02")
+    n_bg = 6 * weeks
+    i = rng.integers(0, len(cells), n_bg)
+    days = rng.uniform(0, 7 * weeks, n_bg)
+    hot = int(np.argmin((lon0 - np.median(lon0)) ** 2 + (lat0 - np.median(lat0)) ** 2))
+    n_hot = 8 * 26
+    i = np.r_[i, np.full(n_hot, hot)]
+    days = np.r_[days, 7 * weeks - 7 * 26 * (1 - np.sqrt(rng.uniform(0, 1, n_hot)))]  # density rising to the end
+    k = len(i) // 5
+    src = rng.choice(len(i), k, replace=False)
+    i = np.r_[i, i[src]]
+    days = np.r_[days, np.minimum(days[src] + rng.uniform(0, 5, k), 7 * weeks - 0.01)]
+    jitter = 0.0006  # about 50-65 m
+    return pd.DataFrame({
+        "occurred_local": t0 + pd.to_timedelta(days, unit="D"),
+        "longitude": lon0[i] + rng.uniform(-jitter, jitter, len(i)),
+        "latitude": lat0[i] + rng.uniform(-jitter / 1.5, jitter / 1.5, len(i)),
+        "category": "burglary", "category_group": "burglary", "time_resolution": "minute",
+    })
