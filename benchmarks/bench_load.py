@@ -7,7 +7,8 @@ in through the form (token and cookie) spread over ``--ramp`` seconds, then loop
 ``--max-iterations`` times): the page shell, the Dash layout, the period-list callback, the
 map callback for a random stored run and measure, and every fifth time a cell click (cell
 history from the incidents), with a think time between requests. Prints requests per second
-and p50/p95/p99 latency per route, errors, and the server's peak RSS; ``--json`` adds one
+and p50/p95/p99 latency per route, errors, the server's peak RSS and its CPU time during the
+load (per request: what a busy shared machine distorts least); ``--json`` adds one
 JSON object on the last line.
 
 Usage::
@@ -184,6 +185,15 @@ def _peak_rss_mib(pid: int) -> float | None:
     return None
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux ``/proc``): less sensitive to a busy machine than latency."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def report(stats: Stats, seconds: float) -> list[dict]:
     rows = []
     for route, ts in sorted(stats.times.items()):
@@ -225,6 +235,7 @@ def main() -> None:
                             (cells["row"] - cells["row"].min()).astype(int).tolist(), strict=True))
         proc, url = start_server(data, args.threads)
     stats = Stats()
+    cpu0 = _cpu_seconds(proc.pid) if proc else None
     start = time.monotonic()
     deadline = start + args.seconds
     threads = [threading.Thread(target=user_loop, daemon=True, name=f"user{i}", args=(
@@ -244,13 +255,16 @@ def main() -> None:
         total = sum(r["requests"] for r in rows)
         errors = {k: sorted(set(v)) for k, v in stats.errors.items() if v}
         rss = _peak_rss_mib(proc.pid) if proc else None
+        cpu1 = _cpu_seconds(proc.pid) if proc else None
+        cpu = cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None
         print(f"total {total:,} requests ({total / elapsed:.1f}/s), errors: {errors or 0}"
-              + (f"; server peak RSS {rss:.0f} MiB" if rss else ""))
+              + (f"; server peak RSS {rss:.0f} MiB" if rss else "")
+              + (f"; server CPU {cpu:.1f} s ({1000 * cpu / max(total, 1):.1f} ms per request)" if cpu else ""))
         if proc is not None:
             print(f"server log: {data / 'server.log'}")
         if args.json:
             print(json.dumps({"users": args.users, "seconds": round(elapsed, 1), "cells": args.cells,
-                              "routes": rows, "errors": errors, "server_peak_rss_mib": rss}))
+                              "routes": rows, "errors": errors, "server_peak_rss_mib": rss, "server_cpu_s": cpu}))
     finally:
         if proc is not None:
             proc.terminate()

@@ -39,6 +39,7 @@ def create_app(settings, provider=None, *, recorder=None, dash_settings: Dashboa
     >>> app = create_app(load_settings(data_dir="/tmp/cc"), FakeProvider(n_cells=50))  # doctest: +SKIP
     """
     import dash
+    import plotly.io as pio
     from dash import Input, Output, dcc, html
 
     from dashboards.contracts import Recorder
@@ -47,6 +48,9 @@ def create_app(settings, provider=None, *, recorder=None, dash_settings: Dashboa
     from dashboards.tasks import StoreRecorder
 
     ds = dash_settings or DashboardSettings()
+    # Cached maps and cell panels are JSON encoded once (dashboards.figure_cache.encoded) and embedded in
+    # responses as orjson fragments: Dash must encode responses with orjson ("auto" picks it; make it certain).
+    pio.json.config.default_engine = "orjson"
     if provider is None:
         from forecasting.store.session import check_migrated, make_engine, make_session_factory
 

@@ -1,10 +1,12 @@
-"""A small time-bounded cache of built map figures, shared by the users of one dashboard.
+"""A small cache of built figures shared by the users of one dashboard, and their JSON encoded once.
 
 A stored forecast run never changes (runs are immutable), so its map, for one measure, layer set
 and selected cell, is the same figure for every user: building it once instead of per request
-takes the plotly construction, the camera read and the run lookup off the map callback. Layers
-(cameras, boundaries) can change while the server runs, so entries also expire after ``ttl``
-seconds.
+takes the plotly construction, the camera read and the run lookup off the map callback.
+:func:`encoded` goes one step further: the figure is turned into JSON once, and every response
+embeds that text (serialising a 10,000-cell map took ~40 ms per request, measured in
+``docs/dashboard.md``). Keys are plain tuples, so a new dimension (a viewport, a user's
+permissions) is one more element of the key.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
+
+import orjson
 
 
 class FigureCache:
@@ -74,3 +78,38 @@ class FigureCache:
                 self._items.move_to_end(key)
                 return hit
         return None
+
+
+def encoded(value: Any) -> orjson.Fragment:
+    """``value`` (a figure, components, any callback output) as the JSON Dash would send, encoded once.
+
+    Dash serialises callback responses with ``plotly.io.json.to_json_plotly``, which uses orjson
+    (a dependency of this project) and embeds an :class:`orjson.Fragment` as it is. The text is
+    made here by the same function, so it is byte for byte what Dash would have sent, already
+    HTML-safe (``<``, ``>``, ``/`` escaped), and a cached figure costs no encoding per request.
+
+    Parameters
+    ----------
+    value : object
+        A plotly figure, a Dash component (or list of them), or plain JSON data.
+
+    Returns
+    -------
+    orjson.Fragment
+        Read it back with ``orjson.loads(orjson.dumps(fragment))``.
+
+    Examples
+    --------
+    >>> import plotly.graph_objects as go
+    >>> frag = encoded(go.Figure(go.Bar(y=[1, 2])))
+    >>> orjson.loads(orjson.dumps({"figure": frag}))["figure"]["data"][0]["y"]
+    [1, 2]
+    """
+    from plotly.io.json import to_json_plotly
+
+    return orjson.Fragment(to_json_plotly(value, engine="orjson"))
+
+
+def decoded(fragment: orjson.Fragment) -> Any:
+    """The plain JSON data of an :func:`encoded` value (for tests and checks)."""
+    return orjson.loads(orjson.dumps(fragment))

@@ -32,6 +32,8 @@ COLORSCALE = [[0.0, "#fffbe6"], [0.15, "#fee391"], [0.35, "#fdae61"], [0.6, "#f4
               [1.0, "#7f0000"]]
 CAMERA_COLOUR = "#1f4e9c"
 HIGHLIGHT_COLOUR = "#00b3b3"
+#: Pixels above the cells of a titled map: the chart toolbar's row (~28 px), then the title's.
+TITLE_ROOM = 64
 _BOUNDARY_COLOURS = ("#333333", "#7a3e9d", "#2a7f62")
 
 
@@ -209,8 +211,11 @@ def risk_map_figure(
                         places if "places" in layers else None, boundaries if "boundaries" in layers else None,
                         selected_cell, highlight_camera, tile_url, map_style,
                         streets if "streets" in layers else None)
-    fig.update_layout(height=height, margin={"l": 0, "r": 0, "t": 36 if title else 8, "b": 0},
-                      title={"text": title, "x": 0.01, "font": {"size": 14}} if title else None,
+    # The title sits just above the cells, on its own row under the chart toolbar (modebar): on a narrow map
+    # (the Cameras page at 1280 px) a long title in the toolbar's row ran under the toolbar's buttons.
+    fig.update_layout(height=height, margin={"l": 0, "r": 0, "t": TITLE_ROOM if title else 8, "b": 0},
+                      title={"text": title, "x": 0.01, "xanchor": "left", "y": 1.0, "yref": "paper",
+                             "yanchor": "bottom", "pad": {"b": 14}, "font": {"size": 14}} if title else None,
                       legend={"orientation": "h", "y": 0.0, "x": 0.0, "bgcolor": "rgba(255,255,255,0.8)"},
                       paper_bgcolor="white", plot_bgcolor=NO_FORECAST_COLOUR, uirevision="risk-map",
                       clickmode="event")
@@ -274,12 +279,8 @@ def _raster_map(forecast, measure, crs, cameras, places, boundaries, selected_ce
                                      customdata=cams["camera_id"], hovertemplate="%{text}<extra></extra>",
                                      marker={"symbol": "circle", "size": 11 if name != "cameras" else 8,
                                              "color": colour, "line": {"width": 1.5, "color": "white"}}))
-    if selected_cell is not None:
-        hit = forecast[forecast["cell_id"] == selected_cell]
-        if len(hit):
-            cx, cy = int(hit["col"].iloc[0]) - gf.col0, int(hit["row"].iloc[0]) - gf.row0
-            fig.add_shape(type="rect", x0=cx - 0.5, x1=cx + 0.5, y0=cy - 0.5, y1=cy + 0.5,
-                          line={"color": HIGHLIGHT_COLOUR, "width": 3})
+    for shape in highlight_shapes(forecast, gf.col0, gf.row0, selected_cell):
+        fig.add_shape(**shape)
     fig.update_xaxes(visible=False, range=[-0.5, gf.n_cols - 0.5], constrain="domain")
     fig.update_yaxes(visible=False, range=[-0.5, gf.n_rows - 0.5], scaleanchor="x", scaleratio=1,
                      constrain="domain")
@@ -288,6 +289,28 @@ def _raster_map(forecast, measure, crs, cameras, places, boundaries, selected_ce
                                     "xref": "paper", "yref": "paper", "x": 0.0, "y": 1.0, "xanchor": "left",
                                     "yanchor": "bottom", "font": {"size": 10, "color": "#666"}}])
     return fig
+
+
+def highlight_shapes(forecast: pd.DataFrame, col0: int, row0: int, selected_cell: str | None) -> list[dict]:
+    """The outline of the selected cell on the raster map (``layout.shapes``), or no shape.
+
+    One place for it: the map built with a selection and the small update sent when only the
+    selection changes (:func:`dashboards.pages.risk_map.selection_patch`) draw the same outline.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"cell_id": ["a", "b"], "row": [10, 10], "col": [5, 6]})
+    >>> highlight_shapes(f, 5, 10, "b")[0]["x0"], highlight_shapes(f, 5, 10, None)
+    (0.5, [])
+    """
+    if selected_cell is None:
+        return []
+    hit = forecast[forecast["cell_id"] == selected_cell]
+    if hit.empty:
+        return []
+    cx, cy = int(hit["col"].iloc[0]) - int(col0), int(hit["row"].iloc[0]) - int(row0)
+    return [{"type": "rect", "x0": cx - 0.5, "x1": cx + 0.5, "y0": cy - 0.5, "y1": cy + 0.5,
+             "line": {"color": HIGHLIGHT_COLOUR, "width": 3}}]
 
 
 def _tile_map(forecast, measure, cameras, places, boundaries, selected_cell, highlight_camera,
@@ -429,18 +452,26 @@ def _geojson_lines(gj: dict):
 def cell_at(forecast: pd.DataFrame, figure_meta: Mapping | None, point: Mapping) -> str | None:
     """The cell id under a clicked point of :func:`risk_map_figure` (raster or map), or None.
 
+    On the raster, a click that lands on an overlay (a camera or place marker, a street, a label)
+    drawn over a cell opens that cell: plotly gives the click to the nearest marker, and the
+    marker's position is inside the cell the user aimed at.
+
     Examples
     --------
     >>> f = pd.DataFrame({"cell_id": ["a", "b"], "row": [10, 10], "col": [5, 6]})
     >>> cell_at(f, {"kind": "raster", "col0": 5, "row0": 10}, {"x": 1, "y": 0, "curveNumber": 0})
     'b'
+    >>> cell_at(f, {"kind": "raster", "col0": 5, "row0": 10}, {"x": 1.2, "y": -0.3, "curveNumber": 4})  # a camera
+    'b'
     """
-    if not point or point.get("curveNumber", 0) != 0:
+    if not point:
         return None
-    if point.get("location") is not None:
+    if point.get("curveNumber", 0) == 0 and point.get("location") is not None:
         return str(point["location"])
     meta = figure_meta or {}
     if meta.get("kind") != "raster" or point.get("x") is None or point.get("y") is None:
+        return None
+    if not (np.isfinite(float(point["x"])) and np.isfinite(float(point["y"]))):
         return None
     col = int(round(float(point["x"]))) + int(meta["col0"])
     row = int(round(float(point["y"]))) + int(meta["row0"])

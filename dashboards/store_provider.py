@@ -134,6 +134,7 @@ class StoreProvider(StoreAnalysis):
         if not self.boundary_files and data_dir is not None:
             self.boundary_files = sorted((Path(data_dir) / "boundaries").glob("*.geojson"))
         self.timezone = timezone
+        self._runs = FigureCache(size=2, ttl=float("inf"))
         self._forecasts = FigureCache(size=6, ttl=float("inf"))
         self._priority = FigureCache(size=6, ttl=float("inf"))
         self._evaluations = FigureCache(size=64, ttl=float("inf"))
@@ -146,9 +147,12 @@ class StoreProvider(StoreAnalysis):
             return fn(session=s, **kw)
 
     def forecast_runs(self) -> pd.DataFrame:
-        from forecasting.store.forecasts import forecast_runs
+        from forecasting.store.forecasts import forecast_runs, forecast_runs_stamp
 
-        return self._read(forecast_runs).loc[:, RUN_COLUMNS]
+        # Asked by every period switch and cell click: re-read the list only when a run was added or deleted.
+        stamp = self._read(forecast_runs_stamp)
+        runs = self._runs.get_or(stamp, lambda: self._read(forecast_runs).loc[:, RUN_COLUMNS])
+        return runs.copy()
 
     def _run(self, run_id: int) -> pd.Series:
         runs = self.forecast_runs()
@@ -179,7 +183,7 @@ class StoreProvider(StoreAnalysis):
     def cell_history(self, run_id: int, cell_id: str, periods: int = 12) -> pd.DataFrame:
         import shapely
 
-        from forecasting.store.repository import load_incidents
+        from forecasting.store.repository import incident_times_in_box
 
         run = self._run(run_id)
         fc = self.forecast(run_id)
@@ -189,8 +193,10 @@ class StoreProvider(StoreAnalysis):
         length = pd.Timestamp(run["period_end"]) - pd.Timestamp(run["period_start"])
         end = pd.Timestamp(run["period_start"])
         starts = pd.DatetimeIndex([end - length * (periods - i) for i in range(periods)])
-        ev = self._read(load_incidents, start=starts[0].to_pydatetime(), end=end.to_pydatetime())
         poly = shapely.from_wkt(hit["polygon_wkt"].iloc[0])
+        # Only the incidents in the cell's bounding box (an index read), then the exact polygon test.
+        ev = self._read(incident_times_in_box, start=starts[0].to_pydatetime(), end=end.to_pydatetime(),
+                        bounds=poly.bounds)
         inside = shapely.contains_xy(poly, ev["longitude"].to_numpy(float), ev["latitude"].to_numpy(float)) \
             if len(ev) else np.zeros(0, dtype=bool)
         t = pd.to_datetime(ev.loc[inside, "occurred_at"], utc=True)
@@ -225,7 +231,9 @@ class StoreProvider(StoreAnalysis):
     def simulated(self) -> bool:
         from forecasting.store.streets import source_is_simulated
 
-        return self._static.setdefault("simulated", self._read(source_is_simulated))
+        if "simulated" not in self._static:  # read once (asked by every page shell)
+            self._static["simulated"] = self._read(source_is_simulated)
+        return self._static["simulated"]
 
     def camera_priority(self, run_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         return self._priority.get_or(int(run_id), lambda: self._rank(int(run_id)))

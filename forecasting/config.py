@@ -101,6 +101,13 @@ class Settings(BaseSettings):
         default=None,
         description="Optional lon/lat box (west, south, east, north); rows outside are quarantined.",
     )
+    # The scale-out path (forecasting.scaleout): unset runs train, forecast and backtest in one process.
+    dask_scheduler: str | None = Field(
+        default=None, description="Dask scheduler for train/forecast/backtest: 'local' (a LocalCluster) or an "
+        "address such as tcp://host:8786; unset: one process, no Dask.")
+    dask_workers: int = Field(default=2, description="Workers of a 'local' Dask cluster.")
+    dask_memory_limit: str = Field(default="4GB", description="Memory cap per worker of a 'local' Dask cluster.")
+    dask_tile_cells: int = Field(default=128, description="Side of a spatial tile in cells (Dask path).")
     category_groups: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_CATEGORY_GROUPS))
 
     @field_validator("cell_size")
@@ -117,7 +124,8 @@ class Settings(BaseSettings):
             raise ValueError(f"patrol_uplift must be at least 1 (detection with a patrol over without); got {v}")
         return v
 
-    @field_validator("retention_days", "chunk_size", "retention_counts_days", "retention_forecasts_days",
+    @field_validator("retention_days", "chunk_size", "dask_workers", "dask_tile_cells", "retention_counts_days",
+                     "retention_forecasts_days",
                      "retention_exports_days", "retention_audit_days")
     @classmethod
     def _positive_int(cls, v: int | None) -> int | None:

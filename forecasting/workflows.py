@@ -55,6 +55,7 @@ from forecasting.features import FeatureBuilder, Panel, build_panel, usable_even
 from forecasting.grid import Grid, build_grid, grid_from_dict
 from forecasting.model import LGBMRiskModel, select_params, top_k_chance
 from forecasting.periods import Periods
+from forecasting.scaleout import DaskLGBMRiskModel
 from forecasting.schema import (
     ALL_CATEGORIES,
     EVENT_COLUMNS,
@@ -89,8 +90,12 @@ def _tod_models(period: str) -> dict[str, Any]:
 
 def make_models(names: Sequence[str], *, random_state: int = 0,
                 lgbm_params: dict | None = None, features: FeatureBuilder | None = None,
-                period: str = "week") -> dict:
+                period: str = "week", distributed: bool = False) -> dict:
     """Estimators for the given model names (``historical`` expands to four windows).
+
+    ``distributed=True`` makes ``lgbm`` a :class:`~forecasting.scaleout.DaskLGBMRiskModel`
+    (trained and scored per spatial tile on the Dask cluster of the enclosing
+    :func:`forecasting.scaleout.cluster` block); the baselines run in this process.
 
     ``tod`` expands to the time-of-day baselines at day, shift and hour periods
     (``tod_13``, ``tod_52``, ``tod_104``, ``tod_all``, ``tod_weekday_52``,
@@ -115,8 +120,8 @@ def make_models(names: Sequence[str], *, random_state: int = 0,
                                   f"{period!r}; expected one of {list(tod)}")
             out[name] = tod[name]
         elif name == "lgbm":
-            out[name] = LGBMRiskModel(random_state=random_state, features=features,
-                                      **(lgbm_params or {}))
+            out[name] = _lgbm_class(distributed)(random_state=random_state, features=features,
+                                                 **(lgbm_params or {}))
         elif name == "naive":
             out[name] = NaiveBaseline()
         elif name == "historical":
@@ -139,6 +144,11 @@ def make_models(names: Sequence[str], *, random_state: int = 0,
         else:
             raise ConfigError(f"models must be names from {list(KNOWN_MODELS)}; got {name!r}")
     return out
+
+
+def _lgbm_class(distributed: bool) -> type[LGBMRiskModel]:
+    """The LightGBM risk model of the single-process path, or its Dask twin."""
+    return DaskLGBMRiskModel if distributed else LGBMRiskModel
 
 
 def _prepare(events: pd.DataFrame, period: str) -> pd.DataFrame:
@@ -258,6 +268,10 @@ class BacktestOptions:
     areas : GeoDataFrame, optional
         Area layer (``name`` and polygons) for the fairness section's shares by area
         (:func:`forecasting.fairness.backtest_fairness`); without it, concentration is by cell.
+    distributed : bool, default False
+        Train and score ``lgbm`` per spatial tile on the Dask cluster of the enclosing
+        :func:`forecasting.scaleout.cluster` block (see :func:`make_models`); where a run
+        computes, not what it computes, so :meth:`record` leaves it out.
 
     Examples
     --------
@@ -285,6 +299,7 @@ class BacktestOptions:
     plots: bool = True
     context: Callable[..., Any] | None = None
     areas: Any = None
+    distributed: bool = False
 
     def record(self) -> dict:
         """The settings a stored backtest keeps beside its metrics (``backtests.params``)."""
@@ -349,7 +364,8 @@ def run_backtest(events: pd.DataFrame, options: BacktestOptions | None = None, *
         lgbm_params = {k: v for k, v in best.items() if k not in ("random_state", "features")}
         say(f"tuning: validation losses {[round(x, 5) for x in losses]}; chose {lgbm_params}")
     estimators = make_models(list(dict.fromkeys([*models, *REFERENCES])), random_state=random_state,
-                             lgbm_params=lgbm_params, features=features, period=period)
+                             lgbm_params=lgbm_params, features=features, period=period,
+                             distributed=o.distributed)
     t1 = time.perf_counter()
     result = backtest(estimators, panel, split, progress=say)
     t2 = time.perf_counter()
@@ -485,7 +501,7 @@ def train(events: pd.DataFrame, *, at=None, period: str = "week", cell_size: flo
           categories: Sequence[str] = (), crs: Any = None, boundary: Any = None,
           random_state: int = 0, lgbm_params: dict | None = None,
           features: FeatureBuilder | None = None, patrolled: PatrolMask | None = None,
-          patrol_uplift: float = fairness.DETECTION_UPLIFT) -> Forecaster:
+          patrol_uplift: float = fairness.DETECTION_UPLIFT, distributed: bool = False) -> Forecaster:
     """Fit one LightGBM model per target on every period before ``at``.
 
     Parameters
@@ -500,6 +516,9 @@ def train(events: pd.DataFrame, *, at=None, period: str = "week", cell_size: flo
         panel's counts recorded there are weighted ``1 / patrol_uplift`` (:func:`guard_panel`).
         Each model's metadata records the guard under ``"patrol_guard"``.
     patrol_uplift : float, default fairness.DETECTION_UPLIFT
+    distributed : bool, default False
+        Train per spatial tile on the Dask cluster of the enclosing
+        :func:`forecasting.scaleout.cluster` block; the models then also score per tile.
 
     Returns
     -------
@@ -517,8 +536,8 @@ def train(events: pd.DataFrame, *, at=None, period: str = "week", cell_size: flo
     origin = panel.column(at)
     models = {}
     for target in panel.targets:
-        models[target] = LGBMRiskModel(random_state=random_state, features=features,
-                                       **(lgbm_params or {})).fit(panel.for_target(target), origin)
+        models[target] = _lgbm_class(distributed)(random_state=random_state, features=features,
+                                                  **(lgbm_params or {})).fit(panel.for_target(target), origin)
         models[target].metadata_["patrol_guard"] = dict(guard)
     return Forecaster(grid, periods, at, models)
 

@@ -35,3 +35,14 @@ def test_the_library_loads_no_plotting_library_at_import():
 
 def test_the_cli_entry_point_loads_no_heavy_library():
     assert _loaded_after(["forecasting.cli"], HEAVY) == []
+
+
+def test_no_dask_import_without_a_scheduler():
+    # The scale-out path is opt-in: importing the library, the jobs and the CLI (and its train,
+    # forecast and backtest commands) must not load Dask; only scaleout's functions import it.
+    modules = [m.name for m in pkgutil.walk_packages(forecasting.__path__, "forecasting.")
+               if m.name != "forecasting.__main__"]
+    assert "forecasting.scaleout" in modules and "forecasting.jobs.forecasting" in modules
+    assert "forecasting.cli.forecast" in modules
+    # (lightgbm loads its own lightgbm.dask module at import, without importing dask.)
+    assert _loaded_after(modules, ("dask", "distributed", "dask.array")) == []

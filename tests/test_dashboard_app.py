@@ -8,6 +8,7 @@ import pytest
 from flask import g
 
 from dashboards import create_app, ids
+from dashboards.figure_cache import FigureCache, decoded
 from dashboards.pages import cameras, exports, models, risk_map
 from tests.support.fake_provider import FakeProvider
 
@@ -165,9 +166,10 @@ def test_period_kind_switches_the_dropdown(ctx):
 def test_map_callback_draws_the_run_and_audits_the_view(ctx, fake):
     user = fake.get_account("vic")
     fig, status = risk_map.map_figure(ctx, 1, "expected_count", ["cameras"], None, user)
-    assert fig.data[0].type == "heatmap" and "225 cells" in status
+    fig = decoded(fig)
+    assert fig["data"][0]["type"] == "heatmap" and "225 cells" in status
     other, _ = risk_map.map_figure(ctx, 2, "expected_count", ["cameras"], None, None)
-    assert (fig.data[0].z != other.data[0].z).any()  # a period change recolours
+    assert fig["data"][0]["z"] != decoded(other)["data"][0]["z"]  # a period change recolours
     assert fake.audit_log[-1] == {**fake.audit_log[-1], "action": "view", "target": "forecast_run:1"}
 
 
@@ -183,7 +185,7 @@ def test_cell_click_opens_the_panel_with_reasons(ctx, fake):
                          "y": int(top["row"] - fc["row"].min()), "z": float(top["expected_count"])}]}
     cell, children = risk_map.cell_panel(ctx, 1, click)
     assert cell == top["cell_id"]
-    text = str(children)
+    text = str(decoded(children))
     assert top["reasons"][0] in text and "rank 1 of 225" in text
 
 
@@ -192,7 +194,8 @@ def test_camera_ranking_and_highlight(ctx, fake):
     options, first, gaps = cameras.ranking(ctx, run, None)
     assert len(options) == len(fake.cameras()) and first == options[0]["value"]
     fig, why = cameras.camera_view(ctx, run, options[1]["value"])
-    assert f"selected: {options[1]['value']}" in [t.name for t in fig.data]
+    assert f"selected: {options[1]['value']}" in [t.get("name") for t in decoded(fig)["data"]]
+    assert cameras.camera_view(ctx, run, options[1]["value"])[0] is fig  # built once per run and camera
     assert why.children.startswith("#2 ")
 
 
@@ -245,3 +248,116 @@ def test_map_figure_of_a_run_is_built_once_and_every_view_audited(ctx, fake):
     assert c is not a
     missing, status = risk_map.map_figure(ctx, 999, "probability", [], None, user)
     assert "not found" in status
+
+
+def _fresh_json(value):
+    """What Dash would send for ``value`` built anew (plotly's encoder, as in every response)."""
+    import orjson
+    from plotly.io.json import to_json_plotly
+
+    return orjson.loads(to_json_plotly(value))
+
+
+@pytest.mark.parametrize("layers", [[], ["cameras", "boundaries", "places", "streets"]])
+def test_cached_map_equals_a_freshly_built_one(ctx, layers):
+    cached, status = risk_map.map_figure(ctx, 2, "probability", layers, None, None)
+    again, _ = risk_map.map_figure(ctx, 2, "probability", layers, None, None)
+    fresh, fresh_status = risk_map._build_map(ctx, 2, "probability", sorted(layers), None)
+    assert again is cached and status == fresh_status
+    assert decoded(cached) == _fresh_json(fresh)
+
+
+def test_map_cache_keys_hold_the_run_the_measure_and_the_selected_cell(ctx, fake):
+    fc = fake.forecast(1)
+    a, _ = risk_map.map_figure(ctx, 1, "expected_count", ["cameras"], None, None)
+    b, _ = risk_map.map_figure(ctx, 2, "expected_count", ["cameras"], None, None)
+    c, _ = risk_map.map_figure(ctx, 1, "expected_count", ["cameras"], fc["cell_id"].iloc[3], None)
+    assert len({id(a), id(b), id(c)}) == 3
+    assert decoded(a)["layout"]["title"] != decoded(b)["layout"]["title"]  # each run its own period
+    assert "shapes" in decoded(c)["layout"] and "shapes" not in decoded(a)["layout"]
+    keys = [k for k in ctx.figures._items if k[0] == "map"]
+    assert {k[1] for k in keys} >= {1, 2}
+    # No user in the key: the map of a run is the same for every role (views are audited outside the cache).
+    viewer, admin = fake.get_account("vic"), fake.get_account("adm")
+    assert risk_map.map_figure(ctx, 1, "expected_count", ["cameras"], None, viewer)[0] is \
+        risk_map.map_figure(ctx, 1, "expected_count", ["cameras"], None, admin)[0]
+
+
+def test_map_is_rebuilt_when_the_cameras_change(tmp_path):
+    from dashboards.pages import PageContext
+
+    fake = FakeProvider(n_cells=100, seed=3, accounts=ACCOUNTS)
+    # Layer fingerprints re-read on every request here (30 s in the app).
+    ctx = PageContext(provider=fake, recorder=fake, layer_versions=FigureCache(size=4, ttl=0.0))
+    before, _ = risk_map.map_figure(ctx, 1, "expected_count", ["cameras"], None, None)
+    assert risk_map.map_figure(ctx, 1, "expected_count", ["cameras"], None, None)[0] is before
+    assert risk_map.map_figure(ctx, 1, "expected_count", [], None, None)[0] is not before
+    fake._cameras = fake._cameras.iloc[1:]  # one camera retired under the running server
+    after, _ = risk_map.map_figure(ctx, 1, "expected_count", ["cameras"], None, None)
+    assert after is not before
+    n_markers = [len(t["text"]) for t in decoded(after)["data"] if t.get("name") == "cameras"]
+    assert n_markers == [len(fake._cameras)]
+
+
+def test_cached_cell_panel_equals_a_fresh_one_and_is_kept_per_run_and_cell(ctx, fake):
+    fc = fake.forecast(3)
+    row = fc.iloc[7]
+    click = {"points": [{"curveNumber": 0, "x": int(row["col"] - fc["col"].min()),
+                         "y": int(row["row"] - fc["row"].min())}]}
+    cell, panel = risk_map.cell_panel(ctx, 3, click)
+    assert risk_map.cell_panel(ctx, 3, click)[1] is panel
+    assert decoded(panel) == _fresh_json(risk_map.panel_children(ctx, 3, cell))
+    other_run = risk_map.cell_panel(ctx, 1, click)[1]
+    assert other_run is not panel
+    assert ("panel", 3, cell) in ctx.panels._items and ("panel", 1, cell) in ctx.panels._items
+
+
+def test_map_callback_over_http_sends_the_cached_figure(app, ctx):
+    c = app.server.test_client()
+    _sign_in(c, "vic", "viewer-password")
+    body = {"output": f"..{ids.MAP_GRAPH}.figure...{ids.MAP_STATUS}.children..",
+            "outputs": [{"id": ids.MAP_GRAPH, "property": "figure"}, {"id": ids.MAP_STATUS, "property": "children"}],
+            "inputs": [{"id": ids.MAP_PERIOD, "property": "value", "value": 3},
+                       {"id": ids.MAP_MEASURE, "property": "value", "value": "expected_count"},
+                       {"id": ids.MAP_LAYERS, "property": "value", "value": ["cameras"]},
+                       {"id": ids.MAP_SELECTED_CELL, "property": "data", "value": None}],
+            "changedPropIds": [f"{ids.MAP_PERIOD}.value"], "state": []}
+    r = c.post("/_dash-update-component", json=body)
+    assert r.status_code == 200
+    got = r.get_json()["response"]
+    fresh, status = risk_map._build_map(ctx, 3, "expected_count", ["cameras"], None)
+    assert got[ids.MAP_GRAPH]["figure"] == _fresh_json(fresh) and got[ids.MAP_STATUS]["children"] == status
+    assert b"<" not in r.data  # still HTML-safe, as Dash's own encoding is
+
+
+def test_selecting_a_cell_sends_only_its_outline(ctx, fake):
+    cell = fake.forecast(2)["cell_id"].iloc[4]
+    patch = risk_map.selection_patch(ctx, 2, cell).to_plotly_json()
+    full, _ = risk_map.map_figure(ctx, 2, "expected_count", ["cameras"], cell, None)
+    shapes = decoded(full)["layout"]["shapes"]
+    assert len(shapes) == 1 and shapes[0]["type"] == "rect"
+    assert patch["operations"] == [{"operation": "Assign", "location": ["layout", "shapes"],
+                                    "params": {"value": shapes}}]
+    cleared = risk_map.selection_patch(ctx, 2, None).to_plotly_json()
+    assert cleared["operations"][0]["params"]["value"] == []
+
+
+def test_selection_callback_over_http_is_a_small_patch(app, fake):
+    c = app.server.test_client()
+    _sign_in(c, "vic", "viewer-password")
+    cell = fake.forecast(1)["cell_id"].iloc[0]
+    body = {"output": f"..{ids.MAP_GRAPH}.figure...{ids.MAP_STATUS}.children..",
+            "outputs": [{"id": ids.MAP_GRAPH, "property": "figure"}, {"id": ids.MAP_STATUS, "property": "children"}],
+            "inputs": [{"id": ids.MAP_PERIOD, "property": "value", "value": 1},
+                       {"id": ids.MAP_MEASURE, "property": "value", "value": "expected_count"},
+                       {"id": ids.MAP_LAYERS, "property": "value", "value": ["cameras"]},
+                       {"id": ids.MAP_SELECTED_CELL, "property": "data", "value": cell}],
+            "changedPropIds": [f"{ids.MAP_SELECTED_CELL}.data"], "state": []}
+    r = c.post("/_dash-update-component", json=body)
+    assert r.status_code == 200 and len(r.data) < 1000
+    got = r.get_json()["response"]
+    assert got[ids.MAP_GRAPH]["figure"]["operations"][0]["location"] == ["layout", "shapes"]
+    assert ids.MAP_STATUS not in got
+    body["changedPropIds"] = [f"{ids.MAP_PERIOD}.value"]  # a period change with a cell selected: the whole map
+    whole = c.post("/_dash-update-component", json=body).get_json()["response"][ids.MAP_GRAPH]["figure"]
+    assert whole["data"][0]["type"] == "heatmap" and len(whole["layout"]["shapes"]) == 1

@@ -94,8 +94,27 @@ def test_cell_at_inverts_the_raster(fake):
     for _, row in fc.sample(10, random_state=0).iterrows():
         point = {"curveNumber": 0, "x": int(row["col"]) - meta["col0"], "y": int(row["row"]) - meta["row0"]}
         assert figures.cell_at(fc, meta, point) == row["cell_id"]
-    assert figures.cell_at(fc, meta, {"curveNumber": 2, "x": 0, "y": 0}) is None
+    assert figures.cell_at(fc, meta, {"curveNumber": 2, "x": None, "y": None}) is None
+    assert figures.cell_at(fc, meta, {"curveNumber": 0, "x": -5, "y": -5}) is None  # outside the grid
     assert figures.cell_at(fc, {}, {"curveNumber": 0, "location": "abc"}) == "abc"
+
+
+def test_a_click_on_a_camera_marker_opens_the_cell_under_it(fake):
+    import shapely
+
+    fc = fake.forecast(1)
+    cams = fake.cameras()
+    fig = figures.risk_map_figure(fc, crs=fake.CRS, cameras=cams, layers=["cameras"])
+    k = next(i for i, t in enumerate(fig.data) if t.name == "cameras")
+    polys = dict(zip(fc["cell_id"], shapely.from_wkt(fc["polygon_wkt"].to_numpy()), strict=True))
+    opened = 0
+    for i, cam in enumerate(cams.itertuples()):
+        point = {"curveNumber": k, "pointNumber": i, "x": float(fig.data[k].x[i]), "y": float(fig.data[k].y[i])}
+        cell = figures.cell_at(fc, fig.layout.meta, point)
+        if cell is not None:  # cameras outside the forecast's cells open nothing
+            assert shapely.contains_xy(polys[cell], cam.longitude, cam.latitude)
+            opened += 1
+    assert opened >= len(cams) // 2
 
 
 def test_history_figure_adds_the_forecast_bar():

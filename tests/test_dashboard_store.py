@@ -130,6 +130,53 @@ def test_store_recorder_marks_a_crashed_task_failed(seeded, sqlite_url):
     assert a["username"].tolist() == ["ana"]
 
 
+def test_cell_history_counts_the_incidents_inside_the_cell_per_period(seeded, settings):
+    import numpy as np
+    import pandas as pd
+    import shapely
+
+    from dashboards.store_provider import StoreProvider
+    from forecasting.store.repository import load_incidents
+
+    factory, info = seeded
+    p = StoreProvider(factory, data_dir=settings.data_dir)
+    rid = info["run_ids"]["week"][0]
+    fc = p.forecast(rid)
+    run = p.forecast_runs().set_index("id").loc[rid]
+    with transaction(factory) as s:
+        ev = load_incidents(session=s)  # every incident, every column: the slow way, as a reference
+    for cell in fc["cell_id"].iloc[[0, 1, 50]]:
+        h = p.cell_history(rid, cell)
+        poly = shapely.from_wkt(fc.loc[fc["cell_id"] == cell, "polygon_wkt"].iloc[0])
+        t = ev.loc[shapely.contains_xy(poly, ev["longitude"], ev["latitude"]), "occurred_at"]
+        length = run["period_end"] - run["period_start"]
+        expected = [int(((t >= s) & (t < s + length)).sum()) for s in h["period_start"]]
+        assert h["count"].tolist() == expected
+        assert h["period_start"].iloc[-1] + length == pd.Timestamp(run["period_start"])
+    assert np.sum([p.cell_history(rid, c)["count"].sum() for c in fc["cell_id"].iloc[:3]]) > 0
+
+
+def test_store_provider_sees_a_run_stored_after_it_listed_the_runs(seeded, settings):
+    from dashboards.store_provider import StoreProvider
+    from forecasting.store import forecasts as F
+    from tests.support.synthetic import synthetic_cells, synthetic_forecast
+
+    factory, info = seeded
+    p = StoreProvider(factory, data_dir=settings.data_dir)
+    runs = p.forecast_runs()
+    assert p.forecast_runs().equals(runs)  # unchanged store: the kept list
+    last = runs.sort_values("id").iloc[-1]
+    length = last["period_end"] - last["period_start"]
+    with transaction(factory) as s:
+        rid = F.save_forecast(session=s, frame=synthetic_forecast(synthetic_cells(400), seed=99),
+                              grid_id=int(last["grid_id"]), model="lgbm", category="all", period="week",
+                              period_start=(last["period_end"]).to_pydatetime(),
+                              period_end=(last["period_end"] + length).to_pydatetime(),
+                              model_version_id=int(F.forecast_runs(session=s)["model_version_id"].iloc[0]))
+    again = p.forecast_runs()
+    assert len(again) == len(runs) + 1 and rid in set(again["id"])
+
+
 def test_a_grid_stored_without_a_crs_is_drawn_in_the_utm_zone_of_its_cells(seeded, settings):
     from sqlalchemy import update
 

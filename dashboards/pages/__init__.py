@@ -22,7 +22,14 @@ class PageContext:
     settings: DashboardSettings = field(default_factory=DashboardSettings)
     timezone: str | None = None
     backtest_out_dir: str = "var/artifacts/backtests"
-    figures: FigureCache = field(default_factory=FigureCache)  # built maps of immutable runs, shared by users
+    #: Encoded maps of immutable runs, shared by users (keys name the layers' data version: no expiry needed).
+    figures: FigureCache = field(default_factory=lambda: FigureCache(size=48, ttl=float("inf")))
+    #: Encoded cell panels of immutable runs, per (run, cell): apart, so that clicks never push maps out.
+    panels: FigureCache = field(default_factory=lambda: FigureCache(size=512, ttl=float("inf")))
+    #: Small derived lists (period options per list of runs).
+    options: FigureCache = field(default_factory=lambda: FigureCache(size=32, ttl=float("inf")))
+    #: Fingerprints of the editable map layers (cameras, places), re-read at most every 30 s.
+    layer_versions: FigureCache = field(default_factory=lambda: FigureCache(size=8, ttl=30.0))
 
 
 def page_modules():

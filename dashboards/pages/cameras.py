@@ -7,6 +7,8 @@ from dash import Input, Output, State, dcc, html
 
 from dashboards import figures, ids, tables
 from dashboards.auth import current_user
+from dashboards.figure_cache import encoded
+from dashboards.pages import risk_map
 from forecasting.errors import ForecastingError
 
 PATH = "/cameras"
@@ -97,11 +99,17 @@ def camera_view(ctx, run_id, camera_id):
     p = ctx.provider
     runs = p.forecast_runs()
     run = runs[runs["id"] == int(run_id)].iloc[0]
-    fig = figures.risk_map_figure(p.forecast(int(run_id)), crs=p.grid_crs(int(run["grid_id"])), cameras=p.cameras(),
-                                  layers=["cameras"], highlight_camera=camera_id, height=560,
-                                  title=("Simulated city: " if p.simulated() else "") + tables.period_label(
-                                      run, ctx.timezone), tile_url=ctx.settings.tile_url,
-                                  map_style=ctx.settings.map_style)
+
+    def build():
+        return encoded(figures.risk_map_figure(
+            p.forecast(int(run_id)), crs=p.grid_crs(int(run["grid_id"])), cameras=p.cameras(), layers=["cameras"],
+            highlight_camera=camera_id, height=560,
+            title=("Simulated city: " if p.simulated() else "") + tables.period_label(run, ctx.timezone),
+            tile_url=ctx.settings.tile_url, map_style=ctx.settings.map_style))
+
+    # Built and encoded once per stored run and camera, like the risk map (a new camera list makes new keys).
+    key = ("camera-map", int(run_id), camera_id, risk_map.layers_version(ctx, ["cameras"]))
+    fig = ctx.figures.get_or(key, build)
     why = ""
     if camera_id is not None:
         try:

@@ -27,7 +27,7 @@ def layout(ctx):
                       dcc.Dropdown(id=ids.MODELS_TARGET, options=targets, value=targets[0] if targets else None,
                                    searchable=False,
                                    clearable=False, style={"maxWidth": "260px"}),
-                      html.Div(id=ids.MODELS_TABLE),
+                      html.Div(id=ids.MODELS_TABLE, className="cc-scroll"),
                       dcc.Graph(id=ids.MODELS_CURVES, config={"displaylogo": False})], className="cc-map"),
             html.Div([
                 html.H3("Retrain or backtest (analysts)"),
@@ -43,12 +43,13 @@ def layout(ctx):
                 html.Button("Run backtest", id=ids.BACKTEST_BUTTON, className="cc-button"),
                 html.Div(id=ids.TASK_MESSAGE, className="cc-message"),
                 html.H4("Background tasks"),
-                html.Div(id=ids.TASKS_TABLE),
+                html.Div(id=ids.TASKS_TABLE, className="cc-scroll"),
                 dcc.Interval(id=ids.TASKS_INTERVAL, interval=POLL_MS),
             ], className="cc-panel cc-wide"),
         ], className="cc-row"),
         html.H3("Model versions and their training windows"),
-        html.Div(tables.html_table(tables.versions_table(ctx.provider.model_versions())), id=ids.MODELS_VERSIONS),
+        html.Div(tables.html_table(tables.versions_table(ctx.provider.model_versions())), id=ids.MODELS_VERSIONS,
+                 className="cc-scroll"),
     ])
 
 

@@ -6,6 +6,7 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from dashboards import figures, ids, tables
 from dashboards.auth import current_user
+from dashboards.figure_cache import encoded
 
 PATH = "/"
 TITLE = "Risk map"
@@ -19,7 +20,7 @@ def layout(ctx):
     cats = sorted(set(runs["category"])) or ["all"]
     kind = kinds[0]
     category = "all" if "all" in cats else cats[0]
-    options = tables.period_options(runs, kind, category, ctx.timezone)
+    options = _period_options(ctx, runs, kind, category)
     return html.Div([
         html.Div([
             _field("Period", dcc.RadioItems(id=ids.MAP_PERIOD_KIND, options=[{"label": k, "value": k} for k in kinds],
@@ -68,13 +69,19 @@ def map_title(provider, run, tz: str) -> str:
     return f"Simulated city: {label}" if provider.simulated() else label
 
 
+def _period_options(ctx, runs, kind: str, category: str) -> list[dict]:
+    """Period options, made once per list of runs (stored runs are immutable: their ids say it all)."""
+    key = ("periods", tuple(runs["id"].tolist()), kind, category)
+    return ctx.options.get_or(key, lambda: tables.period_options(runs, kind, category, ctx.timezone))
+
+
 def _field(label, control):
     return html.Div([html.Label(label, className="cc-label"), control], className="cc-field")
 
 
 def period_choices(ctx, kind: str, category: str, current):
     """Options of the period dropdown for a period kind and category; keeps the current run when listed."""
-    options = tables.period_options(ctx.provider.forecast_runs(), kind, category, ctx.timezone)
+    options = _period_options(ctx, ctx.provider.forecast_runs(), kind, category)
     values = [o["value"] for o in options]
     return options, (current if current in values else tables.default_period(options))
 
@@ -82,20 +89,72 @@ def period_choices(ctx, kind: str, category: str, current):
 def map_figure(ctx, run_id, measure: str, layers, selected_cell=None, user=None):
     """The map of one forecast run (audited as a view), or a placeholder when there is none.
 
-    The figure of a stored run is built once and shared (``ctx.figures``): runs are immutable.
-    Every view is still audited.
+    The figure of a stored run is built and encoded to JSON once, then shared (``ctx.figures``):
+    runs are immutable. The key holds the run, measure, layers, selected cell and the version of
+    the drawn layers' data (cameras and places can be edited while the server runs), nothing
+    about the user: every user may see every run's map. Every view is still audited.
+
+    Returns
+    -------
+    tuple
+        The figure (an :func:`~dashboards.figure_cache.encoded` JSON fragment, or a placeholder
+        figure) and the status line.
     """
     if run_id is None:
         return _empty("No forecast stored yet: run `crimecast forecast`."), "No forecast run selected."
     layers = sorted(layers or [])
-    key = ("map", int(run_id), measure, tuple(layers), selected_cell)
-    built = ctx.figures.get_or(key, lambda: _build_map(ctx, int(run_id), measure, layers, selected_cell))
+    key = ("map", int(run_id), measure, tuple(layers), selected_cell, layers_version(ctx, layers))
+    built = ctx.figures.get_or(key, lambda: _encoded_map(ctx, int(run_id), measure, layers, selected_cell))
     if built is None:  # not cached: the run may be stored later
         ctx.figures.forget(key)
         return _empty(f"Forecast run {run_id} no longer exists."), f"Forecast run {run_id} not found."
     if user is not None:
         ctx.recorder.audit(user.username, "view", target=f"forecast_run:{int(run_id)}", details={"page": "map"})
     return built
+
+
+def selection_patch(ctx, run_id, selected_cell):
+    """Only the outline of the newly selected cell, as a :class:`dash.Patch` of the drawn map, or None.
+
+    A click selects a cell; redrawing the whole map for that (a new figure per selected cell) cost
+    a full build and a 0.5 MB response. On the offline raster map the outline is one layout shape,
+    so the browser gets just that. None when a full figure is needed (no run, an online tile map).
+    """
+    from dash import Patch
+
+    if run_id is None or ctx.settings.tile_url or ctx.settings.map_style != "white-bg":
+        return None
+    fc = ctx.provider.forecast(int(run_id))
+    if not figures.is_raster(fc):
+        return None
+    patch = Patch()
+    patch["layout"]["shapes"] = figures.highlight_shapes(fc, int(fc["col"].min()), int(fc["row"].min()),
+                                                         selected_cell)
+    return patch
+
+
+def layers_version(ctx, layers) -> int:
+    """A fingerprint of the data of the editable layers drawn (cameras, places), re-read at most every 30 s.
+
+    Streets and boundaries are read once per server; cameras and places can change under a running
+    server (``crimecast cameras import``), and a new fingerprint makes new map keys.
+    """
+    editable = tuple(layer for layer in ("cameras", "places") if layer in layers)
+    if not editable:
+        return 0
+    return ctx.layer_versions.get_or(editable, lambda: _fingerprint(
+        [getattr(ctx.provider, layer)() for layer in editable]))
+
+
+def _fingerprint(frames) -> int:
+    import pandas as pd
+
+    return int(sum(int(pd.util.hash_pandas_object(f.astype(str), index=False).sum() % (1 << 61)) for f in frames))
+
+
+def _encoded_map(ctx, run_id: int, measure: str, layers: list[str], selected_cell):
+    built = _build_map(ctx, run_id, measure, layers, selected_cell)
+    return None if built is None else (encoded(built[0]), built[1])
 
 
 def _build_map(ctx, run_id: int, measure: str, layers: list[str], selected_cell):
@@ -131,8 +190,10 @@ def cell_panel(ctx, run_id, click):
     cell = figures.cell_at(fc, meta, click["points"][0])
     if cell is None:
         return no_update, no_update
-    # A stored run's cell panel (history from past incidents, forecast, reasons) is the same for everyone.
-    return cell, ctx.figures.get_or(("panel", int(run_id), cell), lambda: panel_children(ctx, int(run_id), cell))
+    # A stored run's cell panel (history from past incidents, forecast, reasons) is the same for everyone:
+    # built and encoded once per (run, cell), in its own cache so that clicks never push maps out.
+    return cell, ctx.panels.get_or(("panel", int(run_id), cell),
+                                   lambda: encoded(panel_children(ctx, int(run_id), cell)))
 
 
 def panel_children(ctx, run_id: int, cell_id: str):
@@ -156,6 +217,13 @@ def panel_children(ctx, run_id: int, cell_id: str):
     ]
 
 
+def _triggered():
+    """The id of the input that fired the running callback (None on the first call)."""
+    from dash import ctx as dash_ctx
+
+    return dash_ctx.triggered_id
+
+
 def register(app, ctx) -> None:
     """Wire the callbacks."""
 
@@ -168,6 +236,10 @@ def register(app, ctx) -> None:
                   Input(ids.MAP_PERIOD, "value"), Input(ids.MAP_MEASURE, "value"), Input(ids.MAP_LAYERS, "value"),
                   Input(ids.MAP_SELECTED_CELL, "data"))
     def _map(run_id, measure, layers, cell):
+        if _triggered() == ids.MAP_SELECTED_CELL:  # only the selection changed: send its outline
+            patch = selection_patch(ctx, run_id, cell)
+            if patch is not None:
+                return patch, no_update
         return map_figure(ctx, run_id, measure, layers, cell, current_user())
 
     @app.callback(Output(ids.MAP_SELECTED_CELL, "data"), Output(ids.CELL_PANEL, "children"),
@@ -176,5 +248,6 @@ def register(app, ctx) -> None:
         return cell_panel(ctx, run_id, click)
 
 
-__all__ = ["PATH", "TITLE", "available_layers", "cell_panel", "default_layers", "layout", "map_figure", "map_title",
-           "panel_children", "period_choices", "register"]
+__all__ = ["PATH", "TITLE", "available_layers", "cell_panel", "default_layers", "layers_version", "layout",
+           "map_figure", "map_title", "panel_children", "period_choices", "register",
+           "selection_patch"]

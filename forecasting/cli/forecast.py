@@ -26,6 +26,9 @@ CategoryOpt = Annotated[list[str] | None, typer.Option("--category", help="A cat
 TaskOpt = Annotated[int | None, typer.Option("--task-id", help="Report progress into this task row.")]
 UserOpt = Annotated[str | None, typer.Option("--user", help="Who runs this (audit); default the OS user.")]
 SourceOpt = Annotated[list[str] | None, typer.Option("--source", help="Only incidents of this source (repeatable).")]
+SchedulerOpt = Annotated[str | None, typer.Option(
+    "--scheduler", help="Run on Dask: 'local' (a LocalCluster; dask_workers, dask_memory_limit settings) or a "
+    "scheduler address such as tcp://host:8786. Default: the dask_scheduler setting; unset: one process.")]
 
 
 def _user(user: str | None) -> str:
@@ -46,12 +49,14 @@ def train(
     source: SourceOpt = None,
     task_id: TaskOpt = None,
     user: UserOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Fit LightGBM risk models on the stored incidents and record the model versions."""
     from forecasting.jobs import forecasting as fj
 
     result = fj.train(factory(), settings(), period=period, at=at, categories=category or [],
-                      cell_size=cell_size, sources=source, user=_user(user), task_id=task_id, say=_say)
+                      cell_size=cell_size, sources=source, user=_user(user), task_id=task_id, say=_say,
+                      scheduler=scheduler)
     for target, vid in result["model_version_ids"].items():
         typer.echo(f"model version {vid}: lgbm, {period}, target {target!r}, trained on data before {result['at']}")
     typer.echo(f"artifacts: {result['artifact']}")
@@ -68,6 +73,7 @@ def forecast(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     task_id: TaskOpt = None,
     user: UserOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Forecast every cell for the next period(s), store the scores, print the top cells with reasons."""
     import pandas as pd
@@ -80,7 +86,7 @@ def forecast(
     session_factory = factory()
     runs = fj.issue_forecasts(session_factory, settings(), period=period, at=at, count=count, category=category,
                               cell_size=cell_size, sources=source, top=top, user=_user(user), task_id=task_id,
-                              say=None if as_json else _say)
+                              say=None if as_json else _say, scheduler=scheduler)
     for r in runs:
         # One period format everywhere: the run's local start, ISO 8601, on the run and on every cell.
         r["period_start"] = pd.Timestamp(r["period_start"]).isoformat()
@@ -126,6 +132,7 @@ def backtest(
     areas: Annotated[Path | None, typer.Option("--areas", help="Area layer (GeoJSON...) for the fairness "
                                                "shares by area.")] = None,
     area_field: Annotated[str, typer.Option("--area-field", help="Column naming each area.")] = "name",
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Backtest every model on rolling origins and write the comparison (PAI, hit rate, PEI*).
 
@@ -151,6 +158,7 @@ def backtest(
              f"duplicates {summary.duplicates:,}, quarantined {summary.quarantined:,}")
 
     run = fj.backtest(store, cfg, options, out_dir=out, incidents=incidents or (), fmt=fmt, scratch=scratch,
-                      sources=source, user=_user(user), task_id=task_id, say=_say, on_ingest=ingested)
+                      sources=source, user=_user(user), task_id=task_id, say=_say, on_ingest=ingested,
+                      scheduler=scheduler)
     typer.echo((out / "report.md").read_text())
     typer.echo(f"files: {', '.join(str(p) for p in run.files.values())}")

@@ -7,11 +7,12 @@ grids, cells, model versions, forecast runs and backtests, and reports progress 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session, sessionmaker
 
-from forecasting import workflows
+from forecasting import scaleout, workflows
 from forecasting.config import Settings
 from forecasting.errors import DataError
 from forecasting.grid import Grid, utm_crs
@@ -181,6 +182,23 @@ def _guard_params(meta: dict):
     return _jsonable({**(meta.get("params") or {}), "patrol_guard": meta.get("patrol_guard")})
 
 
+@contextlib.contextmanager
+def compute(settings: Settings, scheduler: str | None = None):
+    """Where train, forecast and backtest compute: yields ``distributed`` for :mod:`forecasting.workflows`.
+
+    ``scheduler`` (else the ``dask_scheduler`` setting) ``"local"`` starts a LocalCluster of
+    ``dask_workers`` workers capped at ``dask_memory_limit``; an address joins a running
+    scheduler; unset yields ``False`` and nothing Dask is imported (one process, as ever).
+    """
+    scheduler = scheduler or settings.dask_scheduler
+    if not scheduler:
+        yield False
+        return
+    with scaleout.cluster(scheduler, workers=settings.dask_workers, memory_limit=settings.dask_memory_limit,
+                          tile=settings.dask_tile_cells):
+        yield True
+
+
 def _utc(ts: pd.Timestamp, tz: str) -> datetime:
     return pd.Timestamp(ts).tz_localize(ZoneInfo(tz), ambiguous=True, nonexistent="shift_forward").tz_convert(
         "UTC").to_pydatetime()
@@ -191,20 +209,24 @@ def train(
     factory: sessionmaker[Session], settings: Settings, *, period: str = "week", at=None,
     categories: Sequence[str] = (), cell_size: float | None = None, sources: Sequence[str] | None = None,
     user: str | None = None, task_id: int | None = None, say: Callable[[str], None] | None = None,
+    scheduler: str | None = None,
 ) -> dict:
     """Fit one LightGBM model per target on all stored history before ``at``; store the versions.
 
     Returns a dict with ``model_version_ids`` (target -> id), ``artifact`` (directory) and ``at``.
+    ``scheduler`` (default: the ``dask_scheduler`` setting) trains on a Dask cluster (:func:`compute`).
     """
 
     def body(progress):
         stored = load_events(factory, sources=sources)
         progress(f"training {period} models on {len(stored.events):,} incidents", 0.1)
-        forecaster = workflows.train(
-            stored.events, at=at, period=period, cell_size=cell_size or settings.cell_size,
-            categories=list(categories), random_state=0,
-            patrolled=patrol_guard(factory, settings, stored.tz), patrol_uplift=settings.patrol_uplift,
-        )
+        with compute(settings, scheduler) as distributed:
+            forecaster = workflows.train(
+                stored.events, at=at, period=period, cell_size=cell_size or settings.cell_size,
+                categories=list(categories), random_state=0,
+                patrolled=patrol_guard(factory, settings, stored.tz), patrol_uplift=settings.patrol_uplift,
+                distributed=distributed,
+            )
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         directory = forecaster.save(settings.artifacts_dir() / "models" / f"{period}-{stamp}")
         progress("storing model versions", 0.9)
@@ -238,6 +260,7 @@ def issue_forecasts(
     factory: sessionmaker[Session], settings: Settings, *, period: str = "week", at=None, count: int = 1,
     category: str = ALL_CATEGORIES, cell_size: float | None = None, sources: Sequence[str] | None = None,
     top: int = 20, user: str | None = None, task_id: int | None = None, say: Callable[[str], None] | None = None,
+    scheduler: str | None = None,
 ) -> list[dict]:
     """Forecast ``count`` consecutive periods starting at ``at`` (default: the period after the data).
 
@@ -245,10 +268,15 @@ def issue_forecasts(
     before the first of them; every cell's expected count and probability are stored with
     the reasons in words. Periods after the data see no incident after the data's end: the
     first of them is the true forecast, so ``count`` > 1 is meant for periods inside the data
-    (forecast versus observed).
+    (forecast versus observed). ``scheduler`` (default: the ``dask_scheduler`` setting) trains and
+    scores every cell per tile on a Dask cluster (:func:`compute`).
     """
 
     def body(progress):
+        with compute(settings, scheduler) as distributed:
+            return forecast_body(progress, distributed)
+
+    def forecast_body(progress, distributed):
         stored = load_events(factory, sources=sources)
         periods = Periods(period)
         if at is None:
@@ -261,6 +289,7 @@ def issue_forecasts(
         forecaster = workflows.train(
             stored.events, at=first, period=period, cell_size=cell_size or settings.cell_size,
             categories=targets, random_state=0, patrolled=guard, patrol_uplift=settings.patrol_uplift,
+            distributed=distributed,
         )
         directory = forecaster.save(
             settings.artifacts_dir() / "models" / f"{period}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}")
@@ -306,7 +335,7 @@ def backtest(
     out_dir: Path, incidents: Sequence[Path] = (), fmt: str = "canonical", scratch: bool = False,
     sources: Sequence[str] | None = None, dataset: str | None = None, user: str | None = None,
     task_id: int | None = None, say: Callable[[str], None] | None = None,
-    on_ingest: Callable[[Path, IngestSummary], None] | None = None,
+    on_ingest: Callable[[Path, IngestSummary], None] | None = None, scheduler: str | None = None,
 ) -> workflows.BacktestRun:
     """Backtest on stored incidents and record the backtest (settings, metrics, files) in the store.
 
@@ -337,6 +366,8 @@ def backtest(
         Audit name, a ``tasks`` row to report progress into, a progress callback.
     on_ingest : callable, optional
         Receives each ingested file and its :class:`~forecasting.jobs.ingest.IngestSummary`.
+    scheduler : str, optional
+        Run ``lgbm`` on a Dask cluster (:func:`compute`); default the ``dask_scheduler`` setting.
     """
     if incidents:
         sources = list(sources or [fmt])
@@ -359,8 +390,9 @@ def backtest(
             stored = load_events(source_db, sources=sources)
             if engine is not None:
                 engine.dispose()
-        return _run_and_record(factory, stored, options, out_dir=out_dir, progress=progress, user=user,
-                               dataset=dataset)
+        with compute(settings, scheduler) as distributed:
+            return _run_and_record(factory, stored, replace(options, distributed=distributed), out_dir=out_dir,
+                                   progress=progress, user=user, dataset=dataset)
 
     return _run_as_task(factory, task_id if factory is not None else None, say, body)
 

@@ -10,7 +10,7 @@ import json
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from forecasting.errors import DataError
@@ -74,6 +74,15 @@ def forecast_runs(
     for c in ("period_start", "period_end", "issued_at", "data_until"):
         frame[c] = pd.to_datetime(frame[c], utc=True)
     return frame
+
+
+def forecast_runs_stamp(*, session: Session) -> tuple[int, int]:
+    """``(number of runs, highest run id)``: changes whenever a run is stored or deleted (runs are immutable).
+
+    One small query, so a reader can keep the run list and re-read it only when this changes.
+    """
+    n, top = session.execute(select(func.count(ForecastRun.id), func.max(ForecastRun.id))).one()
+    return int(n or 0), int(top or 0)
 
 
 def forecast_frame(*, session: Session, run_id: int, with_cells: bool = True) -> pd.DataFrame:

@@ -68,6 +68,8 @@ class Incident(Base):
     __table_args__ = (
         UniqueConstraint("source", "incident_id"),
         Index("ix_incidents_occurred_at", "occurred_at"),
+        # A cell's recent incidents (the dashboard's cell panel): a box and a time window, read from the index alone.
+        Index("ix_incidents_lon_lat_time", "longitude", "latitude", "occurred_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

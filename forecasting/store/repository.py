@@ -338,9 +338,42 @@ def load_incidents(
     return frame
 
 
+def incident_times_in_box(
+    *, session: Session, start: datetime, end: datetime, bounds: tuple[float, float, float, float],
+) -> pd.DataFrame:
+    """Time and position of the incidents in ``[start, end)`` inside a WGS84 bounding box.
+
+    The light read behind a cell's history on the dashboard: three columns, and only the rows
+    in the box (served by the ``ix_incidents_lon_lat_time`` index), instead of every incident of
+    the period with every column.
+
+    Parameters
+    ----------
+    session : Session
+    start, end : datetime
+        Half-open time window (timezone-aware).
+    bounds : tuple of float
+        ``(min_lon, min_lat, max_lon, max_lat)``, inclusive.
+
+    Returns
+    -------
+    DataFrame
+        ``occurred_at`` (UTC), ``longitude``, ``latitude``.
+    """
+    import pandas as pd
+
+    min_lon, min_lat, max_lon, max_lat = (float(b) for b in bounds)
+    q = (select(Incident.occurred_at, Incident.longitude, Incident.latitude)
+         .where(Incident.longitude.between(min_lon, max_lon), Incident.latitude.between(min_lat, max_lat),
+                Incident.occurred_at >= start, Incident.occurred_at < end))
+    frame = pd.read_sql(q, session.connection())
+    frame[S.OCCURRED_AT] = pd.to_datetime(frame[S.OCCURRED_AT], utc=True)
+    return frame
+
+
 __all__ = [
     "begin_staging", "count_incidents", "create_run", "end_staging", "existing_hashes", "fail_interrupted_runs",
     "finish_run", "publish_staged",
-    "get_run", "insert_incidents", "insert_quarantine", "list_runs",
+    "get_run", "incident_times_in_box", "insert_incidents", "insert_quarantine", "list_runs",
     "load_incidents",
 ]
