@@ -81,7 +81,7 @@ def default_period(options: list[dict]):
 
 
 _NEAR_REPEAT = re.compile(r"recent incidents (in this cell|in the surrounding cells) "
-                          r"\(near-repeat intensity ([\d.]+), half-life ([\d.]+) days\)")
+                          r"\(near-repeat intensity ([\d.]+), half-life ([\d.]+) days\)( — .+)?")
 
 
 def readable_reasons(reasons: list[str]) -> list[str]:
@@ -107,8 +107,9 @@ def readable_reasons(reasons: list[str]) -> list[str]:
             if m.group(1) in seen:
                 continue
             seen.add(m.group(1))
+            # A Knox sentence recorded at training (" — burglary incidents here repeat within ...") is kept.
             reason = (f"about {float(m.group(2)):.1f} recent incidents {m.group(1)}, recent ones counting fully "
-                      f"and older ones less (half weight after {m.group(3)} days)")
+                      f"and older ones less (half weight after {m.group(3)} days){m.group(4) or ''}")
         if reason not in out:
             out.append(reason)
     return out

@@ -14,6 +14,8 @@ periods so they can be laid over a forecast:
   observed / expected pairs per space-time band, Monte Carlo significance by permuting times.
 * :func:`near_repeat_windows`: turns a Knox result into the near-repeat window the features and
   the forecast's reasons can use, with a planner's sentence.
+* :func:`training_summary` and :func:`feature_windows`: what training runs on the incidents before
+  its cut-off, and how the window sets the near-repeat features (recorded in the model version).
 
 Everything is an array operation over cells (sparse weights, one matrix product per statistic,
 chunked permutations); no Python loop runs over cells or events. Rules and formulas are in
@@ -594,7 +596,8 @@ class KnoxResult:
         ``q`` (Benjamini-Hochberg over the bands).
     n_events, permutations, random_state : int
     pairs_in_reach : int
-        Pairs within the largest distance band (the pairs whose times are permuted).
+        Pairs within the largest distance band (all of them have their times permuted, unless
+        ``meta["pairs_tested"]`` says a sample was; see ``max_pairs`` of :func:`knox_test`).
     """
 
     table: pd.DataFrame
@@ -613,7 +616,8 @@ class KnoxResult:
 
 def knox_test(x, y, t_days, *, distance_bands: Sequence[float] = DISTANCE_BANDS,
               time_bands: Sequence[float] = TIME_BANDS, permutations: int = 999,
-              random_state: int | None = 0, chunk_pairs: int = 4_000_000) -> KnoxResult:
+              random_state: int | None = 0, chunk_pairs: int = 4_000_000,
+              max_pairs: int | None = None) -> KnoxResult:
     """Knox test of near repeats: are pairs close in space also close in time more than chance?
 
     Parameters
@@ -633,6 +637,11 @@ def knox_test(x, y, t_days, *, distance_bands: Sequence[float] = DISTANCE_BANDS,
     random_state : int, optional
     chunk_pairs : int, default 4,000,000
         Pairs processed at once per permutation (bounds temporary memory at about 20 bytes each).
+    max_pairs : int, optional
+        Bound on the cost (pairs x permutations): when more pairs lie within the largest distance
+        band, a seeded random sample of ``max_pairs`` of them is tested. The sample is drawn from
+        the places alone, before any time is looked at, so the permutation test stays exact for
+        it and its ratios estimate those of all pairs (``meta["pairs_tested"]``).
 
     Returns
     -------
@@ -676,6 +685,19 @@ def knox_test(x, y, t_days, *, distance_bands: Sequence[float] = DISTANCE_BANDS,
     dband = np.searchsorted(d_edges, d, side="right") - 1
     keep = (dband >= 0) & (d < d_edges[-1])
     del d
+    rng = np.random.default_rng(random_state)
+    if max_pairs is not None:
+        if not (isinstance(max_pairs, int | np.integer) and max_pairs >= 1):
+            raise ConfigError(f"max_pairs must be a positive whole number of pairs or None; got {max_pairs!r}")
+        inside = np.flatnonzero(keep)
+        if inside.size > max_pairs:
+            # Chosen from places only (times unseen), so the permutation null holds for the sample.
+            keep = np.zeros_like(keep)
+            keep[rng.choice(inside, size=int(max_pairs), replace=False)] = True
+        pairs_in_reach = int(inside.size)
+        del inside
+    else:
+        pairs_in_reach = int(keep.sum())
     # Pairs sorted by their first event: its permuted time is then a np.repeat, not a gather.
     order = np.argsort(pairs[keep, 0], kind="stable")
     i_counts = np.bincount(pairs[keep, 0][order], minlength=x.size)
@@ -714,7 +736,6 @@ def knox_test(x, y, t_days, *, distance_bands: Sequence[float] = DISTANCE_BANDS,
         return out.reshape(nd, nt + 1)[:, :nt].ravel()
 
     observed = counts(t)
-    rng = np.random.default_rng(random_state)
     sims = np.empty((permutations, nd * nt), dtype=np.int64)
     for r in range(permutations):  # each permutation is whole-array work over the pairs
         sims[r] = counts(t[rng.permutation(t.size)])
@@ -728,7 +749,8 @@ def knox_test(x, y, t_days, *, distance_bands: Sequence[float] = DISTANCE_BANDS,
         "days_from": t_edges[tb], "days_to": t_edges[tb + 1],
         "observed": observed, "expected": expected, "ratio": ratio, "p": p, "q": fdr(p),
     })
-    return KnoxResult(table, int(x.size), int(permutations), random_state, n_pairs)
+    return KnoxResult(table, int(x.size), int(permutations), random_state, pairs_in_reach,
+                      {"pairs_tested": n_pairs})
 
 
 @dataclass(frozen=True)
@@ -782,8 +804,9 @@ def near_repeat_windows(knox: KnoxResult, *, alpha: float = 0.05,
     kept only where every band inside it is raised (shrinking the longer side until it is).
     Returns None when the closest band itself is not raised (no near-repeat window worth planning for).
 
-    These are the windows the near-repeat features and the forecast's reasons can use (the
-    features take distance in metres and a half-life in days; see ``docs/analysis.md``).
+    Training turns the window into the near-repeat features' half-lives and ring
+    (:func:`feature_windows`) and cites its sentence in the forecast's reasons and the model card
+    (:func:`training_summary`; ``docs/analysis.md``).
 
     Examples
     --------
@@ -969,8 +992,8 @@ def analyse(events: pd.DataFrame, kind: str, *, category: str = "all", start=Non
             cell_size: float = 150.0, grid: Grid | None = None, period: str = "week", alpha: float = 0.05,
             trend_alpha: float = 0.05, time_lag: int = 1, contiguity: str = "queen", distance: float | None = None,
             fdr_family: str = "cube", permutations: int | None = None, random_state: int | None = 0,
-            distance_bands: Sequence[float] = DISTANCE_BANDS, time_bands: Sequence[float] = TIME_BANDS
-            ) -> AnalysisResult:
+            distance_bands: Sequence[float] = DISTANCE_BANDS, time_bands: Sequence[float] = TIME_BANDS,
+            max_pairs: int | None = None) -> AnalysisResult:
     """Run one analysis on an events frame: the single engine behind the CLI, the jobs and the dashboard.
 
     Parameters
@@ -995,6 +1018,8 @@ def analyse(events: pd.DataFrame, kind: str, *, category: str = "all", start=Non
     random_state : int, optional
     distance_bands, time_bands
         Knox bands, metres and days.
+    max_pairs : int, optional
+        Knox: test a seeded sample of at most this many pairs (see :func:`knox_test`).
 
     Returns
     -------
@@ -1032,8 +1057,9 @@ def analyse(events: pd.DataFrame, kind: str, *, category: str = "all", start=Non
         x, y = grid.project(ev[LONGITUDE].to_numpy(float), ev[LATITUDE].to_numpy(float))
         t = (pd.to_datetime(ev[OCCURRED_LOCAL]) - s) / pd.Timedelta(days=1)
         k = knox_test(x, y, t.to_numpy(float), distance_bands=distance_bands, time_bands=time_bands,
-                      permutations=permutations or 999, random_state=random_state)
+                      permutations=permutations or 999, random_state=random_state, max_pairs=max_pairs)
         meta.update(permutations=k.permutations, pairs_in_reach=k.pairs_in_reach,
+                    pairs_tested=int(k.meta.get("pairs_tested", k.pairs_in_reach)),
                     distance_bands=[float(v) for v in distance_bands], time_bands=[float(v) for v in time_bands])
         notes.append("p = (permutations at least as extreme + 1) / (permutations + 1); q: Benjamini-Hochberg "
                      "over the bands")
@@ -1161,3 +1187,171 @@ def _plot(result: AnalysisResult, path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+# ------------------------------------------------- the analyses at training time
+#: Defaults of the near-repeat step of training (``crimecast train``): the last year of training
+#: incidents and 199 permutations keep the Knox test to seconds on a city's year (docs/analysis.md);
+#: with the 9 default bands, 199 permutations let a single band reach q < 0.05.
+TRAINING_DAYS = 365
+TRAINING_PERMUTATIONS = 199
+#: Pairs the training Knox test permutes at most (a seeded sample of places beyond it): bounds its cost
+#: at about pairs x permutations x 30 ns, a few seconds, however dense the city.
+TRAINING_MAX_PAIRS = 500_000
+
+
+def feature_windows(window: NearRepeatWindow | None, *, cell_size: float,
+                    half_lives_days: Sequence[float] = (7, 28, 91)) -> dict:
+    """Near-repeat feature settings (:class:`~forecasting.features.FeatureBuilder`) from a Knox window.
+
+    The rule (``docs/analysis.md``): the shortest half-life of the near-repeat intensities becomes
+    half the window's days (an incident at the window's edge then weighs a quarter), the longer
+    half-lives stay; the ring of the surrounding-cells intensity reaches the window's distance,
+    ``max(1, round(distance_m / cell_size))`` cells. Without a window (nothing significantly
+    raised) the settings are the builder's own: ``half_lives_days`` and a ring of 1 (the 3x3 block).
+
+    Parameters
+    ----------
+    window : NearRepeatWindow or None
+        From :func:`near_repeat_windows`.
+    cell_size : float
+        Cell edge in metres (for H3 grids, the square root of the mean cell area).
+    half_lives_days : sequence of float, default (7, 28, 91)
+        The builder's half-lives, the first replaced.
+
+    Returns
+    -------
+    dict
+        ``half_lives_days`` (tuple of float, increasing) and ``near_repeat_ring`` (int, cells).
+
+    Examples
+    --------
+    >>> feature_windows(NearRepeatWindow(300.0, 7.0, 2.0, 0.01), cell_size=150)
+    {'half_lives_days': (3.5, 28.0, 91.0), 'near_repeat_ring': 2}
+    >>> feature_windows(None, cell_size=150)
+    {'half_lives_days': (7.0, 28.0, 91.0), 'near_repeat_ring': 1}
+    """
+    check_positive("cell_size", cell_size, "metres")
+    base = sorted(float(h) for h in half_lives_days)
+    if window is None or not base:
+        return {"half_lives_days": tuple(base), "near_repeat_ring": 1}
+    halves = sorted({window.days / 2.0, *base[1:]})
+    return {"half_lives_days": tuple(halves),
+            "near_repeat_ring": max(1, int(round(window.distance_m / float(cell_size))))}
+
+
+def training_summary(events: pd.DataFrame, *, before, category: str = "all", days: int = TRAINING_DAYS,
+                     permutations: int = TRAINING_PERMUTATIONS, alpha: float = 0.05, random_state: int | None = 0,
+                     grid: Grid | None = None, cell_size: float = 150.0, hot_spots: bool = True,
+                     max_pairs: int | None = TRAINING_MAX_PAIRS) -> dict:
+    """The analyses a model version records: Knox near repeats (and Gi* and emerging hot spots) before a cut-off.
+
+    Only incidents strictly before ``before`` are read (the frame is cut first, so nothing at or
+    after the training cut-off can reach the windows or the summary), and of those the last
+    ``days`` days; they are sorted by time and place first, so the order of the rows does not
+    matter. The Knox test uses the default bands (0-150-300-450 m x 0-7-14-21 days) and
+    ``permutations`` seeded permutations; :func:`near_repeat_windows` picks the window. A category
+    with fewer than 3 incidents in the window gets no window (a note says why), never an error.
+
+    Parameters
+    ----------
+    events : DataFrame
+        Events frame (``schema.EVENT_COLUMNS``).
+    before : timestamp-like
+        The training cut-off (local time): incidents at or after it are ignored.
+    category : str, default "all"
+        The model's target.
+    days : int, default TRAINING_DAYS (365)
+        Length of the analysed window ending at ``before``.
+    permutations : int, default TRAINING_PERMUTATIONS (199)
+        Knox (and Local Moran's I) permutations.
+    alpha : float, default 0.05
+        FDR of the bands, the hot spots and the emerging cube.
+    random_state : int, optional
+    grid : Grid, optional
+        The model's grid (default: one of ``cell_size`` over the events before ``before``).
+    hot_spots : bool, default True
+        Also summarise Gi* hot spots and emerging hot spots (weeks) of the window.
+    max_pairs : int, optional, default TRAINING_MAX_PAIRS (500,000)
+        The Knox test permutes a seeded sample of at most this many pairs (:func:`knox_test`).
+
+    Returns
+    -------
+    dict
+        JSON-serialisable: ``category``, ``start``, ``end`` (local window, end exclusive),
+        ``near_repeat`` (``n_events``, ``permutations``, ``random_state``, ``alpha``,
+        ``pairs_in_reach``, ``bands`` (records with ratio, p, q), ``window`` (or None), ``sentence``
+        (or None), ``note``), ``hot_spots`` and ``emerging`` (see :func:`summary`; None when off or
+        when they could not run) and ``seconds`` per analysis.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> ev = pd.DataFrame({"occurred_local": pd.Timestamp("2024-01-01") + pd.to_timedelta(
+    ...     rng.uniform(0, 200, 400), unit="D"), "longitude": -123.1 + rng.normal(0, .005, 400),
+    ...     "latitude": 49.28 + rng.normal(0, .005, 400), "category": "theft", "category_group": "property"})
+    >>> s = training_summary(ev, before="2024-06-01", days=90, permutations=49, hot_spots=False)
+    >>> s["end"], s["near_repeat"]["window"]
+    ('2024-06-01 00:00:00', None)
+    """
+    import time
+
+    from forecasting.schema import EVENT_COLUMNS, LATITUDE, LONGITUDE, OCCURRED_LOCAL, require_columns
+
+    require_columns(events, EVENT_COLUMNS, "events")
+    if not (isinstance(days, int | np.integer) and days > 0):
+        raise ConfigError(f"days must be a positive whole number of days; got {days!r}")
+    cut = pd.Timestamp(before)
+    ts = pd.to_datetime(events[OCCURRED_LOCAL])
+    # The leakage guard: the analyses never see an incident at or after the cut-off.
+    past = events.loc[(ts < cut).to_numpy()]
+    # Sorted, so the seeded permutations (and the result) do not depend on the order rows came in.
+    past = past.assign(**{OCCURRED_LOCAL: ts[(ts < cut).to_numpy()]}).sort_values(
+        [OCCURRED_LOCAL, LONGITUDE, LATITUDE], kind="stable")
+    start = cut - pd.Timedelta(days=int(days))
+    out: dict = {"category": category, "start": str(start), "end": str(cut), "days": int(days),
+                 "near_repeat": None, "hot_spots": None, "emerging": None, "seconds": {}}
+    if past.empty:
+        out["near_repeat"] = {"window": None, "sentence": None, "note": f"no incident before {cut}"}
+        return out
+    if grid is None:
+        ok = past[LONGITUDE].notna() & past[LATITUDE].notna()
+        from forecasting.grid import build_grid
+
+        grid = build_grid(past.loc[ok, LONGITUDE].to_numpy(float), past.loc[ok, LATITUDE].to_numpy(float),
+                          cell_size=cell_size)
+    # analyse() reads whole days, start <= t < end + 1 day: the last day is the one before the cut-off's
+    # day, and the cut-off day's incidents before the cut-off are already in `past`.
+    recent = past.loc[(pd.to_datetime(past[OCCURRED_LOCAL]) >= start).to_numpy()]
+    last_day = (cut - pd.Timedelta(microseconds=1)).normalize()
+    common = dict(category=category, start=start.normalize(), end=last_day, grid=grid, alpha=alpha,
+                  permutations=permutations, random_state=random_state)
+    label = incident_label(category)
+    t0 = time.perf_counter()
+    try:
+        k = analyse(recent, "near-repeat", max_pairs=max_pairs, **common)
+    except DataError as exc:
+        out["near_repeat"] = {"window": None, "sentence": None, "note": str(exc)}
+    else:
+        win = k.window
+        tab = k.table.astype({"observed": "int64"}).round({"expected": 2, "ratio": 3, "p": 4, "q": 4})
+        out["near_repeat"] = {
+            "n_events": k.knox.n_events, "permutations": k.knox.permutations, "random_state": random_state,
+            "alpha": alpha, "min_ratio": MIN_RATIO, "pairs_in_reach": k.knox.pairs_in_reach,
+            "pairs_tested": k.meta["pairs_tested"],
+            "bands": tab.to_dict(orient="records"),
+            "window": None if win is None else win.to_dict(),
+            "sentence": None if win is None else win.sentence(label),
+            "note": None if win is not None else no_window_sentence(alpha),
+        }
+    out["seconds"]["near_repeat"] = round(time.perf_counter() - t0, 3)
+    if hot_spots:
+        for kind, key in (("hotspots", "hot_spots"), ("emerging", "emerging")):
+            t0 = time.perf_counter()
+            try:
+                r = analyse(recent, kind, **common)
+            except DataError:
+                continue
+            out[key] = r.summary().get(key)
+            out["seconds"][key] = round(time.perf_counter() - t0, 3)
+    return out

@@ -96,6 +96,12 @@ class Settings(BaseSettings):
     # visits weighted 1 / patrol_uplift. 2.0 is fairness.DETECTION_UPLIFT; estimate it locally.
     patrol_guard: bool = Field(default=True, description="Discount incidents recorded during patrol visits.")
     patrol_uplift: float = Field(default=2.0, description="Detection with a patrol over without (at least 1).")
+    # Near-repeat windows from the training incidents (docs/analysis.md): a seeded Knox test of the
+    # last near_repeat_days before the cut-off sets the near-repeat features and the reasons' sentence.
+    near_repeat_knox: bool = Field(
+        default=True, description="At training, choose the near-repeat feature windows from a Knox test.")
+    near_repeat_days: int = Field(default=365, description="Days of training incidents the Knox test reads.")
+    near_repeat_permutations: int = Field(default=199, description="Permutations of the training Knox test.")
     chunk_size: int = Field(default=50_000, description="Rows per ingestion chunk (bounds memory).")
     study_area: tuple[float, float, float, float] | None = Field(
         default=None,
@@ -124,9 +130,16 @@ class Settings(BaseSettings):
             raise ValueError(f"patrol_uplift must be at least 1 (detection with a patrol over without); got {v}")
         return v
 
-    @field_validator("retention_days", "chunk_size", "dask_workers", "dask_tile_cells", "retention_counts_days",
-                     "retention_forecasts_days",
-                     "retention_exports_days", "retention_audit_days")
+    @field_validator("near_repeat_permutations")
+    @classmethod
+    def _enough_permutations(cls, v: int) -> int:
+        if v < 9:
+            raise ValueError(f"near_repeat_permutations must be an integer of at least 9; got {v}")
+        return v
+
+    @field_validator("retention_days", "chunk_size", "dask_workers", "dask_tile_cells", "near_repeat_days",
+                     "retention_counts_days", "retention_forecasts_days", "retention_exports_days",
+                     "retention_audit_days")
     @classmethod
     def _positive_int(cls, v: int | None) -> int | None:
         if v is not None and v <= 0:

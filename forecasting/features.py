@@ -261,6 +261,10 @@ class FeatureBuilder:
     half_lives_days : tuple of float
         Half-lives of exponentially decaying near-repeat intensities (``nr_*``, own cell and
         the 3x3 ring).
+    near_repeat_ring : int, default 1
+        Reach, in cells, of the surrounding-cells near-repeat intensity: 1 is the 3x3 ring
+        (``nr3_*``), 2 the 5x5 ring (``nr5_*``). Training can set it (and the half-lives) from a
+        Knox test of the training incidents (:func:`forecasting.analysis.feature_windows`).
     cross_windows_days : tuple of int
         Windows for counts of the *other* categories (``all`` minus the target).
     holidays_country, holidays_subdiv : str, optional
@@ -290,6 +294,7 @@ class FeatureBuilder:
     windows_days: tuple[int, ...] = (7, 14, 28, 56, 91, 182, 364, 728, 1092)
     neighbour_windows_days: tuple[int, ...] = (7, 28, 91, 364, 1092)
     half_lives_days: tuple[float, ...] = (7, 28, 91)
+    near_repeat_ring: int = 1
     cross_windows_days: tuple[int, ...] = (28, 364)
     holidays_country: str | None = None
     holidays_subdiv: str | None = None
@@ -621,7 +626,8 @@ def _neighbours(c: _Context):
 
 
 def _near_repeat_names(fb: FeatureBuilder, p: Periods) -> list[str]:
-    return [n for h in fb.half_lives_days for n in (f"nr_{_hl(h)}", f"nr3_{_hl(h)}")]
+    return [n for h in fb.half_lives_days
+            for n in (f"nr_{_hl(h)}", f"nr{2 * fb.near_repeat_ring + 1}_{_hl(h)}")]
 
 
 def _near_repeat(c: _Context):
@@ -637,7 +643,7 @@ def _near_repeat(c: _Context):
         E[:, before < 0] = 0
         del z
         yield E
-        yield np.subtract(c.g.neighbour_sum(E, 1), E, out=c.slot())
+        yield np.subtract(c.g.neighbour_sum(E, c.fb.near_repeat_ring), E, out=c.slot())
 
 
 def _recency(c: _Context):
@@ -819,7 +825,7 @@ def describe_feature(name: str, value: float, *, periods: Periods, cell_size: fl
         reach = (int(m.group(1)) // 2 + 0.5) * cell_size
         when = "over the whole history" if m.group(2) == "all" else f"in {span(int(m.group(2)[:-1]))}"
         return f"{value:.0f} incidents in the surrounding cells (within ~{reach:.0f} m) {when}"
-    m = re.fullmatch(r"nr(3?)_(.+)d", name)
+    m = re.fullmatch(r"nr(\d*)_(.+)d", name)
     if m:
         where = "in the surrounding cells" if m.group(1) else "in this cell"
         return (f"recent incidents {where} (near-repeat intensity {value:.1f}, "

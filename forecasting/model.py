@@ -11,6 +11,7 @@ Layer 3: imports layers 0-2, numpy, pandas and lightgbm.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -554,7 +555,11 @@ class LGBMRiskModel(Params):
         """Top contributing features per cell, phrased for a planner.
 
         Contributions are LightGBM ``pred_contrib`` values (log-rate scale); the ``top``
-        largest positive ones are described with their values.
+        largest positive ones are described with their values. The first of them that is a
+        near-repeat intensity with a half-life within the near-repeat window found by the Knox test
+        of the training incidents (``metadata_["analysis"]["near_repeat"]``) ends with that test's
+        sentence, e.g. "... — burglary incidents here repeat within 150 m and 7 days 3.3x more
+        often than chance".
 
         Returns
         -------
@@ -572,10 +577,16 @@ class LGBMRiskModel(Params):
         order = np.argsort(-contrib, axis=1)[:, :top]
         reasons = []
         ratio_i = self.feature_names_.index("ratio_recent")
+        knox, short = _near_repeat_sentence(self.metadata_, self.feature_names_)
         for i in range(len(cells)):  # a handful of top cells; phrasing is per-cell text
-            rs = [describe_feature(self.feature_names_[j], float(Xc[i, j]), periods=panel.periods,
-                                   cell_size=panel.grid.cell_size)
-                  for j in order[i] if contrib[i, j] > 0]
+            rs, said = [], False
+            for j in order[i]:
+                if contrib[i, j] > 0:
+                    r = describe_feature(self.feature_names_[j], float(Xc[i, j]), periods=panel.periods,
+                                         cell_size=panel.grid.cell_size)
+                    if knox and not said and short[j]:
+                        r, said = f"{r} — {knox}", True
+                    rs.append(r)
             if Xc[i, ratio_i] >= 1.5 and ratio_i not in order[i]:
                 rs.append(f"{Xc[i, ratio_i]:.1f}x the cell's usual rate")
             reasons.append(rs)
@@ -619,6 +630,17 @@ class LGBMRiskModel(Params):
                           else (grid, -np.expm1(-grid)))
         m.target_ = m.metadata_["target"]
         return m
+
+
+def _near_repeat_sentence(metadata: dict, names: list[str]) -> tuple[str | None, np.ndarray]:
+    """The Knox sentence recorded at training, and which features it explains: the near-repeat
+    intensities (``nr_*``, ``nr3_*``...) whose half-life lies within the window's days."""
+    nr = ((metadata or {}).get("analysis") or {}).get("near_repeat") or {}
+    window, sentence = nr.get("window"), nr.get("sentence")
+    if not (window and sentence):
+        return None, np.zeros(len(names), dtype=bool)
+    half = [re.fullmatch(r"nr\d*_(.+)d", n) for n in names]
+    return sentence, np.array([m is not None and float(m.group(1)) <= float(window["days"]) for m in half])
 
 
 def _top_capture(scores: np.ndarray, counts: np.ndarray, areas: np.ndarray,

@@ -282,6 +282,54 @@ def _guard_line(guard: dict | None) -> str:
             f"1/{float(guard.get('uplift', 1)):g}")
 
 
+def _analysis_blocks(doc: Document, a: dict | None) -> None:
+    """The analyst's statistics of the training incidents, as training recorded them (docs/analysis.md)."""
+    doc.h2("Near repeats and hot spots in the training data")
+    if not a:
+        doc.p("Not recorded (trained before training recorded the analyses).")
+        return
+    if not a.get("enabled"):
+        doc.p("Off (setting near_repeat_knox = false): the near-repeat features use the default windows.")
+        return
+    nr = a.get("near_repeat") or {}
+    label = "incidents" if a.get("category") == "all" else f"{a.get('category')} incidents"
+    fw = a.get("feature_windows") or {}
+    span = f"{str(a.get('start'))[:10]} to {str(a.get('end'))[:10]} (before the training cut-off)"
+    if nr.get("bands"):
+        tested = nr.get("pairs_tested", nr.get("pairs_in_reach"))
+        sample = "" if tested == nr.get("pairs_in_reach") else f", a seeded sample of {tested:,} of them tested"
+        doc.p(f"Knox near-repeat test of {nr.get('n_events', 0):,} {label} from {span}: "
+              f"{nr.get('pairs_in_reach', 0):,} pairs within the largest distance band{sample}, "
+              f"{nr.get('permutations')} permutations (seed {nr.get('random_state')}), Benjamini-Hochberg over "
+              f"the bands. " + (f"Finding: {nr['sentence']}." if nr.get("sentence") else
+                                f"Finding: {nr.get('note') or 'no near-repeat window'}"))
+        doc.table(["distance (m)", "days", "observed pairs", "expected pairs", "Knox ratio", "q"],
+                  [[f"{b['distance_from']:g}-{b['distance_to']:g}", f"{b['days_from']:g}-{b['days_to']:g}",
+                    f"{b['observed']:,}", f"{b['expected']:,.1f}", f"{b['ratio']:.2f}", f"{b['q']:.3f}"]
+                   for b in nr["bands"]])
+    else:
+        doc.p(f"Knox near-repeat test of {label} from {span}: not run ({nr.get('note') or 'no incidents'}).")
+    if fw:
+        how = "chosen from this test" if fw.get("chosen_from") == "knox" else "left at the defaults (no window)"
+        doc.p(f"Near-repeat feature windows {how}: "
+              f"half-lives {', '.join(f'{h:g}' for h in fw.get('half_lives_days', []))} days; surrounding cells "
+              f"within {fw.get('near_repeat_ring', 1)} cell(s) of the cell.")
+    lines = []
+    hot = a.get("hot_spots")
+    if hot:
+        lines.append(f"Getis-Ord Gi* hot spots (FDR 0.05) over the same window: {hot.get('hot', 0):,} of "
+                     f"{hot.get('cells', 0):,} cells, holding {hot.get('share_of_incidents_in_hot_spots', 0):.1%} of "
+                     f"the {label}; {hot.get('cold', 0):,} cold spots; Local Moran's I outliers: "
+                     f"{hot.get('high_low_outliers', 0):,} High-Low, {hot.get('low_high_outliers', 0):,} Low-High.")
+    em = a.get("emerging")
+    if em:
+        pats = [f"{n:,} {k}" for k, n in em.items() if k != "no pattern detected"]
+        lines.append("Emerging hot spots (weekly Gi* and Mann-Kendall trends): "
+                     + ("; ".join(pats) if pats else "none") + ".")
+    if lines:
+        doc.bullets(lines)
+
+
 def model_card(version: dict, backtest: dict | None, retention: dict[str, int]) -> Document:
     """The model card of one model version.
 
@@ -326,6 +374,7 @@ def model_card(version: dict, backtest: dict | None, retention: dict[str, int]) 
         doc.bullets([f"{k} = {val}" for k, val in feats.items()])
     elif feats:
         doc.bullets([", ".join(map(str, feats[:60])) + (" ..." if len(feats) > 60 else "")])
+    _analysis_blocks(doc, (v.get("params") or {}).get("analysis"))
     doc.h2("Accuracy against simple rules")
     if backtest:
         bm = backtest.get("metrics") or {}

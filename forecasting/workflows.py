@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecasting import fairness, reports
+from forecasting import analysis, fairness, reports
 from forecasting.baselines import (
     HindsightMap,
     HistoricalCounts,
@@ -501,7 +501,9 @@ def train(events: pd.DataFrame, *, at=None, period: str = "week", cell_size: flo
           categories: Sequence[str] = (), crs: Any = None, boundary: Any = None,
           random_state: int = 0, lgbm_params: dict | None = None,
           features: FeatureBuilder | None = None, patrolled: PatrolMask | None = None,
-          patrol_uplift: float = fairness.DETECTION_UPLIFT, distributed: bool = False) -> Forecaster:
+          patrol_uplift: float = fairness.DETECTION_UPLIFT, distributed: bool = False,
+          near_repeat_days: int | None = None,
+          near_repeat_permutations: int = analysis.TRAINING_PERMUTATIONS) -> Forecaster:
     """Fit one LightGBM model per target on every period before ``at``.
 
     Parameters
@@ -519,6 +521,15 @@ def train(events: pd.DataFrame, *, at=None, period: str = "week", cell_size: flo
     distributed : bool, default False
         Train per spatial tile on the Dask cluster of the enclosing
         :func:`forecasting.scaleout.cluster` block; the models then also score per tile.
+    near_repeat_days : int, optional
+        When set, each target's near-repeat feature windows come from a Knox test of its
+        incidents in the last ``near_repeat_days`` days before ``at``
+        (:func:`forecasting.analysis.training_summary`, seeded with ``random_state``, then
+        :func:`forecasting.analysis.feature_windows`; the builder's own windows when no band is
+        significantly raised), and the test, Gi* and emerging hot spot summaries of the same window
+        are recorded in each model's metadata under ``"analysis"``. ``None`` (default): the
+        builder's windows as given, and ``"analysis"`` says the step was off.
+    near_repeat_permutations : int, default analysis.TRAINING_PERMUTATIONS (199)
 
     Returns
     -------
@@ -536,9 +547,24 @@ def train(events: pd.DataFrame, *, at=None, period: str = "week", cell_size: flo
     origin = panel.column(at)
     models = {}
     for target in panel.targets:
-        models[target] = _lgbm_class(distributed)(random_state=random_state, features=features,
+        builder, record = features, {"enabled": False}
+        if near_repeat_days is not None:
+            # Knox (and hot spot) statistics of the training incidents only: strictly before `at`.
+            record = {"enabled": True, **analysis.training_summary(
+                events.loc[ts < at], before=at, category=target, days=near_repeat_days,
+                permutations=near_repeat_permutations, random_state=random_state, grid=grid)}
+            base = features or FeatureBuilder()
+            nr = record["near_repeat"] or {}
+            win = analysis.NearRepeatWindow(**nr["window"]) if nr.get("window") else None
+            chosen = analysis.feature_windows(win, cell_size=grid.cell_size, half_lives_days=base.half_lives_days)
+            builder = replace(base, **chosen)
+            record["feature_windows"] = {"half_lives_days": list(chosen["half_lives_days"]),
+                                         "near_repeat_ring": chosen["near_repeat_ring"],
+                                         "chosen_from": "knox" if win is not None else "defaults"}
+        models[target] = _lgbm_class(distributed)(random_state=random_state, features=builder,
                                                   **(lgbm_params or {})).fit(panel.for_target(target), origin)
         models[target].metadata_["patrol_guard"] = dict(guard)
+        models[target].metadata_["analysis"] = record
     return Forecaster(grid, periods, at, models)
 
 

@@ -409,3 +409,92 @@ def test_a_window_without_the_category_is_a_data_error():
         A.analyse(_events().assign(category="theft").pipe(
             lambda e: pd.concat([e, e.head(1).assign(category="burglary", occurred_local=pd.Timestamp("2024-05-01"))])),
             "hotspots", category="burglary", start="2024-01-01", end="2024-01-01")
+
+
+# ------------------------------------------------- the analyses at training time
+def test_knox_max_pairs_tests_a_seeded_sample_of_pairs():
+    x, y, t = _repeats(0, n=800)
+    full = A.knox_test(x, y, t, permutations=99, random_state=0)
+    same = A.knox_test(x, y, t, permutations=99, random_state=0, max_pairs=full.pairs_in_reach)
+    pd.testing.assert_frame_equal(same.table, full.table)  # a bound not reached changes nothing
+    cap = full.pairs_in_reach // 3
+    a = A.knox_test(x, y, t, permutations=99, random_state=0, max_pairs=cap)
+    b = A.knox_test(x, y, t, permutations=99, random_state=0, max_pairs=cap)
+    pd.testing.assert_frame_equal(a.table, b.table)
+    assert a.pairs_in_reach == full.pairs_in_reach and a.meta["pairs_tested"] == cap
+    assert a.table.observed.sum() / full.table.observed.sum() == pytest.approx(1 / 3, abs=0.08)
+    assert a.table.ratio.iloc[0] > 2 and a.table.p.iloc[0] == 0.01  # the planted band is still found
+    with pytest.raises(ConfigError, match=re.escape("max_pairs must be a positive whole number of pairs or None")):
+        A.knox_test(x, y, t, permutations=99, max_pairs=0)
+
+
+@pytest.mark.parametrize("window, cell, expected", [
+    (A.NearRepeatWindow(150.0, 7.0, 3.0, 0.01), 150, ((3.5, 28.0, 91.0), 1)),
+    (A.NearRepeatWindow(300.0, 14.0, 2.0, 0.01), 150, ((7.0, 28.0, 91.0), 2)),
+    (A.NearRepeatWindow(450.0, 21.0, 2.0, 0.01), 100, ((10.5, 28.0, 91.0), 4)),
+    (A.NearRepeatWindow(150.0, 60.0, 2.0, 0.01), 300, ((28.0, 30.0, 91.0), 1)),
+    (None, 150, ((7.0, 28.0, 91.0), 1)),
+])
+def test_feature_windows_rule(window, cell, expected):
+    fw = A.feature_windows(window, cell_size=cell)
+    assert (fw["half_lives_days"], fw["near_repeat_ring"]) == expected
+
+
+def _repeat_events(seed: int = 0, shuffle: bool = False) -> pd.DataFrame:
+    """The planted repeat pattern of _repeats as an events frame (UTM 10N metres to lon/lat), days from 2024-01-01."""
+    from pyproj import Transformer
+
+    x, y, t = _repeats(seed)
+    if shuffle:
+        t = np.random.default_rng(9).permutation(t)
+    lon, lat = Transformer.from_crs("EPSG:32610", "EPSG:4326", always_xy=True).transform(490_000 + x, 5_450_000 + y)
+    return pd.DataFrame({"occurred_local": pd.Timestamp("2024-01-01") + pd.to_timedelta(t, unit="D"),
+                         "longitude": lon, "latitude": lat, "category": "burglary", "category_group": "property"})
+
+
+CUT = pd.Timestamp("2025-01-15")
+
+
+def test_training_summary_takes_the_windows_from_a_planted_repeat_pattern():
+    s = A.training_summary(_repeat_events(), before=CUT, category="burglary", days=400, permutations=199,
+                           hot_spots=False)
+    nr = s["near_repeat"]
+    assert (nr["window"]["distance_m"], nr["window"]["days"]) == (150.0, 7.0)
+    assert re.fullmatch(r"burglary incidents here repeat within 150 m and 7 days \d+\.\dx more often than chance",
+                        nr["sentence"])
+    assert nr["n_events"] == 1950 and len(nr["bands"]) == 9 and nr["permutations"] == 199
+    fw = A.feature_windows(A.NearRepeatWindow(**nr["window"]), cell_size=150)
+    assert fw == {"half_lives_days": (3.5, 28.0, 91.0), "near_repeat_ring": 1}
+
+
+def test_training_summary_of_shuffled_times_keeps_the_default_windows():
+    s = A.training_summary(_repeat_events(shuffle=True), before=CUT, category="burglary", days=400,
+                           permutations=199, hot_spots=False)
+    assert s["near_repeat"]["window"] is None and s["near_repeat"]["sentence"] is None
+    assert "No near-repeat window" in s["near_repeat"]["note"]
+    assert A.feature_windows(None, cell_size=150) == {"half_lives_days": (7.0, 28.0, 91.0), "near_repeat_ring": 1}
+
+
+def test_training_summary_reads_nothing_at_or_after_the_cut_off():
+    import json
+
+    ev = _repeat_events()
+    before = ev[ev.occurred_local < "2024-10-01"]
+    # Future incidents: a dense burst of repeats right at and after the cut-off, and more of everything.
+    later = _repeat_events(seed=5).assign(occurred_local=lambda e: e.occurred_local + pd.Timedelta(days=274))
+    burst = later.head(200).assign(occurred_local=pd.Timestamp("2024-10-01"))
+    kw = dict(before="2024-10-01", category="burglary", days=200, permutations=99, hot_spots=True)
+    a = A.training_summary(before, **kw)
+    b = A.training_summary(pd.concat([ev, later, burst]).sample(frac=1, random_state=1), **kw)
+    a.pop("seconds"), b.pop("seconds")
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    assert a["end"] == "2024-10-01 00:00:00" and a["hot_spots"]["cells"] > 0 and a["emerging"]
+
+
+def test_training_summary_without_incidents_of_the_category_has_no_window():
+    s = A.training_summary(_repeat_events(), before=CUT, category="burglary", days=400, permutations=99,
+                           hot_spots=False, max_pairs=None)
+    assert s["near_repeat"]["pairs_tested"] == s["near_repeat"]["pairs_in_reach"]
+    none = A.training_summary(_repeat_events().assign(category="theft"), before=CUT, category="burglary",
+                              days=400, permutations=99, hot_spots=False)
+    assert none["near_repeat"]["window"] is None and "burglary" in none["near_repeat"]["note"]

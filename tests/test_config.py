@@ -34,6 +34,9 @@ def test_toml_in_working_directory_is_found(tmp_path):
         ({"cell_size": -5}, "cell_size must be a positive number of metres; got -5"),
         ({"timezone": "Mars/Olympus"}, "timezone must be an IANA name such as 'Europe/London'; got 'Mars/Olympus'"),
         ({"retention_days": 0}, "retention_days: Value error, must be a positive integer; got 0"),
+        ({"near_repeat_days": 0}, "near_repeat_days: Value error, must be a positive integer; got 0"),
+        ({"near_repeat_permutations": 5},
+         "near_repeat_permutations: Value error, near_repeat_permutations must be an integer of at least 9; got 5"),
     ],
 )
 def test_invalid_values_are_named(kwargs, message):

@@ -297,3 +297,12 @@ def test_reasons_are_said_once_in_planner_units():
         "(half weight after 7 days)",
         "5 incidents in this cell in the last 4 weeks"]
     assert not any("intensity" in r for r in out)
+
+
+def test_readable_reasons_keep_the_near_repeat_finding():
+    knox = "burglary incidents here repeat within 150 m and 7 days 3.3x more often than chance"
+    out = tables.readable_reasons([
+        f"recent incidents in this cell (near-repeat intensity 2.4, half-life 3.5 days) — {knox}",
+        "recent incidents in this cell (near-repeat intensity 3.1, half-life 28 days)"])
+    assert out == ["about 2.4 recent incidents in this cell, recent ones counting fully and older ones less "
+                   f"(half weight after 3.5 days) — {knox}"]

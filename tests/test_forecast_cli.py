@@ -69,6 +69,7 @@ def test_backtest_writes_the_contract_on_a_throwaway_database(tmp_path):
 def test_train_records_model_versions(env):
     result = runner.invoke(app, ["train", "--period", "week", "--at", "2019-06-03", "--user", "ana"], env=env)
     assert result.exit_code == 0, result.output
+    assert "  near repeats: " in result.output and "(Knox test, 2018-06-03 to 2019-06-03)" in result.output
     with transaction(_factory(env)) as s:
         versions = versions_repo.list_model_versions(session=s)
     assert len(versions) == 1
@@ -257,3 +258,31 @@ def test_the_demo_backtest_reads_a_throwaway_database_and_records_in_the_main_on
     assert len(stored) == 1 and stored[0].created_by == "demo" and stored[0].metrics["dataset"] == "Chicago sample"
     assert stored[0].params == {"categories": [], "models": ["naive"], "refit_every": 4}
     assert run.files["report"].exists()
+
+
+def test_train_records_the_near_repeat_test_and_the_model_card_cites_it(env):
+    from forecasting import reports
+    from forecasting.config import load_settings
+    from forecasting.jobs import forecasting as fjobs
+    from forecasting.jobs.governance import model_card_document
+
+    factory = _factory(env)
+    settings = load_settings(data_dir=env["CRIMECAST_DATA_DIR"], near_repeat_permutations=99, near_repeat_days=200)
+    ids = fjobs.train(factory, settings, at="2019-06-03")["model_version_ids"]
+    with transaction(factory) as s:
+        v = versions_repo.get_model_version(session=s, version_id=ids["all"])
+        a, features = v.params["analysis"], v.features
+    nr = a["near_repeat"]
+    assert a["enabled"] and nr["permutations"] == 99 and len(nr["bands"]) == 9 and nr["n_events"] > 100
+    assert (a["start"], a["end"]) == ("2018-11-15 00:00:00", "2019-06-03 00:00:00")  # 200 days before the cut-off
+    assert features["half_lives_days"] == a["feature_windows"]["half_lives_days"]
+    assert features["near_repeat_ring"] == a["feature_windows"]["near_repeat_ring"]
+    md = reports.to_markdown(model_card_document(factory, settings, ids["all"]))
+    assert f"Knox near-repeat test of {nr['n_events']:,} incidents from 2018-11-15 to 2019-06-03" in md
+    assert ("Finding: " + (nr["sentence"] or nr["note"])).replace("*", "\\*") in md
+    off = fjobs.train(factory, load_settings(data_dir=env["CRIMECAST_DATA_DIR"], near_repeat_knox=False),
+                      at="2019-06-03")["model_version_ids"]
+    with transaction(factory) as s:
+        v = versions_repo.get_model_version(session=s, version_id=off["all"])
+        assert v.params["analysis"] == {"enabled": False}
+        assert v.features["half_lives_days"] == [7, 28, 91] and v.features["near_repeat_ring"] == 1

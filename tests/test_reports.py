@@ -56,6 +56,50 @@ def test_model_card_sections_and_escaping(tmp_path):
     assert pdf.read_bytes().startswith(b"%PDF")
 
 
+def _analysis_record(category: str) -> dict:
+    bands = [{"distance_from": d, "distance_to": d + 150.0, "days_from": t, "days_to": t + 7.0,
+              "observed": 300 if (d, t) == (0, 0) else 100, "expected": 100.0,
+              "ratio": 3.0 if (d, t) == (0, 0) else 1.0,
+              "p": 0.005 if (d, t) == (0, 0) else 0.5, "q": 0.045 if (d, t) == (0, 0) else 0.9}
+             for d in (0.0, 150.0, 300.0) for t in (0.0, 7.0, 14.0)]
+    return {"enabled": True, "category": category, "start": "2023-06-30 00:00:00", "end": "2024-06-30 00:00:00",
+            "near_repeat": {"n_events": 1234, "permutations": 199, "random_state": 0, "alpha": 0.05,
+                            "pairs_in_reach": 9000, "pairs_tested": 9000, "bands": bands,
+                            "window": {"distance_m": 150.0, "days": 7.0, "ratio": 3.0, "q": 0.045},
+                            "sentence": f"{category} incidents here repeat within 150 m and 7 days 3.0x more "
+                                        "often than chance", "note": None},
+            "hot_spots": {"cells": 900, "hot": 31, "cold": 0, "share_of_incidents_in_hot_spots": 0.25,
+                          "high_low_outliers": 2, "low_high_outliers": 1},
+            "emerging": {"new hot spot": 3, "sporadic hot spot": 5, "no pattern detected": 892},
+            "feature_windows": {"half_lives_days": [3.5, 28.0, 91.0], "near_repeat_ring": 1, "chosen_from": "knox"}}
+
+
+def test_model_card_cites_the_near_repeat_finding_and_the_hot_spots(tmp_path):
+    version = {"id": 8, "name": "lgbm", "category": "burglary", "period": "week",
+               "params": {"analysis": _analysis_record("burglary")}}
+    md = reports.to_markdown(reports.model_card(version, None, {"audit": 730}))
+    assert "## Near repeats and hot spots in the training data" in md
+    assert ("Finding: burglary incidents here repeat within 150 m and 7 days 3.0x more often than chance." in md)
+    assert "Knox near-repeat test of 1,234 burglary incidents from 2023-06-30 to 2024-06-30" in md
+    assert "| 0-150 | 0-7 | 300 | 100.0 | 3.00 | 0.045 |" in md
+    assert "half-lives 3.5, 28, 91 days" in md and "31 of 900 cells, holding 25.0% of the burglary incidents" in md
+    assert "3 new hot spot; 5 sporadic hot spot." in md
+    off = reports.to_markdown(reports.model_card({**version, "params": {"analysis": {"enabled": False}}}, None, {}))
+    assert "Off (setting near\\_repeat\\_knox = false)" in off
+    old = reports.to_markdown(reports.model_card({**version, "params": {}}, None, {}))
+    assert "Not recorded" in old
+
+
+def test_model_card_escapes_a_hostile_category_in_the_near_repeat_finding(tmp_path):
+    version = {"id": 9, "name": "lgbm", "category": HOSTILE, "period": "week",
+               "params": {"analysis": _analysis_record(HOSTILE)}}
+    doc = reports.model_card(version, None, {"audit": 730})
+    md = reports.to_markdown(doc)
+    assert "repeat within 150 m and 7 days 3.0x more often than chance" in md
+    assert not re.search(r"(?<!\\)<script|(?<!\\)\]\(|^# owned|(?<!\\)\*\*Evil", md, flags=re.M)
+    assert reports.write_document(doc, tmp_path / "card.pdf").read_bytes().startswith(b"%PDF")
+
+
 def test_transparency_report_is_aggregate(tmp_path):
     facts = {"generated_at": "2026-12-01", "incidents": {"total": 10, "by_source": {"vancouver": 10},
                                                           "first": "2022-01-01", "last": "2024-12-31"},

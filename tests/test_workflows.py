@@ -220,3 +220,49 @@ def test_train_with_a_patrol_mask_records_the_guard(tmp_path):
     assert calls[0][-1] == pd.Timestamp("2023-12-04")
     assert guard["patrolled_cell_periods"] == 2 * fc.grid.n_cells
     assert Forecaster.load(fc.save(tmp_path / "fc")).metadata["all"]["patrol_guard"] == guard
+
+
+def test_train_takes_the_near_repeat_windows_from_a_knox_test_of_the_training_incidents(tmp_path):
+    from forecasting.features import build_panel
+
+    from .test_analysis import _repeat_events
+
+    ev = _repeat_events()
+    at = pd.Timestamp("2025-01-06")
+    kw = dict(at=at, cell_size=150, lgbm_params=FAST, features=FEATS)
+    fc = train(ev, near_repeat_days=400, near_repeat_permutations=199, **kw)
+    m = fc.models["all"]
+    a = m.metadata["analysis"]
+    assert a["enabled"] and (a["near_repeat"]["window"]["distance_m"], a["near_repeat"]["window"]["days"]) == (150, 7)
+    assert a["feature_windows"] == {"half_lives_days": [3.5], "near_repeat_ring": 1, "chosen_from": "knox"}
+    assert m.metadata["features"]["half_lives_days"] == [3.5] and "nr3_3.5d" in m.feature_names_
+    assert a["hot_spots"]["cells"] == fc.grid.n_cells
+    # Incidents at and after the cut-off change nothing: not the test, not the windows, not the features.
+    later = _repeat_events(seed=4).assign(occurred_local=lambda e: e.occurred_local + pd.Timedelta(days=375))
+    fc2 = train(pd.concat([ev, later]), near_repeat_days=400, near_repeat_permutations=199, **kw)
+    a2 = fc2.models["all"].metadata["analysis"]
+    assert {k: v for k, v in a2.items() if k != "seconds"} == {k: v for k, v in a.items() if k != "seconds"}
+    assert fc2.models["all"].feature_names_ == m.feature_names_
+    # Off (the default): the builder's own windows, and the metadata says the step was off.
+    off = train(ev, **kw).models["all"]
+    assert off.metadata["analysis"] == {"enabled": False} and "nr3_14d" in off.feature_names_
+    # Shuffled times: no window, so the builder's own windows, recorded as defaults.
+    shuffled = train(_repeat_events(shuffle=True), near_repeat_days=400, near_repeat_permutations=199, **kw)
+    sa = shuffled.models["all"].metadata["analysis"]
+    assert sa["near_repeat"]["window"] is None and sa["feature_windows"]["chosen_from"] == "defaults"
+    assert shuffled.models["all"].feature_names_ == off.feature_names_
+    # The reasons cite the finding after the first near-repeat intensity within the window, once per cell.
+    loaded = Forecaster.load(fc.save(tmp_path / "fc")).models["all"]
+    hist = ev[ev.occurred_local < at]
+    panel = build_panel(hist, fc.grid, fc.periods, start=hist.occurred_local.min(), end=at)
+    ex = loaded.explain(panel, panel.column(at), top=len(loaded.feature_names_))
+    sentence = a["near_repeat"]["sentence"]
+    assert sentence.startswith("incidents here repeat within 150 m and 7 days")
+    cited = 0
+    for reasons in ex["reasons"]:
+        short = [r for r in reasons if re.match(r"recent incidents .*half-life 3\.5 days\)", r)]
+        assert sum(r.endswith(f" — {sentence}") for r in reasons) == (1 if short else 0)
+        if short:
+            assert short[0].endswith(f" — {sentence}")
+            cited += 1
+    assert cited > 0

@@ -59,6 +59,8 @@ def train(
                       scheduler=scheduler)
     for target, vid in result["model_version_ids"].items():
         typer.echo(f"model version {vid}: lgbm, {period}, target {target!r}, trained on data before {result['at']}")
+        if result.get("near_repeat", {}).get(target):
+            typer.echo(f"  near repeats: {result['near_repeat'][target]}")
     typer.echo(f"artifacts: {result['artifact']}")
 
 

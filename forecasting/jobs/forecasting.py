@@ -178,8 +178,27 @@ def patrol_guard(factory: sessionmaker[Session], settings: Settings, tz: str) ->
 
 
 def _guard_params(meta: dict):
-    """Model-version params with the guard's record (applied, incidents discounted) beside them."""
-    return _jsonable({**(meta.get("params") or {}), "patrol_guard": meta.get("patrol_guard")})
+    """Model-version params with the guard's record (applied, incidents discounted) and the training
+    analyses (Knox near repeats, chosen feature windows, hot spots) beside them."""
+    return _jsonable({**(meta.get("params") or {}), "patrol_guard": meta.get("patrol_guard"),
+                      "analysis": meta.get("analysis")})
+
+
+def _near_repeat_line(record: dict | None) -> str | None:
+    """One line on the training Knox test and the feature windows it chose (None when the step was off)."""
+    if not (record or {}).get("enabled"):
+        return None
+    nr, fw = record.get("near_repeat") or {}, record.get("feature_windows") or {}
+    finding = nr.get("sentence") or nr.get("note") or "no near-repeat window"
+    return (f"{finding} (Knox test, {record.get('start', '')[:10]} to {record.get('end', '')[:10]}); feature "
+            f"half-lives {', '.join(f'{h:g}' for h in fw.get('half_lives_days', []))} days, ring "
+            f"{fw.get('near_repeat_ring', 1)} cell(s) ({fw.get('chosen_from', 'defaults')})")
+
+
+def near_repeat_options(settings: Settings) -> dict:
+    """:func:`workflows.train` options of the near-repeat step (off when ``near_repeat_knox`` is false)."""
+    return {"near_repeat_days": settings.near_repeat_days if settings.near_repeat_knox else None,
+            "near_repeat_permutations": settings.near_repeat_permutations}
 
 
 @contextlib.contextmanager
@@ -225,7 +244,7 @@ def train(
                 stored.events, at=at, period=period, cell_size=cell_size or settings.cell_size,
                 categories=list(categories), random_state=0,
                 patrolled=patrol_guard(factory, settings, stored.tz), patrol_uplift=settings.patrol_uplift,
-                distributed=distributed,
+                distributed=distributed, **near_repeat_options(settings),
             )
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         directory = forecaster.save(settings.artifacts_dir() / "models" / f"{period}-{stamp}")
@@ -246,7 +265,8 @@ def train(
             record_audit(session=s, username=user or "cli", action="retrain", target=f"{period} models",
                          details={"model_version_ids": ids, "at": str(forecaster.at), "patrol_guard": guard})
         return {"model_version_ids": ids, "artifact": str(directory), "at": str(forecaster.at),
-                "patrol_guard": guard}
+                "patrol_guard": guard,
+                "near_repeat": {t: _near_repeat_line(m.get("analysis")) for t, m in forecaster.metadata.items()}}
 
     return _run_as_task(factory, task_id, say, body)
 
@@ -289,7 +309,7 @@ def issue_forecasts(
         forecaster = workflows.train(
             stored.events, at=first, period=period, cell_size=cell_size or settings.cell_size,
             categories=targets, random_state=0, patrolled=guard, patrol_uplift=settings.patrol_uplift,
-            distributed=distributed,
+            distributed=distributed, **near_repeat_options(settings),
         )
         directory = forecaster.save(
             settings.artifacts_dir() / "models" / f"{period}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}")
