@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import glob
 import json
+import os
 import resource
 import sys
 import time
@@ -72,6 +73,11 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def run(case: str, out: Path, models=None, *, period="week", start=None, end=None,
         n_categories=None, history=None, **kw) -> dict:
     spec = CASES[case]
@@ -89,7 +95,8 @@ def run(case: str, out: Path, models=None, *, period="week", start=None, end=Non
     s = run_.summary
     print(f"\n[{case}] {period}s {start or spec['start']}..{end or spec['end']}: runtime "
           f"{run_.timings['total_s']:.1f}s (backtest {run_.timings['backtest_s']:.1f}s); "
-          f"peak RSS {_peak_mb():.0f} MB (shared machine)")
+          f"CPU {_cpu_s():.0f}s (all threads); peak RSS {_peak_mb():.0f} MB (shared machine); load average "
+          f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     slow = sorted(run_.result.timings.items(), key=lambda kv: -kv[1])[:6]
     print(f"[{case}] slowest (model/target seconds): "
           + ", ".join(f"{k} {v:.0f}" for k, v in slow))
@@ -109,7 +116,7 @@ def run(case: str, out: Path, models=None, *, period="week", start=None, end=Non
             print(f"  room PAI@{key}: {r['baseline']} {r['baseline_pai']:.2f} -> lgbm "
                   f"{r['challenger_pai']:.2f} -> {r['ceiling']} {r['ceiling_pai']:.2f} "
                   f"(ceiling vs baseline p={r['ceiling_p_value']:.3f}; share won {r['share_won']:.0%})")
-    return {"timings": run_.timings, "peak_rss_mb": _peak_mb(), "summary": s}
+    return {"timings": run_.timings, "peak_rss_mb": _peak_mb(), "cpu_s": _cpu_s(), "summary": s}
 
 
 def main(argv=None) -> int:
@@ -146,7 +153,8 @@ def main(argv=None) -> int:
     for case in CASES if a.case == "all" else [a.case]:
         res = run(case, out, models, **kw)
         (out / case / "bench.json").write_text(json.dumps(
-            {"timings": res["timings"], "peak_rss_mb": res["peak_rss_mb"]}, indent=2))
+            {"timings": res["timings"], "peak_rss_mb": res["peak_rss_mb"], "cpu_s": res["cpu_s"]},
+            indent=2))
     return 0
 
 

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse, stats
 
+from forecasting.config import DEFAULT_CELL_SIZE
 from forecasting.errors import ConfigError, DataError, InputError, check_positive
 from forecasting.grid import Grid
 
@@ -989,7 +990,7 @@ def _window(events: pd.DataFrame, category: str, start, end) -> tuple[pd.DataFra
 
 
 def analyse(events: pd.DataFrame, kind: str, *, category: str = "all", start=None, end=None,
-            cell_size: float = 150.0, grid: Grid | None = None, period: str = "week", alpha: float = 0.05,
+            cell_size: float = DEFAULT_CELL_SIZE, grid: Grid | None = None, period: str = "week", alpha: float = 0.05,
             trend_alpha: float = 0.05, time_lag: int = 1, contiguity: str = "queen", distance: float | None = None,
             fdr_family: str = "cube", permutations: int | None = None, random_state: int | None = 0,
             distance_bands: Sequence[float] = DISTANCE_BANDS, time_bands: Sequence[float] = TIME_BANDS,
@@ -1094,8 +1095,8 @@ def analyse(events: pd.DataFrame, kind: str, *, category: str = "all", start=Non
     return AnalysisResult(kind, category, s, e, table, grid, {**meta, "notes": notes})
 
 
-def card_summary(events: pd.DataFrame, *, category: str = "all", start=None, end=None, cell_size: float = 150.0,
-                 permutations: int = 199, random_state: int | None = 0) -> dict:
+def card_summary(events: pd.DataFrame, *, category: str = "all", start=None, end=None,
+                 cell_size: float = DEFAULT_CELL_SIZE, permutations: int = 199, random_state: int | None = 0) -> dict:
     """The three analyses of one category and window, summarised for a model card in one dict.
 
     Runs :func:`analyse` for ``hotspots``, ``emerging`` and ``near-repeat`` with the defaults

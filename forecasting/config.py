@@ -9,6 +9,7 @@ working directory when it exists.
 from __future__ import annotations
 
 import os
+from numbers import Integral
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,38 @@ DEFAULT_CATEGORY_GROUPS: dict[str, str] = {
 }
 
 
+#: The default grid cell edge in metres: the one place it is written (settings, grid, workflows use it).
+DEFAULT_CELL_SIZE = 150.0
+#: The default shift layout: three 8-hour shifts a day, the first starting at 06:00 local time.
+DEFAULT_SHIFT_START = 6
+DEFAULT_SHIFT_HOURS = 8
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def check_shift_layout(shift_start: int, shift_hours: int) -> tuple[int, int]:
+    """Return ``(shift_start, shift_hours)`` as ints if they make a shift layout, else raise :class:`ConfigError`.
+
+    The one check of a shift layout: the settings and :class:`forecasting.periods.PeriodSpec` call it.
+
+    Examples
+    --------
+    >>> check_shift_layout(22, 8)
+    (22, 8)
+    >>> check_shift_layout(6, 7)
+    Traceback (most recent call last):
+    ...
+    forecasting.errors.ConfigError: shift_hours must be a whole number of hours dividing 24; got 7
+    """
+    if not (_whole(shift_hours) and 0 < shift_hours <= 24 and 24 % shift_hours == 0):
+        raise ConfigError(f"shift_hours must be a whole number of hours dividing 24; got {shift_hours!r}")
+    if not (_whole(shift_start) and 0 <= shift_start < 24):
+        raise ConfigError(f"shift_start must be an hour in 0..23; got {shift_start!r}")
+    return int(shift_start), int(shift_hours)
+
+
 #: What ``crimecast db purge`` applies a retention limit to (``retention_<name>_days``).
 RETENTION_TABLES = ("counts", "forecasts", "exports", "audit")
 
@@ -83,7 +116,10 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; default a SQLite file in data_dir."
     )
     data_dir: Path = Field(default=Path("var"), description="Where the database and artifacts live.")
-    cell_size: float = Field(default=150.0, description="Default grid cell size in metres.")
+    cell_size: float = Field(default=DEFAULT_CELL_SIZE, description="Default grid cell size in metres.")
+    # The shift layout of every shift forecast (forecasting.periods.PeriodSpec); stored with each run.
+    shift_start: int = Field(default=DEFAULT_SHIFT_START, description="Hour (0-23) the first shift of the day starts.")
+    shift_hours: int = Field(default=DEFAULT_SHIFT_HOURS, description="Shift length in hours (must divide 24).")
     timezone: str = Field(default="UTC", description="Time zone of sources that do not carry one.")
     retention_days: int = Field(default=730, description="Days that activity counts and audit rows are kept.")
     # Per-table retention (crimecast db purge); unset means retention_days.
@@ -122,6 +158,16 @@ class Settings(BaseSettings):
         if v <= 0:
             raise ValueError(f"cell_size must be a positive number of metres; got {v}")
         return v
+
+    @field_validator("shift_hours")
+    @classmethod
+    def _shift_hours(cls, v: int) -> int:
+        return check_shift_layout(DEFAULT_SHIFT_START, v)[1]
+
+    @field_validator("shift_start")
+    @classmethod
+    def _shift_start(cls, v: int) -> int:
+        return check_shift_layout(v, DEFAULT_SHIFT_HOURS)[0]
 
     @field_validator("patrol_uplift")
     @classmethod

@@ -45,6 +45,9 @@ class RiskModel(Protocol):
 
     # Optional: ``probability_from_mean(mu)``, calibrated P(at least one incident) for the
     # model's own predicted means; when present the backtest scores it (Brier, reliability).
+    # Optional: ``predict_risk_many(panel, origins)``, the scores of several origins at once,
+    # shape (len(origins), n_cells), equal to ``predict_risk`` at each; the backtest asks it
+    # for every block of origins between two refits (features and predictions in one pass).
 
 
 # -- metrics ------------------------------------------------------------------------------------
@@ -353,7 +356,7 @@ class BacktestResult:
 
 def backtest(models: Mapping[str, RiskModel | Callable[[], RiskModel]], panel: Panel,
              split: RollingOrigin, *, targets: Sequence[str] | None = None,
-             progress: Callable[[str], None] | None = None) -> BacktestResult:
+             progress: Callable[[str], None] | None = None, n_jobs: int = 2) -> BacktestResult:
     """Rolling-origin backtest of every model on every target.
 
     Parameters
@@ -361,48 +364,97 @@ def backtest(models: Mapping[str, RiskModel | Callable[[], RiskModel]], panel: P
     models : mapping of name to model or zero-argument factory
         A model with ``get_params`` is cloned (``sklearn.base.clone``) per target; a factory is
         called per target. Models are refitted where ``split.refit_mask()`` is true; an
-        object with ``is_forecast = False`` is reported as a reference.
+        object with ``is_forecast = False`` is reported as a reference. A model with
+        ``predict_risk_many(panel, origins)`` is asked once per block of origins between two
+        refits; others once per origin.
     panel : Panel
     split : RollingOrigin
     targets : sequence of str, optional
         Default: every target of the panel.
     progress : callable, optional
         Called with a short message after each (model, target).
+    n_jobs : int, default 2
+        Models run in up to this many threads, each model over every target in turn (so two
+        instances of one model never run at once, and each keeps its per-target caches).
+        Models are independent and seeded, so the scores do not depend on ``n_jobs``; the
+        numeric libraries release the GIL, so two threads use two cores.
     """
+    import queue
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    if not (isinstance(n_jobs, int | np.integer) and n_jobs >= 1):
+        raise ConfigError(f"n_jobs must be a positive whole number of threads; got {n_jobs!r}")
+    cols = split.origins(panel)
+    refit = split.refit_mask()
+    targets = list(targets) if targets is not None else panel.targets
+    observed = {t: panel.counts[t][:, cols].T.astype(np.float64) for t in targets}
+    blocks = np.split(np.arange(len(cols)), np.flatnonzero(refit)[1:])  # origins between refits
+    views = {t: panel.for_target(t) for t in targets}
+
+    said: queue.Queue = queue.Queue()
+
+    def run_model(name: str, spec) -> dict:
+        done = {}
+        for target in targets:
+            done[target] = _run_one(spec, views[target], cols, blocks)
+            said.put(f"{target}: {name} done in {done[target][3]:.1f}s")
+        return done
+
+    def relay() -> None:  # progress is called from the calling thread only (it may hold a session)
+        while progress is not None and not said.empty():
+            progress(said.get())
+
+    if n_jobs == 1:
+        runs = {}
+        for name, spec in models.items():
+            runs[name] = run_model(name, spec)
+            relay()
+    else:
+        with ThreadPoolExecutor(max_workers=int(n_jobs)) as pool:
+            futures = {name: pool.submit(run_model, name, spec) for name, spec in models.items()}
+            pending = set(futures.values())
+            while pending:
+                _, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+                relay()
+            runs = {name: f.result() for name, f in futures.items()}
+        relay()
+    scores: dict[tuple[str, str], np.ndarray] = {}
+    reference, timings, probabilities = set(), {}, {}
+    for target in targets:  # target-major, models in the order given, whatever ran first
+        for name in models:
+            out, prob, is_forecast, seconds = runs[name][target]
+            scores[(name, target)] = out
+            if prob is not None:
+                probabilities[(name, target)] = prob
+            if not is_forecast:
+                reference.add(name)
+            timings[f"{name}/{target}"] = seconds
+    return BacktestResult(panel, panel.period_starts[cols], scores, observed, reference, timings,
+                          probabilities)
+
+
+def _run_one(spec, pt: Panel, cols: np.ndarray, blocks: list[np.ndarray]):
+    """One model on one target: fit at the first origin of each block, score the block."""
     import time
 
     from sklearn.base import clone
 
-    cols = split.origins(panel)
-    refit = split.refit_mask()
-    targets = list(targets) if targets is not None else panel.targets
-    scores: dict[tuple[str, str], np.ndarray] = {}
-    observed = {t: panel.counts[t][:, cols].T.astype(np.float64) for t in targets}
-    reference, timings, probabilities = set(), {}, {}
-    for target in targets:
-        pt = panel.for_target(target)
-        for name, spec in models.items():
-            t0 = time.perf_counter()
-            model = clone(spec) if hasattr(spec, "get_params") else spec()
-            if not getattr(model, "is_forecast", True):
-                reference.add(name)
-            out = np.empty((len(cols), panel.n_cells))
-            to_prob = getattr(model, "probability_from_mean", None)
-            prob = np.empty_like(out) if to_prob is not None else None
-            for i, (c, r) in enumerate(zip(cols, refit, strict=True)):  # periods of the backtest
-                if r:
-                    model.fit(pt, int(c))
-                out[i] = model.predict_risk(pt, int(c))
-                if prob is not None:  # through the curve fitted before this period
-                    prob[i] = to_prob(out[i])
-            scores[(name, target)] = out
-            if prob is not None:
-                probabilities[(name, target)] = prob
-            timings[f"{name}/{target}"] = time.perf_counter() - t0
-            if progress is not None:
-                progress(f"{target}: {name} done in {timings[f'{name}/{target}']:.1f}s")
-    return BacktestResult(panel, panel.period_starts[cols], scores, observed, reference, timings,
-                          probabilities)
+    t0 = time.perf_counter()
+    model = clone(spec) if hasattr(spec, "get_params") else spec()
+    out = np.empty((len(cols), pt.n_cells))
+    to_prob = getattr(model, "probability_from_mean", None)
+    prob = np.empty_like(out) if to_prob is not None else None
+    many = getattr(model, "predict_risk_many", None)
+    for block in blocks:  # refits of the backtest
+        model.fit(pt, int(cols[block[0]]))
+        if many is not None:
+            out[block] = many(pt, cols[block])
+        else:
+            for i in block:  # periods of the block
+                out[i] = model.predict_risk(pt, int(cols[i]))
+        if prob is not None:  # through the curve fitted before these periods
+            prob[block] = to_prob(out[block])
+    return out, prob, getattr(model, "is_forecast", True), time.perf_counter() - t0
 
 
 # -- summaries ----------------------------------------------------------------------------------
@@ -568,7 +620,8 @@ def write_report(result: BacktestResult, summary: dict, out_dir: str | Path, *,
              "could do, and the reference of PEI*.",
              "`rate_oracle` is not a forecast either: each cell's rate from its counts in the "
              "periods before and after the period (weights decaying with distance in time, the "
-             "period itself excluded). It knows where "
+             "period itself excluded; at shift and hour periods only the periods in the same "
+             "shift or hour of the day, a same-slot map in hindsight). It knows where "
              "crime usually is at that time but not the period's own chance variation, so it "
              "approximates the best any forecast of cells' underlying rates could do. The room "
              "a better model can win lies between the strongest baseline and `rate_oracle`; "

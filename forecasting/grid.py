@@ -25,11 +25,9 @@ import shapely
 from pyproj import CRS, Transformer
 from scipy import ndimage, sparse
 
+from forecasting.config import DEFAULT_CELL_SIZE  # the default edge of a square cell, metres
 from forecasting.errors import ConfigError, CRSError, InputError, check_positive
 from forecasting.schema import LATITUDE, LONGITUDE
-
-#: Default edge length of a square cell, metres.
-DEFAULT_CELL_SIZE = 150.0
 
 WGS84 = "EPSG:4326"
 
@@ -119,6 +117,11 @@ def _read_boundary(boundary: Any, crs: CRS) -> shapely.Geometry:
         )
     tr = Transformer.from_crs(WGS84, crs, always_xy=True)
     return shapely.transform(boundary, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+
+
+#: Bytes of raster one :meth:`Grid.neighbour_sum` pass may allocate per temporary; larger
+#: inputs are summed in chunks of columns.
+NEIGHBOUR_CHUNK_BYTES = 256 * 2**20
 
 
 class Grid:
@@ -315,6 +318,23 @@ class Grid:
         values = np.asarray(values)
         if radius == 0:
             return values.copy()
+        h, w = self.raster_shape
+        per_column = (h + 2 * radius) * (w + 2 * radius) * values.dtype.itemsize
+        n_cols = int(np.prod(values.shape[1:], dtype=np.int64))
+        if values.ndim > 1 and per_column * n_cols > NEIGHBOUR_CHUNK_BYTES:
+            # The raster holds empty cells too (several times the study area's cells on a
+            # city's bounding box) and three raster-sized temporaries are needed: sum a few
+            # columns at a time so memory stays near the output's size. Sums are exact.
+            flat = values.reshape(values.shape[0], n_cols)
+            out = np.empty_like(flat)
+            step = max(1, NEIGHBOUR_CHUNK_BYTES // per_column)
+            for a in range(0, n_cols, step):  # chunks of columns (periods)
+                out[:, a:a + step] = self._box_sum(flat[:, a:a + step], radius)
+            return out.reshape(values.shape)
+        return self._box_sum(values, radius)
+
+    def _box_sum(self, values: np.ndarray, radius: int) -> np.ndarray:
+        """:meth:`neighbour_sum` on the whole raster at once."""
         # A separable box convolution done as sums of shifted slices of the zero-padded
         # raster, accumulated in place: exact for counts, several times faster than ndimage
         # along leading axes, and no temporaries the size of the raster.

@@ -43,6 +43,8 @@ BLEND_SHARES = (0.01, 0.05)
 ROW_BUDGET = 768 * 2**20
 #: Monte Carlo draws :func:`top_k_chance` uses by default (standard error <= 0.5 / sqrt(n)).
 TOP_K_SIMS = 1000
+#: Periods :meth:`LGBMRiskModel.predict_risk_many` scores per booster call.
+PREDICT_CHUNK = 64
 
 
 class LGBMRiskModel(Params):
@@ -112,7 +114,12 @@ class LGBMRiskModel(Params):
         time-of-day count against x0.997 without it (docs/forecasting.md).
     features : FeatureBuilder or dict, optional
     random_state : int, default 0
-    n_jobs : int, default 2
+    n_jobs : int, default 1
+        LightGBM threads. One: on the 2-core machine a fit with two threads took twice the
+        CPU time and wall time of a fit with one whenever anything else ran (OpenMP threads
+        wait on each other), and the backtest already runs models in two threads
+        (:func:`forecasting.evaluate.backtest`). Predictions do not depend on it beyond
+        floating-point summation order.
     use_context : bool, default False
         Append the panel's context features (camera activity, places, areas; see
         :mod:`forecasting.context`) to the history features.
@@ -138,7 +145,7 @@ class LGBMRiskModel(Params):
                  early_stopping_rounds: int = 20, negative_rate: float = 0.1, blend: float = 0.3,
                  target_days: int | None = None, max_train_periods: int = 364,
                  features: FeatureBuilder | dict | None = None,
-                 random_state: int = 0, n_jobs: int = 2, use_context: bool = False,
+                 random_state: int = 0, n_jobs: int = 1, use_context: bool = False,
                  offset_days: int | None = None, offset_prior: float = 0.5,
                  offset_feature: str | None = None, target_slot_days: int | None = None,
                  blend_feature: str = "rate_all") -> None:
@@ -446,9 +453,13 @@ class LGBMRiskModel(Params):
             raise DataError("this LGBMRiskModel is not fitted yet; call fit(panel, origin) first")
 
     def _features_at(self, panel: Panel, origin: int) -> np.ndarray:
+        return self._features_many(panel, np.array([origin]))[0]
+
+    def _features_many(self, panel: Panel, origins: np.ndarray) -> np.ndarray:
+        """Features at ``origins``, shape (n_origins, n_cells, n_features), checked against training."""
         self._check_fitted()
-        X, names = self._builder().cached_transform(panel, np.array([origin]))
-        X, names = self._with_context(panel, X, names, np.array([origin]))
+        X, names = self._builder().cached_transform(panel, origins)
+        X, names = self._with_context(panel, X, names, origins)
         if names != self.feature_names_:
             raise InputError(f"feature names differ from training: expected "
                              f"{self.feature_names_[:5]}..., got {names[:5]}...")
@@ -458,7 +469,7 @@ class LGBMRiskModel(Params):
 
             raise CRSError(f"panel grid ({panel.grid.crs.to_string()}, {panel.grid.cell_size:g} m) "
                            f"differs from the model's ({g['crs']}, {g['cell_size']:g} m)")
-        return X[:, :, 0].T
+        return X.transpose(2, 1, 0)
 
     def predict_risk(self, panel: Panel, origin: int) -> np.ndarray:
         """Expected count per cell for the period at column ``origin`` (history before it).
@@ -470,6 +481,34 @@ class LGBMRiskModel(Params):
         origin = panel.check_origin(origin)
         X = self._features_at(panel, origin)
         return self._blend(X, self._mu(X, panel))
+
+    def predict_risk_many(self, panel: Panel, origins) -> np.ndarray:
+        """Expected count per cell for the periods at columns ``origins``, all at once.
+
+        Features for every origin come from one feature pass (history before each origin
+        only) and the booster predicts all rows in one call: the same values as
+        :meth:`predict_risk` at each origin, without a pass and a call per period. Origins
+        are taken in chunks of at most ``PREDICT_CHUNK`` periods so memory stays bounded.
+
+        Parameters
+        ----------
+        panel : Panel
+        origins : array of int
+            Panel columns to forecast (each is forecast from the columns before it).
+
+        Returns
+        -------
+        ndarray, shape (len(origins), n_cells)
+        """
+        origins = np.array([panel.check_origin(o) for o in np.atleast_1d(origins)], dtype=np.int64)
+        out = np.empty((origins.size, panel.n_cells))
+        order = np.argsort(origins, kind="stable")  # in time order, so the feature cache is reused
+        for i in range(0, origins.size, PREDICT_CHUNK):  # a few chunks of periods
+            idx = order[i:i + PREDICT_CHUNK]
+            X = self._features_many(panel, origins[idx])
+            rows = X.reshape(-1, X.shape[2])  # origin-major rows
+            out[idx] = self._blend(rows, self._mu(rows, panel)).reshape(len(idx), panel.n_cells)
+        return out
 
     def _mu(self, X: np.ndarray, panel: Panel) -> np.ndarray:
         """Booster prediction (expected count), with the base-rate offset when one is set."""
@@ -630,6 +669,48 @@ class LGBMRiskModel(Params):
                           else (grid, -np.expm1(-grid)))
         m.target_ = m.metadata_["target"]
         return m
+
+
+def rolling_risk(panel: Panel, origins, *, refit_every: int = 21,
+                 params: dict[str, Any] | None = None) -> np.ndarray:
+    """LightGBM expected counts per cell for many periods, refitted as a backtest would.
+
+    A model is fitted at the first origin and again every ``refit_every`` origins (in the
+    order given, each fit on the history before its origin); each block of origins between
+    two fits is scored by :meth:`LGBMRiskModel.predict_risk_many` (one feature pass and one
+    booster call per block). This is what a product scoring many shifts needs, e.g. the
+    cameras to watch in each of several hundred shifts.
+
+    Parameters
+    ----------
+    panel : Panel
+        Its current target is forecast (``panel.for_target(...)`` picks another).
+    origins : array of int
+        Increasing panel columns to forecast.
+    refit_every : int, default 21
+        Origins per fitted model (21 shifts: a week).
+    params : dict, optional
+        :class:`LGBMRiskModel` settings.
+
+    Returns
+    -------
+    ndarray, shape (len(origins), n_cells)
+
+    Examples
+    --------
+    >>> risk = rolling_risk(panel, np.arange(700, 763))  # doctest: +SKIP
+    """
+    origins = np.asarray(origins, dtype=np.int64)
+    if origins.ndim != 1 or origins.size == 0 or np.any(np.diff(origins) <= 0):
+        raise ConfigError(f"origins must be a non-empty increasing sequence of panel columns; got "
+                          f"{origins.size} values")
+    if not (isinstance(refit_every, int | np.integer) and refit_every >= 1):
+        raise ConfigError(f"refit_every must be a positive whole number of origins; got {refit_every!r}")
+    out = np.empty((origins.size, panel.n_cells))
+    for i in range(0, origins.size, int(refit_every)):  # one fit per block of origins
+        model = LGBMRiskModel(**(params or {})).fit(panel, int(origins[i]))
+        out[i:i + refit_every] = model.predict_risk_many(panel, origins[i:i + refit_every])
+    return out
 
 
 def _near_repeat_sentence(metadata: dict, names: list[str]) -> tuple[str | None, np.ndarray]:

@@ -95,10 +95,7 @@ def shift_label(index: int, periods: Periods | None = None) -> str:
     >>> shift_label(parse_shift("2024-03-04/2", p), p)
     '2024-03-04/2'
     """
-    periods = periods or Periods("shift")
-    start = periods.start([index])[0]
-    day = (start - pd.Timedelta(hours=periods.shift_start)).date()
-    return f"{day.isoformat()}/{int(periods.shift_of_day([index])[0])}"
+    return (periods or Periods("shift")).spec.label(index)
 
 
 # ----------------------------------------------------------------------------- config

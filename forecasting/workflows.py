@@ -49,12 +49,13 @@ from forecasting.baselines import (
     TimeOfDayBlend,
     TimeOfDayCounts,
 )
+from forecasting.config import DEFAULT_CELL_SIZE
 from forecasting.errors import ConfigError, DataError, InputError
 from forecasting.evaluate import BacktestResult, RollingOrigin, backtest, summarise, write_report
 from forecasting.features import FeatureBuilder, Panel, build_panel, usable_events
 from forecasting.grid import Grid, build_grid, grid_from_dict
 from forecasting.model import LGBMRiskModel, select_params, top_k_chance
-from forecasting.periods import Periods
+from forecasting.periods import Periods, PeriodSpec, as_spec
 from forecasting.scaleout import DaskLGBMRiskModel
 from forecasting.schema import (
     ALL_CATEGORIES,
@@ -90,7 +91,7 @@ def _tod_models(period: str) -> dict[str, Any]:
 
 def make_models(names: Sequence[str], *, random_state: int = 0,
                 lgbm_params: dict | None = None, features: FeatureBuilder | None = None,
-                period: str = "week", distributed: bool = False) -> dict:
+                period: str | PeriodSpec = "week", distributed: bool = False) -> dict:
     """Estimators for the given model names (``historical`` expands to four windows).
 
     ``distributed=True`` makes ``lgbm`` a :class:`~forecasting.scaleout.DaskLGBMRiskModel`
@@ -110,6 +111,7 @@ def make_models(names: Sequence[str], *, random_state: int = 0,
     ['tod_weekday_52', 'tod_weekday_104', 'tod_weekday_all', 'tod_blend']
     """
     out: dict[str, Any] = {}
+    period = as_spec(period).kind
     tod = _tod_models(period)
     for name in names:
         if name == "tod":
@@ -237,7 +239,8 @@ class BacktestOptions:
     start, end : date-like
         Every period whose first day lies in ``[start, end]`` is forecast from incidents
         before it.
-    period : {"week", "day", "shift", "hour"}
+    period : {"week", "day", "shift", "hour"} or PeriodSpec
+        A string is parsed with :meth:`~forecasting.periods.PeriodSpec.parse` (default shift layout).
     cell_size : float, default 150
         Square cell edge, metres.
     categories : sequence of str
@@ -277,15 +280,15 @@ class BacktestOptions:
     --------
     >>> opts = BacktestOptions(start="2024-01-01", end="2024-03-31", models=("naive",))
     >>> opts.period, opts.cell_size, opts.models
-    ('week', 150, ('naive',))
+    ('week', 150.0, ('naive',))
     >>> opts.record()["models"]
     ['naive']
     """
 
     start: Any
     end: Any
-    period: str = "week"
-    cell_size: float = 150
+    period: str | PeriodSpec = "week"
+    cell_size: float = DEFAULT_CELL_SIZE
     categories: Sequence[str] = ()
     models: Sequence[str] = DEFAULT_MODELS
     refit_every: int = 4
@@ -302,8 +305,15 @@ class BacktestOptions:
     distributed: bool = False
 
     def record(self) -> dict:
-        """The settings a stored backtest keeps beside its metrics (``backtests.params``)."""
-        return {"categories": list(self.categories), "models": list(self.models), "refit_every": self.refit_every}
+        """The settings a stored backtest keeps beside its metrics (``backtests.params``).
+
+        A shift layout other than the default is kept as ``period_spec`` (``backtests.period`` holds
+        the kind only).
+        """
+        spec = as_spec(self.period)
+        layout = {"period_spec": spec.to_dict()} if str(spec) != spec.kind else {}
+        return {"categories": list(self.categories), "models": list(self.models), "refit_every": self.refit_every,
+                **layout}
 
 
 def run_backtest(events: pd.DataFrame, options: BacktestOptions | None = None, *, out_dir,
@@ -338,9 +348,10 @@ def run_backtest(events: pd.DataFrame, options: BacktestOptions | None = None, *
     random_state, lgbm_params, features = o.random_state, o.lgbm_params, o.features
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
-    split = RollingOrigin(start, end, period, o.refit_every)
+    spec = as_spec(period)
+    split = RollingOrigin(start, end, Periods(spec), o.refit_every)
     periods = split.periods
-    events = _prepare(events, period)
+    events = _prepare(events, spec.kind)
     starts = split.period_starts()
     grid = _history_grid(events, starts[0], cell_size=o.cell_size, crs=o.crs, boundary=o.boundary)
     last_end = starts[-1] + periods.length - pd.Timedelta(1, "ns")
@@ -353,7 +364,7 @@ def run_backtest(events: pd.DataFrame, options: BacktestOptions | None = None, *
     if o.context is not None:
         # Extra feature blocks (forecasting.context) for models built with use_context=True.
         panel.context = o.context(grid, periods, panel.first, panel.n_periods)
-    say(f"panel: {panel.n_cells} cells x {panel.n_periods} {period}s, "
+    say(f"panel: {panel.n_cells} cells x {panel.n_periods} {spec.kind}s, "
         f"{len(panel.targets)} target(s); {panel.n_outside} incidents outside the study area")
     if o.tune_candidates and "lgbm" in models:
         # Hyper-settings are chosen on the validation tail before the first forecast period
@@ -364,7 +375,7 @@ def run_backtest(events: pd.DataFrame, options: BacktestOptions | None = None, *
         lgbm_params = {k: v for k, v in best.items() if k not in ("random_state", "features")}
         say(f"tuning: validation losses {[round(x, 5) for x in losses]}; chose {lgbm_params}")
     estimators = make_models(list(dict.fromkeys([*models, *REFERENCES])), random_state=random_state,
-                             lgbm_params=lgbm_params, features=features, period=period,
+                             lgbm_params=lgbm_params, features=features, period=spec,
                              distributed=o.distributed)
     t1 = time.perf_counter()
     result = backtest(estimators, panel, split, progress=say)
@@ -497,7 +508,7 @@ def guard_panel(panel: Panel, patrolled: PatrolMask | None,
                  context=panel.context), info
 
 
-def train(events: pd.DataFrame, *, at=None, period: str = "week", cell_size: float = 150,
+def train(events: pd.DataFrame, *, at=None, period: str | PeriodSpec = "week", cell_size: float = DEFAULT_CELL_SIZE,
           categories: Sequence[str] = (), crs: Any = None, boundary: Any = None,
           random_state: int = 0, lgbm_params: dict | None = None,
           features: FeatureBuilder | None = None, patrolled: PatrolMask | None = None,
@@ -535,8 +546,8 @@ def train(events: pd.DataFrame, *, at=None, period: str = "week", cell_size: flo
     -------
     Forecaster
     """
-    events = _prepare(events, period)
-    periods = Periods(period)
+    periods = Periods(as_spec(period))
+    events = _prepare(events, periods.kind)
     ts = pd.to_datetime(events[OCCURRED_LOCAL])
     at = periods.floor([pd.Timestamp(at)])[0] if at is not None else \
         periods.start([periods.index([ts.max()])[0] + 1])[0]
@@ -568,8 +579,8 @@ def train(events: pd.DataFrame, *, at=None, period: str = "week", cell_size: flo
     return Forecaster(grid, periods, at, models)
 
 
-def forecast(events: pd.DataFrame, *, at, period: str = "week", category: str = ALL_CATEGORIES,
-             top: int = 20, forecaster: Forecaster | None = None, cell_size: float = 150,
+def forecast(events: pd.DataFrame, *, at, period: str | PeriodSpec = "week", category: str = ALL_CATEGORIES,
+             top: int = 20, forecaster: Forecaster | None = None, cell_size: float = DEFAULT_CELL_SIZE,
              crs: Any = None, boundary: Any = None, random_state: int = 0,
              patrolled: PatrolMask | None = None,
              patrol_uplift: float = fairness.DETECTION_UPLIFT,
@@ -590,7 +601,7 @@ def forecast(events: pd.DataFrame, *, at, period: str = "week", category: str = 
         :func:`forecasting.model.top_k_chance`),
         ``reasons`` (list of str), ``reason_text``, ``period_start``.
     """
-    periods = Periods(period)
+    periods = Periods(as_spec(period))
     at = periods.floor([pd.Timestamp(at)])[0]
     if forecaster is None:
         forecaster = train(events, at=at, period=period, cell_size=cell_size,
@@ -599,7 +610,7 @@ def forecast(events: pd.DataFrame, *, at, period: str = "week", category: str = 
                            patrol_uplift=patrol_uplift)
     if category not in forecaster.models:
         raise ConfigError(f"category must be one of {list(forecaster.models)}; got {category!r}")
-    events = _prepare(events, period)
+    events = _prepare(events, periods.kind)
     ts = pd.to_datetime(events[OCCURRED_LOCAL])
     hist = events.loc[ts < at]
     if hist.empty:
@@ -627,11 +638,12 @@ def forecast(events: pd.DataFrame, *, at, period: str = "week", category: str = 
     return ex
 
 
-def panel_for(events: pd.DataFrame, *, start, end, period: str = "week", cell_size: float = 150,
-              categories: Sequence[str] = (), crs: Any = None, boundary: Any = None) -> Panel:
+def panel_for(events: pd.DataFrame, *, start, end, period: str | PeriodSpec = "week",
+              cell_size: float = DEFAULT_CELL_SIZE, categories: Sequence[str] = (), crs: Any = None,
+              boundary: Any = None) -> Panel:
     """The panel :func:`run_backtest` would build (study area from incidents before ``start``)."""
-    periods = Periods(period)
-    events = _prepare(events, period)
+    periods = Periods(as_spec(period))
+    events = _prepare(events, periods.kind)
     s = periods.floor([pd.Timestamp(start)])[0]
     grid = _history_grid(events, s, cell_size=cell_size, crs=crs, boundary=boundary)
     return build_panel(events, grid, periods, targets=list(categories),

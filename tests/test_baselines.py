@@ -172,3 +172,98 @@ def test_time_of_day_blend_known_value_and_lambda_chosen_before_origin():
         _shift_panel(y2), 150).lambda_ == fit.lambda_
     with pytest.raises(ConfigError, match="lambdas must be"):
         TimeOfDayBlend(lambdas=(-1.0,)).fit(pan, 150)
+
+
+# -- blocks of origins (predict_risk_many) and the sparse SEPP ----------------------------------
+def _dense_sepp_em(x, n_iter, theta, q, tol=1e-4):
+    """The dense-array EM the sparse one replaced (filters over every cell-period)."""
+    from scipy.signal import lfilter
+
+    n_t, total = x.shape[1], x.sum()
+    mu = x.mean(axis=1) * 0.5 + 1e-6
+    for _ in range(n_iter):  # EM iterations
+        old = (theta, q)
+        z = lfilter([1.0], [1.0, -q], x, axis=1)
+        a = np.zeros_like(x)
+        a[:, 1:] = z[:, :-1]
+        zz = lfilter([1.0], [1.0, -2 * q, q * q], x, axis=1)
+        b = np.zeros_like(x)
+        b[:, 1:] = zz[:, :-1]
+        trig = theta * (1 - q) * a
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.where(x > 0, x / (mu[:, None] + trig), 0.0)
+        n_trig = (trig * r).sum()
+        mu = np.maximum((mu[:, None] * r).sum(axis=1) / n_t, 1e-9)
+        mean_lag = (theta * (1 - q) * b * r).sum() / max(n_trig, 1e-12)
+        theta = float(np.clip(n_trig / total, 1e-6, 0.99))
+        q = float(np.clip(1 - 1 / max(mean_lag, 1.0 + 1e-9), 1e-6, 0.999))
+        if abs(theta - old[0]) < tol and abs(q - old[1]) < tol:
+            break
+    return mu, theta, q
+
+
+def test_sparse_sepp_matches_the_dense_em_and_blocks_match_single_origins():
+    rng = np.random.default_rng(7)
+    x = rng.poisson(0.08, (40, 120)).astype(np.float64)
+    x[3, 50:60] += 2  # a burst, so triggering is estimated away from its floor
+    pan = _panel(x)
+    m = SEPPGrid(window_days=7 * 100, n_iter=25).fit(pan, 110)
+    mu, theta, q = _dense_sepp_em(x[:, 10:110], 25, 0.1, np.exp(-0.5))
+    np.testing.assert_allclose(m.mu_, mu, rtol=1e-10)
+    assert m.theta_ == pytest.approx(theta, rel=1e-10)
+    assert np.exp(-m.omega_) == pytest.approx(q, rel=1e-10)
+    # Scores: base rate plus the decayed sum of every incident in the window before the origin.
+    for o in (110, 115):
+        ages = o - 1 - np.arange(10, o)
+        want = m.mu_ + m.theta_ * (1 - q) * (x[:, 10:o] @ q ** ages)
+        np.testing.assert_allclose(m.predict_risk(pan, o), want, rtol=1e-10)
+    block = np.array([112, 110, 119, 111])  # any order
+    np.testing.assert_allclose(m.predict_risk_many(pan, block),
+                               [m.predict_risk(pan, o) for o in block], rtol=1e-12)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: HistoricalCounts(window_days=21), lambda: HistoricalCounts(window_days=None),
+    lambda: TimeOfDayCounts(window_days=7), lambda: TimeOfDayCounts(window_days=None),
+    lambda: TimeOfDayCounts(window_days=14, weekday=True),
+    lambda: TimeOfDayBlend(window_days=14, validation_days=7),
+    lambda: RateOracle(scale_days=3), lambda: RateOracle(scale_days=3, time_of_day=False),
+    lambda: KDEBaseline(bandwidth=150, window_days=7), lambda: ProMap(bandwidth=250, window_days=7)],
+    ids=["hist21", "hist_all", "tod7", "tod_all", "tod_weekday", "blend", "oracle", "oracle_flat",
+         "kde", "promap"])
+def test_predict_risk_many_equals_predict_risk_at_each_origin(make):
+    rng = np.random.default_rng(1)
+    pan = _shift_panel(rng.poisson(0.7, (6, 150)))
+    m = make().fit(pan, 100)
+    origins = np.array([100, 101, 102, 103, 110, 104, 2])  # a block, a gap, out of order, early
+    want = np.array([m.predict_risk(pan, o) for o in origins])
+    got = m.predict_risk_many(pan, origins)
+    assert got.shape == (len(origins), 6)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    # The next block continues from the sums carried over from this one.
+    later = np.array([111, 112, 113, 125, 140])
+    np.testing.assert_allclose(m.predict_risk_many(pan, later),
+                               [m.predict_risk(pan, o) for o in later], rtol=1e-12, atol=1e-12)
+
+
+def test_rate_oracle_at_shifts_reads_only_the_same_shift():
+    # Cell 0 has incidents in the night shift (slot 2) only; cell 1 in every shift.
+    y = np.zeros((2, 60), np.float32)
+    y[0, 2::3] = 3
+    y[1, :] = 1
+    pan = _shift_panel(y)
+    day, night = 30, 32  # slot 0 and slot 2 of day 10
+    tod = RateOracle(scale_days=2).fit(pan, day)
+    assert tod.predict_risk(pan, day).tolist() == pytest.approx([0.0, 1.0])
+    assert tod.predict_risk(pan, night).tolist() == pytest.approx([3.0, 1.0])
+    # Known value with incidents in one same-shift period only: weight e^-(lag/scale).
+    y2 = np.zeros((1, 60), np.float32)
+    y2[0, 36] = 6  # two days (6 shifts) after column 30, same shift
+    scale = 6  # 2 days of shifts
+    lags = np.arange(3, 3 * scale + 1, 3)  # same-shift lags 3..18 each side, 0 excluded
+    w = np.exp(-lags / scale)
+    want = 6 * np.exp(-6 / scale) / (2 * w.sum())
+    assert RateOracle(scale_days=2).predict_risk(_shift_panel(y2), 30).tolist() == pytest.approx([want])
+    # The flat oracle (every shift) ignores the time of day.
+    flat = RateOracle(scale_days=2, time_of_day=False)
+    assert 0.5 < flat.predict_risk(pan, day)[0] < 1.5 and 0.5 < flat.predict_risk(pan, night)[0] < 1.5

@@ -84,7 +84,7 @@ def test_clone_keeps_every_parameter(name):
 def test_a_clone_keeps_the_rate_oracle_scale():
     # The bug this suite was written for: a hand-kept parameter list without scale_days.
     oracle = ESTIMATORS["rate_oracle"].set_params(scale_days=7)
-    assert clone(oracle).get_params() == {"scale_days": 7}
+    assert clone(oracle).get_params() == {"scale_days": 7, "time_of_day": True}
     ESTIMATORS["rate_oracle"].set_params(scale_days=182)
 
 

@@ -228,3 +228,35 @@ def test_backtest_scores_calibrated_probabilities_and_reports_reliability(tmp_pa
     assert sum(r["n"] for r in m["reliability"]) == obs.size
     text = write_report(res, s, tmp_path, plots=False).read_text()
     assert "Calibrated probability of at least one incident" in text and "| predicted from |" in text
+
+
+class _BlockRecorder(_Recorder):
+    """A protocol model that also scores blocks of origins (and records the blocks)."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks = []
+
+    def predict_risk_many(self, panel, origins):
+        self.blocks.append([int(o) for o in origins])
+        return np.array([self.predict_risk(panel, int(o)) for o in origins])
+
+
+def test_backtest_scores_blocks_between_refits_and_threads_change_nothing():
+    g = Grid(crs="EPSG:32610", cell_size=100, col=np.arange(5), row=np.zeros(5, int))
+    y = np.random.default_rng(1).poisson(1.0, (5, 30)).astype(np.float32)
+    p = Periods("week")
+    pan = Panel(g, p, int(p.index(["2024-01-01"])[0]), {"all": y, "x": y * 2})
+    split = RollingOrigin(pan.period_starts[20], pan.period_starts[29], "week", refit_every=4)
+    blocky, plain = _BlockRecorder(), _Recorder()
+    one = backtest({"blocky": lambda: blocky, "plain": lambda: plain}, pan, split, n_jobs=1)
+    assert blocky.blocks == [[20, 21, 22, 23], [24, 25, 26, 27], [28, 29]] * 2  # two targets
+    assert blocky.fits == plain.fits == [20, 24, 28] * 2
+    two = backtest({"blocky": _BlockRecorder, "plain": _Recorder}, pan, split, n_jobs=2)
+    assert list(one.scores) == list(two.scores) == [("blocky", "all"), ("plain", "all"),
+                                                     ("blocky", "x"), ("plain", "x")]
+    for key in one.scores:
+        np.testing.assert_array_equal(one.scores[key], two.scores[key])
+    np.testing.assert_array_equal(one.scores[("blocky", "x")], 2 * y[:, 19:29].T)
+    with pytest.raises(ConfigError, match=re.escape("n_jobs must be a positive whole number of threads; got 0")):
+        backtest({"plain": _Recorder}, pan, split, n_jobs=0)

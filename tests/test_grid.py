@@ -124,3 +124,19 @@ def test_every_point_in_extent_lands_in_exactly_one_cell(pts, size):
     x0, y0 = g.col[pos] * size, g.row[pos] * size
     assert np.all((xy[:, 0] >= x0) & (xy[:, 0] < x0 + size) & (xy[:, 1] >= y0) & (xy[:, 1] < y0 + size))
     assert inside[pos, np.arange(len(xy))].all()
+
+
+def test_neighbour_sum_in_chunks_of_columns_equals_one_pass(monkeypatch):
+    import forecasting.grid as grid_module
+
+    rng = np.random.default_rng(5)
+    cc, rr = np.meshgrid(np.arange(9), np.arange(7))
+    keep = rng.random(cc.size) < 0.6  # a ragged study area inside its bounding raster
+    g = Grid(crs="EPSG:32610", cell_size=100, col=cc.ravel()[keep], row=rr.ravel()[keep])
+    values = rng.poisson(2.0, (g.n_cells, 50, 3)).astype(np.float32)
+    whole = {r: g.neighbour_sum(values, r) for r in (1, 2)}
+    monkeypatch.setattr(grid_module, "NEIGHBOUR_CHUNK_BYTES", 4 * 13 * 13 * 7)  # 7 columns a pass
+    for r in (1, 2):
+        chunked = g.neighbour_sum(values, r)
+        assert chunked.dtype == values.dtype and chunked.shape == values.shape
+        np.testing.assert_array_equal(chunked, whole[r])

@@ -35,7 +35,7 @@ def test_estimator_contract(panel):
     m = LGBMRiskModel(**SMALL, random_state=3)
     assert not hasattr(m, "booster_")
     c = clone(m)
-    assert c.get_params()["random_state"] == 3 and LGBMRiskModel().n_jobs == 2
+    assert c.get_params()["random_state"] == 3 and LGBMRiskModel().n_jobs == 1
     with pytest.raises(ConfigError, match=re.escape("unknown parameter 'alpha'")):
         m.set_params(alpha=1)
 
@@ -235,3 +235,22 @@ def test_slot_smoothed_target_averages_the_same_shift_on_the_next_days():
     # Column 2 and the same shift on the next three days: 2, 5, 8, 11.
     np.testing.assert_allclose(m._target(pan, np.array([2, 5]), 10), [[6.5, 9.5]])
     np.testing.assert_allclose(LGBMRiskModel()._target(pan, np.array([2]), 1), [[2.0]])
+
+
+def test_predict_risk_many_equals_predict_risk_and_rolling_risk_refits(panel):
+    from forecasting.model import rolling_risk
+
+    panel, _ = panel
+    m = LGBMRiskModel(**SMALL).fit(panel, 140)
+    origins = np.array([143, 140, 141, 150])  # any order, with a gap
+    want = np.array([m.predict_risk(panel, o) for o in origins])
+    np.testing.assert_array_equal(m.predict_risk_many(panel, origins), want)
+    # rolling_risk: a fit at 140 scores 140..142, a fit at 143 scores 143..144.
+    risk = rolling_risk(panel, np.arange(140, 145), refit_every=3, params=SMALL)
+    np.testing.assert_array_equal(risk[:3], m.predict_risk_many(panel, np.arange(140, 143)))
+    later = LGBMRiskModel(**SMALL).fit(panel, 143)
+    np.testing.assert_array_equal(risk[3:], later.predict_risk_many(panel, [143, 144]))
+    with pytest.raises(ConfigError, match="origins must be a non-empty increasing sequence"):
+        rolling_risk(panel, [141, 140], params=SMALL)
+    with pytest.raises(ConfigError, match=re.escape("refit_every must be a positive whole number of origins; got 0")):
+        rolling_risk(panel, [140], refit_every=0, params=SMALL)

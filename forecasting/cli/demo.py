@@ -127,7 +127,7 @@ def demo(
     t = _step("forecasts: the last 3 weeks and the next one, the last 5 shifts and the next one")
     stored = fj.load_events(session_factory, sources=["simulated"])
     for period, count in (("week", 4), ("shift", 6)):
-        periods = Periods(period)
+        periods = Periods(fj.period_spec(cfg, period))
         next_start = periods.start([periods.index([stored.last_local])[0] + 1])[0]
         runs = fj.issue_forecasts(session_factory, cfg, period=period, at=next_start - (count - 1) * periods.length,
                                   count=count, sources=["simulated"], user="demo")
@@ -140,8 +140,8 @@ def demo(
 
     t = _step("cameras to watch in the next shift, and the check on the last observed shift")
     pc.priority_cameras(k=4)
-    last_shift = Periods("shift").index([stored.last_local])[0]
-    label = shift_label(last_shift, Periods("shift"))
+    shifts = Periods(fj.period_spec(cfg, "shift"))  # the layout the shift forecasts were issued in
+    label = shift_label(shifts.index([stored.last_local])[0], shifts)
     pc.priority_evaluate(shift=label, k=4)
     _done(t)
 

@@ -147,7 +147,8 @@ def backtest(
 
     cfg = settings()
     options = BacktestOptions(
-        start=start, end=end, period=period, cell_size=cell_size or cfg.cell_size, categories=tuple(category or ()),
+        start=start, end=end, period=fj.period_spec(cfg, period), cell_size=cell_size or cfg.cell_size,
+        categories=tuple(category or ()),
         models=tuple(m.strip() for m in models.split(",") if m.strip()), refit_every=refit_every,
         areas=read_area_layer(areas, area_field) if areas else None,
     )

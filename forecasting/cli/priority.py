@@ -21,8 +21,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on 
 WeightOpt = Annotated[list[str] | None, typer.Option(
     "--weight", help="Severity weight CATEGORY=W (repeatable; unlisted categories weigh 1).")]
 ModelOpt = Annotated[str | None, typer.Option(help="Forecast model to use when several are stored.")]
-ShiftStartOpt = Annotated[int, typer.Option(help="Hour the first shift of the day starts (local time).")]
-ShiftHoursOpt = Annotated[int, typer.Option(help="Shift length in hours (must divide 24).")]
+ShiftStartOpt = Annotated[int | None, typer.Option(
+    help="Hour the first shift of the day starts (local time). Default: the layout the forecast was stored with; "
+         "another value is refused.")]
+ShiftHoursOpt = Annotated[int | None, typer.Option(
+    help="Shift length in hours (must divide 24). Default: the layout the forecast was stored with.")]
 
 
 def _weights(items: list[str] | None) -> dict[str, float]:
@@ -39,10 +42,15 @@ def _weights(items: list[str] | None) -> dict[str, float]:
     return out
 
 
-def _periods(shift_start: int, shift_hours: int):
-    from forecasting.periods import Periods
+def _periods(shift_start: int | None, shift_hours: int | None):
+    """The shift layout asked for on the command line, or None (the stored forecast's layout)."""
+    if shift_start is None and shift_hours is None:
+        return None
+    from forecasting.periods import PeriodSpec
 
-    return Periods("shift", shift_start=shift_start, shift_hours=shift_hours)
+    cfg = settings()  # an option left out takes the settings' value
+    return PeriodSpec("shift", cfg.shift_start if shift_start is None else shift_start,
+                      cfg.shift_hours if shift_hours is None else shift_hours).periods()
 
 
 def _echo_json(doc: dict) -> None:
@@ -59,8 +67,8 @@ def priority_cameras(
                                            "intersects.")] = "area",
     kind: Annotated[list[str] | None, typer.Option(help="Camera kinds to rank (repeatable; default cctv).")] = None,
     model: ModelOpt = None,
-    shift_start: ShiftStartOpt = 6,
-    shift_hours: ShiftHoursOpt = 8,
+    shift_start: ShiftStartOpt = None,
+    shift_hours: ShiftHoursOpt = None,
     by_hour: Annotated[bool, typer.Option("--by-hour", help="Watch list for each hour of the shift (needs "
                                                            "hourly forecasts).")] = False,
 ) -> None:
@@ -104,8 +112,8 @@ def priority_sites(
     as_json: JsonOpt = False,
     weight: WeightOpt = None,
     model: ModelOpt = None,
-    shift_start: ShiftStartOpt = 6,
-    shift_hours: ShiftHoursOpt = 8,
+    shift_start: ShiftStartOpt = None,
+    shift_hours: ShiftHoursOpt = None,
 ) -> None:
     """High-risk cells no camera sees, and sites for new cameras (greedy maximal covering)."""
     from forecasting.jobs import priority as jp
@@ -135,8 +143,8 @@ def priority_evaluate(
     lookback_days: Annotated[int, typer.Option(help="Days of activity counts before the shift.")] = 28,
     as_json: JsonOpt = False,
     model: ModelOpt = None,
-    shift_start: ShiftStartOpt = 6,
-    shift_hours: ShiftHoursOpt = 8,
+    shift_start: ShiftStartOpt = None,
+    shift_hours: ShiftHoursOpt = None,
 ) -> None:
     """Share of the shift's incidents the chosen cameras would have seen, vs the k busiest cameras.
 
@@ -145,7 +153,7 @@ def priority_evaluate(
     from forecasting.jobs import priority as jp
 
     session_factory, periods = factory(), _periods(shift_start, shift_hours)
-    shift = shift or _latest_observed_shift(session_factory, periods)
+    shift = shift or _latest_observed_shift(session_factory, periods or jp.stored_shifts(session_factory, settings()))
     doc = jp.evaluate_camera_choice(session_factory, settings(), shift=shift, k=k, lookback_days=lookback_days,
                                     model=model, periods=periods)
     if as_json:
@@ -193,8 +201,8 @@ def export_patrol(
     weight: WeightOpt = None,
     model: ModelOpt = None,
     as_json: JsonOpt = False,
-    shift_start: ShiftStartOpt = 6,
-    shift_hours: ShiftHoursOpt = 8,
+    shift_start: ShiftStartOpt = None,
+    shift_hours: ShiftHoursOpt = None,
 ) -> None:
     """Write the shift's patrol plan (hotspots and visit windows); the export is audit-logged."""
     from forecasting.jobs import priority as jp

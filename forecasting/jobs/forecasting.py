@@ -27,7 +27,7 @@ from forecasting.errors import DataError
 from forecasting.grid import Grid, utm_crs
 from forecasting.jobs.database import ensure_database
 from forecasting.jobs.ingest import IngestSummary, ingest_incidents
-from forecasting.periods import Periods
+from forecasting.periods import Periods, PeriodSpec, as_spec
 from forecasting.schema import ALL_CATEGORIES, OCCURRED_LOCAL, TZ, events_from_incidents
 from forecasting.store import backtests as backtests_repo
 from forecasting.store import forecasts as fstore
@@ -177,11 +177,30 @@ def patrol_guard(factory: sessionmaker[Session], settings: Settings, tz: str) ->
     return mask
 
 
-def _guard_params(meta: dict):
-    """Model-version params with the guard's record (applied, incidents discounted) and the training
-    analyses (Knox near repeats, chosen feature windows, hot spots) beside them."""
+def _guard_params(meta: dict, spec: PeriodSpec):
+    """Model-version params with the guard's record (applied, incidents discounted), the training
+    analyses (Knox near repeats, chosen feature windows, hot spots) and the period layout beside them.
+
+    ``period_spec`` is what readers of the version's forecast runs rebuild the periods from
+    (:meth:`PeriodSpec.from_dict`), so a shift forecast is never read with another layout.
+    """
     return _jsonable({**(meta.get("params") or {}), "patrol_guard": meta.get("patrol_guard"),
-                      "analysis": meta.get("analysis")})
+                      "analysis": meta.get("analysis"), "period_spec": spec.to_dict()})
+
+
+def period_spec(settings: Settings, period: str | PeriodSpec) -> PeriodSpec:
+    """``period`` as a :class:`PeriodSpec`; a string takes the settings' shift layout.
+
+    The one conversion of the CLI's ``--period`` string (and the dashboard's) into a spec.
+
+    Examples
+    --------
+    >>> str(period_spec(Settings(shift_start=22, _toml_file=None), "shift"))
+    'shift:22+8'
+    """
+    if isinstance(period, PeriodSpec):
+        return period
+    return PeriodSpec.parse(period, shift_start=settings.shift_start, shift_hours=settings.shift_hours)
 
 
 def _near_repeat_line(record: dict | None) -> str | None:
@@ -225,7 +244,7 @@ def _utc(ts: pd.Timestamp, tz: str) -> datetime:
 
 # ------------------------------------------------------------------------ train
 def train(
-    factory: sessionmaker[Session], settings: Settings, *, period: str = "week", at=None,
+    factory: sessionmaker[Session], settings: Settings, *, period: str | PeriodSpec = "week", at=None,
     categories: Sequence[str] = (), cell_size: float | None = None, sources: Sequence[str] | None = None,
     user: str | None = None, task_id: int | None = None, say: Callable[[str], None] | None = None,
     scheduler: str | None = None,
@@ -233,21 +252,24 @@ def train(
     """Fit one LightGBM model per target on all stored history before ``at``; store the versions.
 
     Returns a dict with ``model_version_ids`` (target -> id), ``artifact`` (directory) and ``at``.
+    A string ``period`` takes its shift layout from the settings (``shift_start``, ``shift_hours``).
     ``scheduler`` (default: the ``dask_scheduler`` setting) trains on a Dask cluster (:func:`compute`).
     """
 
     def body(progress):
         stored = load_events(factory, sources=sources)
-        progress(f"training {period} models on {len(stored.events):,} incidents", 0.1)
+        spec = period_spec(settings, period)  # a bad period fails inside the task
+        kind = spec.kind
+        progress(f"training {kind} models on {len(stored.events):,} incidents", 0.1)
         with compute(settings, scheduler) as distributed:
             forecaster = workflows.train(
-                stored.events, at=at, period=period, cell_size=cell_size or settings.cell_size,
+                stored.events, at=at, period=spec, cell_size=cell_size or settings.cell_size,
                 categories=list(categories), random_state=0,
                 patrolled=patrol_guard(factory, settings, stored.tz), patrol_uplift=settings.patrol_uplift,
                 distributed=distributed, **near_repeat_options(settings),
             )
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        directory = forecaster.save(settings.artifacts_dir() / "models" / f"{period}-{stamp}")
+        directory = forecaster.save(settings.artifacts_dir() / "models" / f"{kind}-{stamp}")
         progress("storing model versions", 0.9)
         guard = _jsonable(next(iter(forecaster.metadata.values())).get("patrol_guard"))
         ids = {}
@@ -256,13 +278,13 @@ def train(
             first = pd.Timestamp(stored.events[OCCURRED_LOCAL].min())
             for target, meta in forecaster.metadata.items():
                 ids[target] = versions_repo.add_model_version(
-                    session=s, name="lgbm", category=target, period=period, grid_id=grid_id,
+                    session=s, name="lgbm", category=target, period=kind, grid_id=grid_id,
                     train_start=_utc(first, stored.tz), train_end=_utc(forecaster.at, stored.tz),
-                    params=_guard_params(meta), features=_jsonable(meta.get("features")),
+                    params=_guard_params(meta, spec), features=_jsonable(meta.get("features")),
                     metrics=_jsonable(meta.get("metrics")), data_hash=stored.data_hash,
                     artifact_path=str(directory), created_by=user,
                 )
-            record_audit(session=s, username=user or "cli", action="retrain", target=f"{period} models",
+            record_audit(session=s, username=user or "cli", action="retrain", target=f"{kind} models",
                          details={"model_version_ids": ids, "at": str(forecaster.at), "patrol_guard": guard})
         return {"model_version_ids": ids, "artifact": str(directory), "at": str(forecaster.at),
                 "patrol_guard": guard,
@@ -277,7 +299,7 @@ def _jsonable(value):
 
 # --------------------------------------------------------------------- forecast
 def issue_forecasts(
-    factory: sessionmaker[Session], settings: Settings, *, period: str = "week", at=None, count: int = 1,
+    factory: sessionmaker[Session], settings: Settings, *, period: str | PeriodSpec = "week", at=None, count: int = 1,
     category: str = ALL_CATEGORIES, cell_size: float | None = None, sources: Sequence[str] | None = None,
     top: int = 20, user: str | None = None, task_id: int | None = None, say: Callable[[str], None] | None = None,
     scheduler: str | None = None,
@@ -288,8 +310,9 @@ def issue_forecasts(
     before the first of them; every cell's expected count and probability are stored with
     the reasons in words. Periods after the data see no incident after the data's end: the
     first of them is the true forecast, so ``count`` > 1 is meant for periods inside the data
-    (forecast versus observed). ``scheduler`` (default: the ``dask_scheduler`` setting) trains and
-    scores every cell per tile on a Dask cluster (:func:`compute`).
+    (forecast versus observed). A string ``period`` takes its shift layout from the settings; the
+    layout is stored with the model version (``params["period_spec"]``). ``scheduler`` (default: the
+    ``dask_scheduler`` setting) trains and scores every cell per tile on a Dask cluster (:func:`compute`).
     """
 
     def body(progress):
@@ -298,37 +321,39 @@ def issue_forecasts(
 
     def forecast_body(progress, distributed):
         stored = load_events(factory, sources=sources)
-        periods = Periods(period)
+        spec = period_spec(settings, period)  # a bad period fails inside the task
+        kind = spec.kind
+        periods = Periods(spec)
         if at is None:
             first = periods.start([periods.index([stored.last_local])[0] + 1])[0]
         else:
             first = periods.floor([pd.Timestamp(at)])[0]
         targets = [] if category == ALL_CATEGORIES else [category]
-        progress(f"training the {period} model on history before {first}", 0.05)
+        progress(f"training the {kind} model on history before {first}", 0.05)
         guard = patrol_guard(factory, settings, stored.tz)
         forecaster = workflows.train(
-            stored.events, at=first, period=period, cell_size=cell_size or settings.cell_size,
+            stored.events, at=first, period=spec, cell_size=cell_size or settings.cell_size,
             categories=targets, random_state=0, patrolled=guard, patrol_uplift=settings.patrol_uplift,
             distributed=distributed, **near_repeat_options(settings),
         )
         directory = forecaster.save(
-            settings.artifacts_dir() / "models" / f"{period}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}")
+            settings.artifacts_dir() / "models" / f"{kind}-{datetime.now(UTC):%Y%m%dT%H%M%S%f}")
         with transaction(factory) as s:
             grid_id = store_grid(s, forecaster.grid)
             meta = forecaster.metadata[category]
             version_id = versions_repo.add_model_version(
-                session=s, name="lgbm", category=category, period=period, grid_id=grid_id,
+                session=s, name="lgbm", category=category, period=kind, grid_id=grid_id,
                 train_start=_utc(stored.events[OCCURRED_LOCAL].min(), stored.tz),
-                train_end=_utc(first, stored.tz), params=_guard_params(meta),
+                train_end=_utc(first, stored.tz), params=_guard_params(meta, spec),
                 features=_jsonable(meta.get("features")), metrics=_jsonable(meta.get("metrics")),
                 data_hash=stored.data_hash, artifact_path=str(directory), created_by=user,
             )
         out = []
         n_cells = forecaster.grid.n_cells
         for i in range(count):
-            start = first + i * periods.length if period != "week" else first + pd.Timedelta(weeks=i)
-            progress(f"forecasting the {period} from {start}", 0.1 + 0.85 * i / max(count, 1))
-            frame = workflows.forecast(stored.events, at=start, period=period, category=category,
+            start = first + i * periods.length if kind != "week" else first + pd.Timedelta(weeks=i)
+            progress(f"forecasting the {kind} from {start}", 0.1 + 0.85 * i / max(count, 1))
+            frame = workflows.forecast(stored.events, at=start, period=spec, category=category,
                                        top=n_cells, top_k=top, forecaster=forecaster, patrolled=guard,
                                        patrol_uplift=settings.patrol_uplift)
             rows = pd.DataFrame({
@@ -339,7 +364,7 @@ def issue_forecasts(
             })
             with transaction(factory) as s:
                 run_id = fstore.save_forecast(
-                    session=s, frame=rows, grid_id=grid_id, model="lgbm", category=category, period=period,
+                    session=s, frame=rows, grid_id=grid_id, model="lgbm", category=category, period=kind,
                     period_start=_utc(start, stored.tz), period_end=_utc(start + periods.length, stored.tz),
                     model_version_id=version_id, data_until=_utc(min(start, stored.last_local), stored.tz),
                 )
@@ -430,7 +455,7 @@ def _run_and_record(factory, stored: StoredEvents, options: workflows.BacktestOp
     if factory is not None:
         with transaction(factory) as s:
             backtests_repo.add_backtest(
-                session=s, period=options.period, cell_size=options.cell_size,
+                session=s, period=as_spec(options.period).kind, cell_size=options.cell_size,
                 start=_utc(pd.Timestamp(options.start), stored.tz), end=_utc(pd.Timestamp(options.end), stored.tz),
                 params=options.record(), metrics={**_jsonable(run.summary), "dataset": dataset},
                 out_dir=str(Path(out_dir).resolve()), created_by=user,

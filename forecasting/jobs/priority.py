@@ -28,7 +28,7 @@ from forecasting import priority as pr
 from forecasting.config import Settings
 from forecasting.errors import ConfigError, DataError, InputError
 from forecasting.jobs.governance import store_plan_visits
-from forecasting.periods import Periods
+from forecasting.periods import Periods, PeriodSpec
 from forecasting.schema import ALL_CATEGORIES
 from forecasting.store import forecasts as fc
 from forecasting.store import plans
@@ -62,6 +62,8 @@ class ShiftForecast:
         :func:`forecasting.priority.cell_risk` frame indexed by ``cell_id``.
     meta : dict
         Provenance (shift, period, model, model version, forecast run ids, weights).
+    periods : Periods or None
+        The shifts in the layout the forecast was stored with (``None`` for a run of another kind).
     """
 
     label: str
@@ -71,6 +73,7 @@ class ShiftForecast:
     cells: object
     risk: pd.DataFrame
     meta: dict = field(default_factory=dict)
+    periods: Periods | None = None
 
     @property
     def start_utc(self) -> pd.Timestamp:
@@ -107,21 +110,31 @@ def load_shift_forecast(
     ``shift`` and ``model``; the run's period may be of any kind (a week, a day), so the
     dashboard and the CLI rank cameras for a stored run with the same code.
 
+    Shifts are read in the layout stored with the forecasts (``PeriodSpec`` in the model
+    version's params; the default layout for runs stored before layouts were): that of ``run_id``,
+    else of the newest issued shift forecast. ``periods``, when given, must match a stored layout.
+
     Raises
     ------
     DataError
         When no shift forecast is stored, or none for the requested ``shift`` or ``run_id``.
+    ConfigError
+        When ``periods`` is not the layout the shift forecasts were stored with.
     """
-    periods = periods or Periods("shift")
     with transaction(factory) as s:
         tz = _timezone(s, settings)
         if run_id is not None:
-            runs, want, model, periods = _runs_like(s, int(run_id), tz, periods)
+            runs, want, model, shifts = _runs_like(s, int(run_id), tz, Periods("shift"))
+            if shifts is not None:
+                runs, periods = _runs_of_layout(s, runs, periods, run_id=int(run_id))
+            else:
+                periods = None
             shift = None
         else:
             runs = fc.forecast_runs(session=s, period="shift")
             if runs.empty:
                 raise DataError(NO_FORECAST)
+            runs, periods = _runs_of_layout(s, runs, periods)
             runs = _local_starts(runs, tz)
             want = _wanted_shift(s, runs, tz, shift, periods)
         match = _runs_of_start(runs, want, shift=shift, model=model, run_id=run_id, periods=periods, tz=tz)
@@ -140,7 +153,7 @@ def load_shift_forecast(
     if pd.notna(period_end):
         end = period_end.tz_convert(tz).tz_localize(None)
     else:
-        end = want + (periods or Periods("shift")).length
+        end = want + periods.length
     version = ",".join(str(int(v)) for v in match["model_version_id"].dropna().unique()) or None
     meta = {
         "shift": label, "period": str(match["period"].iloc[0]), "period_start": want.isoformat(),
@@ -150,7 +163,43 @@ def load_shift_forecast(
         "forecast_run_ids": [int(i) for i in match["id"]], "categories": list(match["category"]),
         "issued_at": str(match["issued_at"].max()), "weights": dict(weights or {}),
     }
-    return ShiftForecast(meta["shift"], want, end, tz, cells, risk, meta)
+    if periods is not None:
+        meta["period_spec"] = str(periods.spec)
+    return ShiftForecast(meta["shift"], want, end, tz, cells, risk, meta, periods)
+
+
+def stored_shifts(factory: sessionmaker[Session], settings: Settings) -> Periods:
+    """The shifts of the newest issued shift forecast (the settings' layout when none is stored)."""
+    with transaction(factory) as s:
+        runs = fc.forecast_runs(session=s, period="shift")
+        if len(runs):
+            return _runs_of_layout(s, runs, None)[1]
+    return PeriodSpec("shift", settings.shift_start, settings.shift_hours).periods()
+
+
+def _runs_of_layout(s: Session, runs: pd.DataFrame, periods: Periods | None,
+                    run_id: int | None = None) -> tuple[pd.DataFrame, Periods]:
+    """The shift runs stored in one layout, and its shifts.
+
+    The layout is ``periods``' when given (it must be stored: that of ``run_id`` when given, else
+    of some run), else that of ``run_id``, else that of the newest issued run.
+    """
+    stored = fc.run_period_specs(session=s, run_ids=runs["id"].tolist())
+    layout = pd.Series([str(PeriodSpec.from_dict(stored.get(int(i)), "shift")) for i in runs["id"]],
+                       index=runs.index)
+    ref = runs.loc[runs["id"] == run_id] if run_id is not None else runs.sort_values("issued_at").tail(1)
+    have = str(layout.loc[ref.index[0]])
+    if periods is not None:
+        asked = str(periods.spec)
+        if asked != have and (run_id is not None or not (layout == asked).any()):
+            a, h = PeriodSpec.parse(asked), PeriodSpec.parse(have)
+            raise ConfigError(
+                f"shift_start={a.shift_start}, shift_hours={a.shift_hours} do not match the layout the shift "
+                f"forecast was stored with (shift_start={h.shift_start}, shift_hours={h.shift_hours}); omit "
+                "--shift-start/--shift-hours to use the stored layout, or re-issue the forecast with that "
+                "layout in the settings (CRIMECAST_SHIFT_START, CRIMECAST_SHIFT_HOURS)")
+        have = asked
+    return runs.loc[layout == have], PeriodSpec.parse(have).periods()
 
 
 def _local_starts(runs: pd.DataFrame, tz: str) -> pd.DataFrame:
@@ -326,7 +375,7 @@ def camera_priority(
     info = views.set_index("camera_id")[["name", "kind"]]
     choice.insert(2, "name", choice["camera_id"].map(info["name"]))
     if f.meta.get("period") in ("shift", "hour"):
-        context = _context(factory, views, f, periods or Periods("shift"))
+        context = _context(factory, views, f, f.periods or periods or Periods("shift"))
         choice["context"] = choice["camera_id"].map(context)
         choice["explanation"] = choice["explanation"] + " Context: " + choice["context"] + "."
     gaps = pr.coverage_gaps(cov, f.risk, top=top_gaps, reasons=f.reasons)
@@ -385,7 +434,7 @@ def watch_list(
     frames = []
     for run in runs.sort_values("period_start").itertuples(index=False):  # one ranking per hour (<= 24)
         res = camera_priority(factory, settings, run_id=int(run.id), k=k, rule=rule, weights=weights, kinds=kinds,
-                              periods=periods)
+                              periods=f.periods)
         ch = res.choice.loc[:, ["rank", "camera_id", "name", "marginal_risk", "standalone_risk", "explanation"]]
         frames.append(ch.assign(hour=res.forecast.start.isoformat()))
     hours = pd.concat(frames, ignore_index=True)

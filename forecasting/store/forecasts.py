@@ -18,6 +18,7 @@ from forecasting.store.models import (
     Cell,
     Forecast,
     ForecastRun,
+    ModelVersion,
 )
 from forecasting.store.repository import bulk_insert, now_utc
 
@@ -74,6 +75,18 @@ def forecast_runs(
     for c in ("period_start", "period_end", "issued_at", "data_until"):
         frame[c] = pd.to_datetime(frame[c], utc=True)
     return frame
+
+
+def run_period_specs(*, session: Session, run_ids) -> dict[int, dict | None]:
+    """Run id -> the period layout its model version stored (``params["period_spec"]``).
+
+    ``None`` for a run without a model version or stored before layouts were (the default layout).
+    """
+    ids = [int(i) for i in run_ids]
+    q = (select(ForecastRun.id, ModelVersion.params)
+         .join(ModelVersion, ModelVersion.id == ForecastRun.model_version_id, isouter=True)
+         .where(ForecastRun.id.in_(ids)))
+    return {int(i): (p or {}).get("period_spec") for i, p in session.execute(q)}
 
 
 def forecast_runs_stamp(*, session: Session) -> tuple[int, int]:
