@@ -12,19 +12,19 @@ For every 8-hour shift (06:00, 14:00, 22:00 local) of the test years, using only
 shift, k stations are chosen and scored by the share of *all* that shift's assaults (city-wide)
 inside the union of the chosen views. Methods:
 
-* ``priority``: the product's engine. A forecasting model (``--model``, refit monthly on data
-  before the refit point) gives expected assaults per 150 m cell and shift on a grid restricted to
-  the cells within reach of the stations plus a margin; optionally sharpened by each cell's
-  time-of-day profile (shrunk towards the city's, strength ``alpha``); then
-  :func:`forecasting.priority.coverage_matrix` (coverage by area) and
-  :func:`forecasting.priority.choose_cameras` (greedy, overlaps once), as the CLI does.
+* ``priority``: the product's engine. A forecasting model of the core (``--model``, refit monthly
+  on data before the refit point; by default ``tod_shrunk``, each cell's rate split by its
+  time-of-day profile shrunk towards the city's, :class:`forecasting.baselines.TimeOfDayShrunk`)
+  gives expected assaults per 150 m cell and shift on a grid restricted to the cells within reach
+  of the stations plus a margin; then :func:`forecasting.priority.coverage_matrix` (coverage by
+  area) and :func:`forecasting.priority.choose_cameras` (greedy, overlaps once), as the CLI does.
 * ``busiest``: the k stations with most entries in the 28 days before the shift's day;
 * ``past_year``: the k stations with most assaults in view in the 365 days before the shift;
 * ``same_shift``: the same, counting only the same shift of the day;
 * ``optimum``: the hindsight optimum of each shift (exact: one station per assault when the
   shift's assaults in view are at most k, else a small integer program).
 
-Settings of ``priority`` (model window, profile strength) are chosen on the validation year
+Settings of ``priority`` (model, window, profile strength) are chosen on the validation year
 (``--val-year``, 2017) only, then frozen for the test years (2018-2019). p-values: paired bootstrap
 over shifts, one-sided (H1: priority's mean share is higher), Benjamini-Hochberg across the table.
 """
@@ -221,15 +221,20 @@ def rule_scores(rule: str, cols: np.ndarray, sc: Scorer, periods: Periods, first
 
 
 # --------------------------------------------------------------------------- priority
-#: Models whose window is set by ``--windows``; the others are the core's shift-period estimators
-#: (``forecasting.workflows.make_models(period="shift")``: ``tod_*`` baselines, ``lgbm``) with their
-#: own windows, tried once each.
-WINDOWED = ("historical", "kde")
+#: Models whose window is set by ``--windows`` (``tod_shrunk`` also by ``--alphas``); the others are
+#: the core's shift-period estimators (``forecasting.workflows.make_models(period="shift")``: ``tod_*``
+#: baselines, ``lgbm``) with their own windows, tried once each.
+WINDOWED = ("historical", "kde", "tod_shrunk")
 
 
-def make_model(name: str, window_days: int | None):
-    """The risk model ``name``: historical counts or KDE over ``window_days``, else the core's estimator."""
-    from forecasting.baselines import HistoricalCounts, KDEBaseline
+def make_model(name: str, window_days: int | None, alpha: float | None = None):
+    """The risk model ``name``, an estimator of the core (what ``crimecast forecast --model`` fits).
+
+    ``historical``/``kde``: counts or KDE over ``window_days``; ``tod_shrunk``: the same counts split
+    by the cell's time-of-day profile shrunk towards the city's with strength ``alpha`` (``None``:
+    fitted by marginal likelihood at each refit); else the core's estimator of that name.
+    """
+    from forecasting.baselines import HistoricalCounts, KDEBaseline, TimeOfDayShrunk
     from forecasting.errors import ConfigError
     from forecasting.workflows import make_models
 
@@ -237,50 +242,36 @@ def make_model(name: str, window_days: int | None):
         return HistoricalCounts(window_days=window_days)
     if name == "kde":
         return KDEBaseline(window_days=window_days)
+    if name == "tod_shrunk":
+        return TimeOfDayShrunk(window_days=window_days, alpha=alpha)
     if name == "lgbm" or name.startswith("tod_"):
         # Same estimators as `crimecast backtest --period shift`; one thread on the shared machine.
         return make_models([name], period="shift", lgbm_params={"n_jobs": 1})[name]
-    raise ConfigError(f"--model must be historical, kde, lgbm or a tod_* baseline; got {name!r}")
+    raise ConfigError(f"--model must be historical, kde, tod_shrunk, lgbm or a tod_* baseline; got {name!r}")
 
 
-def profile(panel: Panel, origin: int, window: int, alpha: float | None) -> np.ndarray:
-    """Per cell and shift of the day, the time-of-day multiplier ``3 (n_cj + alpha p_j) / (n_c + alpha)``."""
-    per = 24 // panel.periods.shift_hours
-    if alpha is None:
-        return np.ones((panel.n_cells, per))
-    lo = max(origin - window, 0)
-    y = panel.y[:, lo:origin].astype(float)
-    sod = panel.periods.shift_of_day(panel.first + np.arange(lo, origin))
-    n_cj = np.stack([y[:, sod == j].sum(axis=1) for j in range(per)], axis=1)
-    p = n_cj.sum(axis=0) / max(n_cj.sum(), 1.0)
-    n_c = n_cj.sum(axis=1, keepdims=True)
-    # A cell with no history (and alpha = 0) takes the city's profile.
-    return per * np.where(n_c + alpha > 0, (n_cj + alpha * p[None, :]) / np.maximum(n_c + alpha, 1e-12),
-                          p[None, :])
+def priority_choices(model_name: str, window_days: int | None, alpha: float | None, panel: Panel,
+                     cov: pr.Coverage, cols: np.ndarray, kmax: int,
+                     refit_months: int = 1) -> tuple[np.ndarray, list[float]]:
+    """Greedy k-max choices per shift (positions) and the fitted ``alpha_`` of each refit.
 
-
-def priority_choices(model_name: str, window_days: int | None, alphas, panel: Panel, cov: pr.Coverage,
-                     cols: np.ndarray, kmax: int, refit_months: int = 1) -> dict:
-    """Greedy k-max choices per shift for each profile strength; model refit every ``refit_months``."""
-    per = 24 // panel.periods.shift_hours
-    # The profile reads the model's window (the core's estimators: two years).
-    window = panel.periods.from_days(window_days or 728)
+    The model is refit every ``refit_months`` on the data before the block's first shift; each
+    shift's forecast reads only the columns before it; the engine is the CLI's
+    (:func:`forecasting.priority.choose_cameras` on the area coverage).
+    """
     start = panel.periods.start(panel.first + cols)
     month = (start.year * 12 + start.month - 1) // refit_months
-    out = {a: np.zeros((len(cols), kmax), dtype=np.int64) for a in alphas}
-    model = make_model(model_name, window_days)
+    out = np.zeros((len(cols), kmax), dtype=np.int64)
+    model = make_model(model_name, window_days, alpha)
+    fitted = []
     for m in pd.unique(month):  # one refit per block of months (a handful of fits)
         idx = np.flatnonzero(month == m)
-        origin0 = int(cols[idx[0]])
-        model.fit(panel, origin0)
-        prof = {a: profile(panel, origin0, window, a) for a in alphas}
+        model.fit(panel, int(cols[idx[0]]))
+        fitted.append(float(getattr(model, "alpha_", np.nan)))
         for i in idx:  # one forecast and one greedy per shift
-            base = model.predict_risk(panel, int(cols[i]))
-            j = int(panel.periods.shift_of_day([panel.first + cols[i]])[0]) % per
-            for a in alphas:
-                choice = pr.choose_cameras(cov, base * prof[a][:, j], kmax)
-                out[a][i, :len(choice)] = cov.positions(choice["camera_id"])
-    return out
+            choice = pr.choose_cameras(cov, model.predict_risk(panel, int(cols[i])), kmax)
+            out[i, :len(choice)] = cov.positions(choice["camera_id"])
+    return out, fitted
 
 
 # ---------------------------------------------------------------------------- statistics
@@ -330,16 +321,21 @@ def run(args) -> int:
     # 1. validation: choose window and profile strength on the validation year only.
     val = cols_of([args.val_year])
     best, table = None, []
-    settings = [(m, w) for m, w in itertools.product(args.model, args.windows) if m in WINDOWED]
-    settings += [(m, None) for m in args.model if m not in WINDOWED]
-    for model, w in settings:
-        ch = priority_choices(model, w, args.alphas, panel, cov, val, kmax, args.refit_months)
-        for a in args.alphas:
-            share = (sc.seen(val, ch[a][:, :10]) / sc.totals[val]).mean()
-            table.append((model, w, a, share))
-            if best is None or share > best[3]:
-                best = (model, w, a, share)
-        print(f"  validated {model} window {w} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    settings = [(m, w, a) for m, w, a in itertools.product(args.model, args.windows, args.alphas)
+                if m == "tod_shrunk"]
+    settings += [(m, w, "-") for m, w in itertools.product(args.model, args.windows)
+                 if m in WINDOWED and m != "tod_shrunk"]
+    settings += [(m, None, "-") for m in args.model if m not in WINDOWED]
+    for model, w, a in settings:
+        ch, fitted = priority_choices(model, w, None if a in ("-", "eb") else a, panel, cov, val, kmax,
+                                      args.refit_months)
+        share = (sc.seen(val, ch[:, :10]) / sc.totals[val]).mean()
+        table.append((model, w, a, share))
+        if best is None or share > best[3]:
+            best = (model, w, a, share)
+        fit_note = f", fitted alpha {np.nanmin(fitted):.1f}-{np.nanmax(fitted):.1f}" if a == "eb" else ""
+        print(f"  validated {model} window {w} alpha {a}: {share:.4f}{fit_note} "
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)
     print(f"validation {args.val_year} ({len(val)} shifts), priority mean share at k=10 by "
           f"(model, window_days, alpha): " + ", ".join(f"({m}, {w}, {a}) {s:.4f}" for m, w, a, s in table))
     m_best, w_best, a_best, _ = best
@@ -348,8 +344,11 @@ def run(args) -> int:
     # 2. test years, settings frozen.
     test = cols_of(args.test_years)
     t1 = time.perf_counter()
-    pri = priority_choices(m_best, w_best, [a_best], panel, cov, test, kmax, args.refit_months)[a_best]
+    pri, fitted = priority_choices(m_best, w_best, None if a_best in ("-", "eb") else a_best, panel, cov,
+                                   test, kmax, args.refit_months)
     t_pri = time.perf_counter() - t1
+    if a_best == "eb":
+        print(f"test years: alpha fitted at each refit {np.nanmin(fitted):.1f}-{np.nanmax(fitted):.1f}")
     rng = np.random.default_rng(args.seed)
     tot = sc.totals[test]
     res, pvals = {}, []
@@ -385,16 +384,32 @@ def run(args) -> int:
     return 0
 
 
+def _alpha(text: str) -> float | str:
+    """``--alphas`` values: a non-negative number or ``eb`` (fitted)."""
+    import argparse
+
+    if text == "eb":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"alpha must be a non-negative number or 'eb'; got {text!r}")
+    return value
+
+
 def add_arguments(ap) -> None:
-    ap.add_argument("--model", nargs="+", default=["historical", "kde"],
-                    help="risk models tried on the validation year: historical, kde (over --windows), "
-                         "lgbm and the core's time-of-day baselines tod_13, tod_52, tod_104, tod_all, "
-                         "tod_weekday_52, tod_weekday_104, tod_weekday_all, tod_blend (their own windows)")
-    ap.add_argument("--windows", type=int, nargs="+", default=[364, 728, 1456],
+    ap.add_argument("--model", nargs="+", default=["tod_shrunk"],
+                    help="risk models tried on the validation year: historical, kde, tod_shrunk (over "
+                         "--windows; tod_shrunk also over --alphas), lgbm and the core's time-of-day "
+                         "baselines tod_13, tod_52, tod_104, tod_all, tod_weekday_52, tod_weekday_104, "
+                         "tod_weekday_all, tod_blend (their own windows)")
+    ap.add_argument("--windows", type=int, nargs="+", default=[728],
                     help="model windows (days) tried on the validation year")
-    ap.add_argument("--alphas", type=lambda s: None if s == "none" else float(s), nargs="+",
-                    default=[0.0, 2.0, 10.0, 50.0, None],
-                    help="time-of-day profile strengths tried on the validation year ('none': no profile)")
+    ap.add_argument("--alphas", type=_alpha, nargs="+", default=["eb", 10.0, 30.0],
+                    help="tod_shrunk's profile strengths tried on the validation year ('eb': fitted at "
+                         "each refit by marginal likelihood)")
     ap.add_argument("--refit-months", type=int, default=1, help="months between model refits")
     ap.add_argument("--val-year", type=int, default=2017)
     ap.add_argument("--test-years", type=int, nargs="+", default=[2018, 2019])

@@ -9,9 +9,17 @@ Part 2 (``--compare``) draws the same synthetic cells with four plotly component
 ``choroplethmap`` (GeoJSON polygons on a map), ``scattermap`` (circle markers on a map),
 ``scattergl`` (square markers on projected axes) and ``heatmap`` (one raster over rows/columns).
 
+Part 3 (``--viewport``) stores a simulated forecast of ``--cells`` cells (default 1 M; labelled
+simulated: seeded synthetic cells, not a real city) in SQLite, or in a fresh database on a PostgreSQL
+server with ``--postgres URL``, and times in the browser the map at low zoom (sign-in to drawn: the
+whole grid in blocks), then zooms by ``Plotly.relayout`` to middle and high zoom at three places
+each and times each redraw (the callback reads only the cells in view). Every time is from the
+user's action to the new raster drawn in Chromium.
+
 Usage::
 
     uv run python benchmarks/bench_dashboard.py                 # 10k and 50k cells
+    uv run python benchmarks/bench_dashboard.py --viewport --cells 1000000
     uv run python benchmarks/bench_dashboard.py --cells 10000 --repeats 5
     uv run python benchmarks/bench_dashboard.py --compare --cells 10000 50000
 """
@@ -93,6 +101,104 @@ def bench_app(n_cells: int, repeats: int) -> dict:
             "signin_to_map_warm_s": round(statistics.median(signin[1:] or signin), 2),
             "period_change_median_s": round(statistics.median(redraw), 2),
             "period_change_max_s": round(max(redraw), 2), "repeats": repeats}
+
+
+_VIEW_STATE_JS = """
+const gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
+if (!gd || !gd.data || !gd.data.length || gd.data[0].type !== 'heatmap') return null;
+if (!gd.querySelector('.heatmaplayer image') || !gd.calcdata || !gd.calcdata[0]) return null;
+const z = gd.calcdata[0][0].z;
+return {fresh: !gd.data[0].__seen, block: gd.layout.meta && gd.layout.meta.block,
+        pixels: z.length * (z[0] ? z[0].length : 0), x0: gd.data[0].x0};
+"""
+_MARK_JS = "const gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot'); gd.data[0].__seen = true;"
+_ZOOM_JS = """
+const gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');
+Plotly.relayout(gd, {'xaxis.range': arguments[1], 'yaxis.range': arguments[2]});
+"""
+
+
+def bench_viewport(n_cells: int, postgres: str | None = None) -> dict:
+    """Low, middle and high zoom draw times of the real app over a simulated ``n_cells`` forecast."""
+    import contextlib
+    import sys
+
+    from selenium.webdriver.common.by import By
+
+    from dashboards import create_app, ids
+    from dashboards.settings import DashboardSettings
+    from dashboards.testing import chrome, serve_in_thread
+    from forecasting.config import load_settings
+    from forecasting.store import migrate
+    from forecasting.store.session import make_engine, make_session_factory
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from benchmarks.bench_ingest import _database  # noqa: E402
+    from tests.support.synthetic import seed_store  # noqa: E402
+
+    data = Path(tempfile.mkdtemp(prefix="crimecast-bench-"))
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(_database(postgres, str(data)))
+        settings = load_settings(data_dir=str(data), database_url=url, _toml_file=None)
+        migrate.upgrade(url)
+        engine = make_engine(url)
+        stack.callback(engine.dispose)
+        factory = make_session_factory(engine)
+        t0 = time.perf_counter()
+        seed = seed_store(factory, n_cells=n_cells, n_runs=1, n_incidents=1_000,
+                          users={"ana": ("analyst-password", "analyst")})
+        seed_s = time.perf_counter() - t0
+        cells = seed["cells"]
+        n_cols, n_rows = int(cells["col"].max() - cells["col"].min() + 1), int(cells["row"].max()
+                                                                               - cells["row"].min() + 1)
+        app = create_app(settings, dash_settings=DashboardSettings(secret_key="bench-secret-key-0123456789abcdef"))
+        from dashboards.app import warm_up
+
+        warm_up(app)
+        served = serve_in_thread(app.server)
+        stack.callback(served.close)
+        driver = chrome()
+        stack.callback(driver.quit)
+        state = lambda: driver.execute_script(_VIEW_STATE_JS, ids.MAP_GRAPH)  # noqa: E731
+        driver.get(served.url + "/login")
+        driver.find_element(By.ID, "username").send_keys("ana")
+        driver.find_element(By.ID, "password").send_keys("analyst-password")
+        t = time.perf_counter()
+        driver.find_element(By.ID, "login-submit").click()
+        low = _wait(lambda: state())
+        out = {"cells": n_cells, "backend": "postgresql" if postgres else "sqlite", "seed_s": round(seed_s, 1),
+               "low_zoom_signin_to_map_s": round(time.perf_counter() - t, 2), "low_zoom_block": low["block"],
+               "low_zoom_pixels": low["pixels"]}
+        # The graph reports its first layout ("autosize") as a zoom: let that redraw land before zooming.
+        time.sleep(3)
+        low = _wait(lambda: state())
+        rng = __import__("numpy").random.default_rng(0)
+        for level, width in (("middle", max(n_cols // 6, 8)), ("high", 40)):
+            times, blocks, pixels = [], [], []
+            for _ in range(3):
+                x = float(rng.uniform(0, n_cols - width))
+                y = float(rng.uniform(0, n_rows - width))
+                driver.execute_script(_MARK_JS, ids.MAP_GRAPH)
+                t = time.perf_counter()
+                driver.execute_script(_ZOOM_JS, ids.MAP_GRAPH, [x, x + width], [y, y + width])
+                # A new raster of this view: not the whole-grid one (a different block size or origin).
+                got = _wait(lambda: (s := state()) and s["fresh"] and (s["block"], s["x0"]) != (low["block"], low["x0"])
+                            and s)
+                times.append(time.perf_counter() - t)
+                blocks.append(got["block"])
+                pixels.append(got["pixels"])
+            out[f"{level}_zoom_median_s"] = round(statistics.median(times), 2)
+            out[f"{level}_zoom_max_s"] = round(max(times), 2)
+            out[f"{level}_zoom_block"] = max(blocks)
+            out[f"{level}_zoom_max_pixels"] = max(pixels)
+        # Back out to the whole grid (double-click): the block figure is cached by then.
+        driver.execute_script(_MARK_JS, ids.MAP_GRAPH)
+        t = time.perf_counter()
+        driver.execute_script("const gd = document.querySelector('#' + arguments[0] + ' .js-plotly-plot');"
+                              "Plotly.relayout(gd, {'xaxis.autorange': true, 'yaxis.autorange': true});", ids.MAP_GRAPH)
+        _wait(lambda: (s := state()) and s["fresh"] and s)
+        out["low_zoom_again_s"] = round(time.perf_counter() - t, 2)
+    return out
 
 
 _COMPARE_JS = """
@@ -196,6 +302,8 @@ def main() -> None:
     ap.add_argument("--cells", type=int, nargs="+", default=[10_000, 50_000])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--compare", action="store_true", help="Compare map components instead of timing the app.")
+    ap.add_argument("--viewport", action="store_true", help="Low / middle / high zoom over one large forecast.")
+    ap.add_argument("--postgres", metavar="URL", help="--viewport: store on this PostgreSQL server (default SQLite).")
     args = ap.parse_args()
     from dashboards.testing import browser_missing
 
@@ -204,6 +312,10 @@ def main() -> None:
         raise SystemExit(f"cannot benchmark: {why}")
     if args.compare:
         bench_compare(args.cells)
+        return
+    if args.viewport:
+        for n in args.cells:
+            print(json.dumps(bench_viewport(n, args.postgres)), flush=True)
         return
     for n in args.cells:
         print(json.dumps(bench_app(n, args.repeats)), flush=True)

@@ -178,6 +178,10 @@ def warm_up(app) -> None:
         runs = ctx.provider.forecast_runs()
         if len(runs):
             risk_map.map_figure(ctx, int(runs.iloc[0]["id"]), "expected_count", ["cameras", "boundaries"])
+        # The newest run of each period kind with the layers ticked on arrival: a run of a million cells
+        # reads its values once (cached), so the first far-out view after sign-in is served from memory.
+        for run_id in runs.sort_values("id").groupby("period")["id"].last():
+            risk_map.map_figure(ctx, int(run_id), "expected_count", risk_map.default_layers(ctx.provider))
     except Exception:  # noqa: BLE001 - a warm-up must never stop the server from starting
         pass
 

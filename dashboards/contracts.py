@@ -97,6 +97,22 @@ class DashboardProvider(Protocol):
     def forecast(self, run_id: int) -> pd.DataFrame:
         """Per-cell forecast of a run (``forecast`` contract)."""
 
+    def forecast_cell(self, run_id: int, cell_id: str) -> pd.DataFrame:
+        """One cell of a run (``forecast`` contract, one row or none): the panel of a large run reads no more."""
+
+    def forecast_extent(self, run_id: int) -> dict:
+        """``n_cells, col_min, col_max, row_min, row_max`` of a run's cells (ranges None for H3 grids)."""
+
+    def forecast_window(self, run_id: int, col_min: int, col_max: int, row_min: int, row_max: int) -> pd.DataFrame:
+        """The run's cells inside a column / row box (``cell_id, expected_count, probability, rank``, centroid,
+        ``row, col, area_m2, label``): what a zoomed-in map of a large grid draws."""
+
+    def forecast_values(self, run_id: int) -> pd.DataFrame:
+        """Every cell of the run as numbers (``col, row, expected_count, probability``), for far-out block views."""
+
+    def forecast_frame_cells(self, run_id: int) -> pd.DataFrame:
+        """Some cells of the run's grid (``row, col, centroid_lon, centroid_lat, area_m2``) to fit the map frame."""
+
     def cell_history(self, run_id: int, cell_id: str, periods: int = 12) -> pd.DataFrame:
         """Recent incident counts of one cell (``history`` contract)."""
 

@@ -222,6 +222,221 @@ def risk_map_figure(
     return fig
 
 
+#: Most raster pixels (cells, or blocks of cells) one viewport figure carries: 128 x 128.
+MAX_VIEW_PIXELS = 16_384
+
+
+@dataclass(frozen=True)
+class Viewport:
+    """A box of grid columns and rows (inclusive) drawn in blocks of ``block`` x ``block`` cells.
+
+    Hashable: with the run, measure and layers it is the key of a cached viewport figure.
+    """
+
+    col_min: int
+    col_max: int
+    row_min: int
+    row_max: int
+    block: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Raster rows and columns of the drawn blocks."""
+        b = self.block
+        return (self.row_max - self.row_min) // b + 1, (self.col_max - self.col_min) // b + 1
+
+
+def _axis_range(relayout: Mapping, axis: str) -> tuple[float, float] | None:
+    if relayout.get(f"{axis}.autorange"):
+        return None
+    pair = relayout.get(f"{axis}.range")
+    if pair is None and f"{axis}.range[0]" in relayout and f"{axis}.range[1]" in relayout:
+        pair = (relayout[f"{axis}.range[0]"], relayout[f"{axis}.range[1]"])
+    if pair is None:
+        return None
+    try:
+        lo, hi = sorted(float(v) for v in pair)
+    except (TypeError, ValueError):
+        return None
+    return (lo, hi) if np.isfinite([lo, hi]).all() else None
+
+
+def viewport(relayout: Mapping | None, extent: Mapping, max_pixels: int | None = None,
+             pad: float = 0.5) -> Viewport:
+    """The box of cells to draw for the map's current view, and how coarsely.
+
+    Parameters
+    ----------
+    relayout : mapping or None
+        The graph's ``relayoutData``: ``xaxis.range[0]``... in raster coordinates (column and row
+        minus the extent's minimum), or ``xaxis.autorange`` / nothing for the whole extent.
+    extent : mapping
+        ``col_min, col_max, row_min, row_max`` of the run's cells.
+    max_pixels : int, optional
+        Upper bound of drawn blocks (default :data:`MAX_VIEW_PIXELS`); the block side is the smallest
+        power of two that keeps under it.
+    pad : float
+        Share of the view's width and height added on each side, so that a short pan stays drawn.
+
+    The box is snapped outward to multiples of 8 blocks from the extent's corner, so nearby views
+    share one key (and one cached figure), and clipped to the extent.
+
+    Examples
+    --------
+    >>> ext = {"col_min": 0, "col_max": 999, "row_min": 0, "row_max": 999}
+    >>> viewport(None, ext)
+    Viewport(col_min=0, col_max=999, row_min=0, row_max=999, block=8)
+    >>> viewport({"xaxis.range[0]": 100, "xaxis.range[1]": 140, "yaxis.range[0]": 10, "yaxis.range[1]": 50}, ext)
+    Viewport(col_min=80, col_max=167, row_min=0, row_max=71, block=1)
+    """
+    relayout = relayout or {}
+    max_pixels = MAX_VIEW_PIXELS if max_pixels is None else int(max_pixels)
+    lo = {"x": int(extent["col_min"]), "y": int(extent["row_min"])}
+    hi = {"x": int(extent["col_max"]), "y": int(extent["row_max"])}
+    box = {}
+    for axis in ("x", "y"):
+        rng = _axis_range(relayout, f"{axis}axis")
+        if rng is None:
+            box[axis] = (lo[axis], hi[axis])
+            continue
+        a, b = rng[0] + lo[axis], rng[1] + lo[axis]
+        margin = (b - a) * pad
+        box[axis] = (max(lo[axis], int(np.floor(a - margin))), min(hi[axis], int(np.ceil(b + margin))))
+        if box[axis][0] > box[axis][1]:  # panned entirely off the grid
+            box[axis] = (lo[axis], hi[axis])
+    block = 1
+    while True:  # the smallest power-of-two block whose snapped box stays within the bound
+        step = 8 * block
+        out = {}
+        for axis in ("x", "y"):
+            a = lo[axis] + (box[axis][0] - lo[axis]) // step * step
+            b = lo[axis] + ((box[axis][1] - lo[axis]) // step + 1) * step - 1
+            out[axis] = (a, min(b, hi[axis]))
+        view = Viewport(out["x"][0], out["x"][1], out["y"][0], out["y"][1], block)
+        if view.shape[0] * view.shape[1] <= max_pixels:
+            return view
+        block *= 2
+
+
+def block_values(values: pd.DataFrame, view: Viewport) -> pd.DataFrame:
+    """Cells of ``view`` aggregated into its blocks: ``bcol, brow, n_cells, expected_count, probability, max_expected``.
+
+    ``expected_count`` and ``probability`` are means per cell of the block (so the colour scale
+    reads the same at every zoom), ``max_expected`` the block's highest cell. Vectorised
+    (``np.bincount`` over block indices).
+
+    Examples
+    --------
+    >>> v = pd.DataFrame({"col": [0, 1, 2, 3], "row": [0, 0, 0, 0], "expected_count": [1.0, 3.0, 5.0, 5.0],
+    ...                   "probability": [0.5, 0.5, 0.9, 0.9]})
+    >>> block_values(v, Viewport(0, 3, 0, 1, 2))[["bcol", "n_cells", "expected_count", "max_expected"]].to_numpy()
+    array([[0., 2., 2., 3.],
+           [1., 2., 5., 5.]])
+    """
+    col = values["col"].to_numpy(np.int64)
+    row = values["row"].to_numpy(np.int64)
+    inside = (col >= view.col_min) & (col <= view.col_max) & (row >= view.row_min) & (row <= view.row_max)
+    n_rows, n_cols = view.shape
+    bc = (col[inside] - view.col_min) // view.block
+    br = (row[inside] - view.row_min) // view.block
+    flat = br * n_cols + bc
+    size = n_rows * n_cols
+    n = np.bincount(flat, minlength=size)
+    ec = values["expected_count"].to_numpy(float)[inside]
+    pr = values["probability"].to_numpy(float)[inside]
+    top = np.full(size, -np.inf)
+    np.maximum.at(top, flat, ec)
+    keep = np.flatnonzero(n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_ec = np.bincount(flat, ec, minlength=size)[keep] / n[keep]
+        mean_pr = np.bincount(flat, pr, minlength=size)[keep] / n[keep]
+    return pd.DataFrame({"bcol": keep % n_cols, "brow": keep // n_cols, "n_cells": n[keep],
+                         "expected_count": mean_ec, "probability": mean_pr, "max_expected": top[keep]})
+
+
+def risk_map_view_figure(
+    cells: pd.DataFrame,
+    *,
+    view: Viewport,
+    extent: Mapping,
+    frame_cells: pd.DataFrame,
+    measure: str = "expected_count",
+    crs: str | None = None,
+    cameras: pd.DataFrame | None = None,
+    places: pd.DataFrame | None = None,
+    boundaries: Mapping[str, dict] | None = None,
+    streets: pd.DataFrame | None = None,
+    layers: Iterable[str] = (),
+    selected_cell: str | None = None,
+    title: str | None = None,
+    height: int = 640,
+) -> go.Figure:
+    """The risk map of a large grid, drawn only for ``view``: cells, or blocks of cells far out.
+
+    Parameters
+    ----------
+    cells : DataFrame
+        With ``view.block == 1``: the cells in the box (``cell_id, row, col, label`` and the measure);
+        otherwise :func:`block_values` of the box.
+    view : Viewport
+    extent : mapping
+        ``col_min, col_max, row_min, row_max`` of the whole run: the axes span it, so zooming and
+        panning work in one coordinate system at every block size.
+    frame_cells : DataFrame
+        Some cells of the run (``row, col, centroid_lon, centroid_lat, area_m2``) to fit the raster frame.
+    measure, crs, cameras, places, boundaries, streets, layers, selected_cell, title, height
+        As :func:`risk_map_figure`.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        At most ``view.shape`` pixels; ``layout.meta["block"]`` is the block side.
+
+    Examples
+    --------
+    >>> from tests.support.fake_provider import FakeProvider
+    >>> p = FakeProvider(n_cells=400)
+    >>> fc = p.forecast(1)
+    >>> ext = {"col_min": int(fc["col"].min()), "col_max": int(fc["col"].max()),
+    ...        "row_min": int(fc["row"].min()), "row_max": int(fc["row"].max())}
+    >>> v = viewport(None, ext, max_pixels=100)
+    >>> fig = risk_map_view_figure(block_values(fc, v), view=v, extent=ext, frame_cells=fc, crs=p.CRS)
+    >>> fig.layout.meta["block"], fig.data[0].z.shape == v.shape
+    (2, True)
+    """
+    _check_measure(measure)
+    layers = set(layers)
+    gf = grid_frame(frame_cells, crs)
+    gf = GridFrame(gf.crs, gf.size, gf.ax, gf.ay, int(extent["col_min"]), int(extent["row_min"]),
+                   int(extent["col_max"]) - int(extent["col_min"]) + 1,
+                   int(extent["row_max"]) - int(extent["row_min"]) + 1)
+    n_rows, n_cols = view.shape
+    z = np.full((n_rows, n_cols), np.nan)
+    names = np.full((n_rows, n_cols), "", dtype=object)
+    if view.block == 1:
+        r = cells["row"].to_numpy(np.int64) - view.row_min
+        c = cells["col"].to_numpy(np.int64) - view.col_min
+        z[r, c] = cells[measure].to_numpy(float)
+        names[r, c] = cell_names(cells)
+    else:
+        r, c = cells["brow"].to_numpy(np.int64), cells["bcol"].to_numpy(np.int64)
+        z[r, c] = cells[measure].to_numpy(float)
+        names[r, c] = ("block of " + cells["n_cells"].astype(str) + " cells; highest cell "
+                       + cells["max_expected"].map("{:.3f}".format) + " expected").to_numpy(dtype=object)
+    offset = (view.block - 1) / 2
+    fig = _heatmap(z, names, measure, view.col_min - gf.col0 + offset, view.row_min - gf.row0 + offset, view.block)
+    hit = cells if view.block == 1 else cells.iloc[0:0].assign(cell_id=[])
+    _raster_layers(fig, gf, hit, cameras if "cameras" in layers else None, places if "places" in layers else None,
+                   boundaries if "boundaries" in layers else None, selected_cell, None,
+                   streets if "streets" in layers else None, meta={"block": view.block})
+    fig.update_layout(height=height, margin={"l": 0, "r": 0, "t": 36 if title else 8, "b": 0},
+                      title={"text": title, "x": 0.01, "font": {"size": 14}} if title else None,
+                      legend={"orientation": "h", "y": 0.0, "x": 0.0, "bgcolor": "rgba(255,255,255,0.8)"},
+                      paper_bgcolor="white", plot_bgcolor=NO_FORECAST_COLOUR, uirevision="risk-map",
+                      clickmode="event")
+    return fig
+
+
 def _raster_map(forecast, measure, crs, cameras, places, boundaries, selected_cell, highlight_camera,
                 streets=None) -> go.Figure:
     gf = grid_frame(forecast, crs)
@@ -231,14 +446,29 @@ def _raster_map(forecast, measure, crs, cameras, places, boundaries, selected_ce
     z[r, c] = forecast[measure].to_numpy(float)
     names = np.full((gf.n_rows, gf.n_cols), "", dtype=object)
     names[r, c] = cell_names(forecast)
+    fig = _heatmap(z, names, measure, 0.0, 0.0, 1)
+    _raster_layers(fig, gf, forecast, cameras, places, boundaries, selected_cell, highlight_camera, streets)
+    return fig
+
+
+def _heatmap(z: np.ndarray, names: np.ndarray, measure: str, x0: float, y0: float, step: int) -> go.Figure:
+    """The cells (or blocks of ``step`` x ``step`` cells) as one raster whose first pixel is centred at (x0, y0)."""
     zmax = _zmax(z)
-    fig = go.Figure(go.Heatmap(
-        z=z, x0=0, dx=1, y0=0, dy=1, colorscale=COLORSCALE, zmin=0, zmax=zmax, hoverongaps=False,
+    what = MEASURES[measure] if step == 1 else f"{MEASURES[measure]} (mean per cell)"
+    extra = "click for details" if step == 1 else "zoom in for cells"
+    return go.Figure(go.Heatmap(
+        z=z, x0=x0, dx=step, y0=y0, dy=step, colorscale=COLORSCALE, zmin=0, zmax=zmax, hoverongaps=False,
         colorbar=colorbar(z, measure, zmax), text=names,
-        hovertemplate=f"%{{text}}<br>{MEASURES[measure]}: %{{z:.3f}}<extra>click for details</extra>", name="cells",
+        hovertemplate=f"%{{text}}<br>{what}: %{{z:.3f}}<extra>{extra}</extra>", name="cells",
     ))
+
+
+def _raster_layers(fig, gf: GridFrame, forecast, cameras, places, boundaries, selected_cell, highlight_camera,
+                   streets, meta: dict | None = None) -> None:
+    """Layers, the selected cell and the axes of a raster map (``forecast`` only needs to hold the selected cell)."""
+    z = fig.data[0].z
     # Cells outside the forecast show the background; when there are some, the legend says what that grey means.
-    if np.isnan(z).any():
+    if np.isnan(np.asarray(z, dtype=float)).any():
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="no forecast (no data there)",
                                  marker={"symbol": "square", "size": 12, "color": NO_FORECAST_COLOUR},
                                  hoverinfo="skip"))
@@ -284,11 +514,18 @@ def _raster_map(forecast, measure, crs, cameras, places, boundaries, selected_ce
     fig.update_xaxes(visible=False, range=[-0.5, gf.n_cols - 0.5], constrain="domain")
     fig.update_yaxes(visible=False, range=[-0.5, gf.n_rows - 0.5], scaleanchor="x", scaleratio=1,
                      constrain="domain")
-    fig.update_layout(meta={"kind": "raster", "col0": gf.col0, "row0": gf.row0, "cell_size_m": gf.size},
-                      annotations=[{"text": f"cells of {gf.size:g} m; no basemap (offline)", "showarrow": False,
+    fig.update_layout(meta={"kind": "raster", "col0": gf.col0, "row0": gf.row0, "cell_size_m": gf.size,
+                            **(meta or {})},
+                      annotations=[{"text": _note(gf, meta), "showarrow": False,
                                     "xref": "paper", "yref": "paper", "x": 0.0, "y": 1.0, "xanchor": "left",
                                     "yanchor": "bottom", "font": {"size": 10, "color": "#666"}}])
-    return fig
+
+
+def _note(gf: GridFrame, meta: dict | None) -> str:
+    block = int((meta or {}).get("block", 1))
+    if block > 1:
+        return f"cells of {gf.size:g} m drawn as blocks of {block}x{block} (zoom in for cells); no basemap (offline)"
+    return f"cells of {gf.size:g} m; no basemap (offline)"
 
 
 def highlight_shapes(forecast: pd.DataFrame, col0: int, row0: int, selected_cell: str | None) -> list[dict]:
@@ -468,15 +705,30 @@ def cell_at(forecast: pd.DataFrame, figure_meta: Mapping | None, point: Mapping)
         return None
     if point.get("curveNumber", 0) == 0 and point.get("location") is not None:
         return str(point["location"])
+    at = clicked_col_row(figure_meta, point)
+    if at is None:
+        return None
+    hit = forecast.loc[(forecast["col"] == at[0]) & (forecast["row"] == at[1]), "cell_id"]
+    return str(hit.iloc[0]) if len(hit) else None
+
+
+def clicked_col_row(figure_meta: Mapping | None, point: Mapping) -> tuple[int, int] | None:
+    """Grid column and row of the cell under a click on a raster map; None off a raster.
+
+    Examples
+    --------
+    >>> clicked_col_row({"kind": "raster", "col0": 5, "row0": 10}, {"x": 1, "y": 0})
+    (6, 10)
+    >>> clicked_col_row({"kind": "raster", "col0": 5, "row0": 10}, {"x": 1.2, "y": -0.3})  # a marker over it
+    (6, 10)
+    """
     meta = figure_meta or {}
     if meta.get("kind") != "raster" or point.get("x") is None or point.get("y") is None:
         return None
-    if not (np.isfinite(float(point["x"])) and np.isfinite(float(point["y"]))):
+    x, y = float(point["x"]), float(point["y"])
+    if not (np.isfinite(x) and np.isfinite(y)):
         return None
-    col = int(round(float(point["x"]))) + int(meta["col0"])
-    row = int(round(float(point["y"]))) + int(meta["row0"])
-    hit = forecast.loc[(forecast["col"] == col) & (forecast["row"] == row), "cell_id"]
-    return str(hit.iloc[0]) if len(hit) else None
+    return int(round(x)) + int(meta["col0"]), int(round(y)) + int(meta["row0"])
 
 
 def history_figure(history: pd.DataFrame, forecast_value: float | None = None, period: str = "period",

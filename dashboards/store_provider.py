@@ -138,6 +138,7 @@ class StoreProvider(StoreAnalysis):
         self._forecasts = FigureCache(size=6, ttl=float("inf"))
         self._priority = FigureCache(size=6, ttl=float("inf"))
         self._evaluations = FigureCache(size=64, ttl=float("inf"))
+        self._views = FigureCache(size=32, ttl=float("inf"))  # extents, frame cells, values of stored runs
         self._static: dict[str, Any] = {}
 
     def _read(self, fn: Callable, **kw):
@@ -180,14 +181,42 @@ class StoreProvider(StoreAnalysis):
 
         return self._forecasts.get_or(int(run_id), load)
 
+    def forecast_cell(self, run_id: int, cell_id: str) -> pd.DataFrame:
+        from forecasting.jobs.places import run_labels
+        from forecasting.store.forecasts import forecast_frame
+
+        frame = self._read(forecast_frame, run_id=int(run_id), cell_id=str(cell_id)).loc[:, FORECAST_VIEW_COLUMNS[:-1]]
+        labels = run_labels(self.factory, run_id=int(run_id))
+        return frame.assign(label=frame["cell_id"].astype(str).map(labels).astype(object))
+
+    def forecast_extent(self, run_id: int) -> dict:
+        from forecasting.store.viewport import forecast_extent
+
+        return self._views.get_or(("extent", int(run_id)), lambda: self._read(forecast_extent, run_id=int(run_id)))
+
+    def forecast_window(self, run_id: int, col_min: int, col_max: int, row_min: int, row_max: int) -> pd.DataFrame:
+        from forecasting.store.viewport import forecast_window
+
+        return self._read(forecast_window, run_id=int(run_id), col_min=col_min, col_max=col_max, row_min=row_min,
+                          row_max=row_max)
+
+    def forecast_values(self, run_id: int) -> pd.DataFrame:
+        from forecasting.store.viewport import forecast_values
+
+        return self._views.get_or(("values", int(run_id)), lambda: self._read(forecast_values, run_id=int(run_id)))
+
+    def forecast_frame_cells(self, run_id: int) -> pd.DataFrame:
+        from forecasting.store.viewport import grid_sample
+
+        return self._views.get_or(("frame", int(run_id)), lambda: self._read(grid_sample, run_id=int(run_id)))
+
     def cell_history(self, run_id: int, cell_id: str, periods: int = 12) -> pd.DataFrame:
         import shapely
 
         from forecasting.store.repository import incident_times_in_box
 
         run = self._run(run_id)
-        fc = self.forecast(run_id)
-        hit = fc[fc["cell_id"] == str(cell_id)]
+        hit = self.forecast_cell(run_id, str(cell_id))
         if hit.empty:
             raise DataError(f"no cell {cell_id!r} in forecast run {run_id}")
         length = pd.Timestamp(run["period_end"]) - pd.Timestamp(run["period_start"])

@@ -139,6 +139,8 @@ class Settings(BaseSettings):
     near_repeat_days: int = Field(default=365, description="Days of training incidents the Knox test reads.")
     near_repeat_permutations: int = Field(default=199, description="Permutations of the training Knox test.")
     chunk_size: int = Field(default=50_000, description="Rows per ingestion chunk (bounds memory).")
+    copy_workers: int = Field(
+        default=2, description="PostgreSQL: connections that COPY ingest chunks into the staging tables in parallel.")
     study_area: tuple[float, float, float, float] | None = Field(
         default=None,
         description="Optional lon/lat box (west, south, east, north); rows outside are quarantined.",
@@ -183,8 +185,8 @@ class Settings(BaseSettings):
             raise ValueError(f"near_repeat_permutations must be an integer of at least 9; got {v}")
         return v
 
-    @field_validator("retention_days", "chunk_size", "dask_workers", "dask_tile_cells", "near_repeat_days",
-                     "retention_counts_days", "retention_forecasts_days", "retention_exports_days",
+    @field_validator("retention_days", "chunk_size", "copy_workers", "dask_workers", "dask_tile_cells",
+                     "near_repeat_days", "retention_counts_days", "retention_forecasts_days", "retention_exports_days",
                      "retention_audit_days")
     @classmethod
     def _positive_int(cls, v: int | None) -> int | None:

@@ -48,6 +48,7 @@ from forecasting.baselines import (
     SEPPGrid,
     TimeOfDayBlend,
     TimeOfDayCounts,
+    TimeOfDayShrunk,
 )
 from forecasting.config import DEFAULT_CELL_SIZE
 from forecasting.errors import ConfigError, DataError, InputError
@@ -86,6 +87,7 @@ def _tod_models(period: str) -> dict[str, Any]:
         out[f"tod_weekday_{weeks}"] = TimeOfDayCounts(window_days=weeks * 7, weekday=True)
     out["tod_weekday_all"] = TimeOfDayCounts(window_days=None, weekday=True)
     out["tod_blend"] = TimeOfDayBlend(weekday=period == "day")
+    out["tod_shrunk"] = TimeOfDayShrunk(weekday=period == "day")
     return out
 
 
@@ -100,15 +102,16 @@ def make_models(names: Sequence[str], *, random_state: int = 0,
 
     ``tod`` expands to the time-of-day baselines at day, shift and hour periods
     (``tod_13``, ``tod_52``, ``tod_104``, ``tod_all``, ``tod_weekday_52``,
-    ``tod_weekday_104``, ``tod_weekday_all``, ``tod_blend``; at day periods only the weekday
-    ones and the blend) and to nothing at weeks, where a slot of the day does not exist.
+    ``tod_weekday_104``, ``tod_weekday_all``, ``tod_blend``, ``tod_shrunk``; at day periods
+    only the weekday ones, the blend and the shrunk profile) and to nothing at weeks, where a
+    slot of the day does not exist.
 
     Examples
     --------
     >>> list(make_models(["naive", "historical"]))
     ['naive', 'historical_13', 'historical_52', 'historical_104', 'historical_all']
     >>> list(make_models(["tod"], period="day"))
-    ['tod_weekday_52', 'tod_weekday_104', 'tod_weekday_all', 'tod_blend']
+    ['tod_weekday_52', 'tod_weekday_104', 'tod_weekday_all', 'tod_blend', 'tod_shrunk']
     """
     out: dict[str, Any] = {}
     period = as_spec(period).kind

@@ -16,6 +16,7 @@ from forecasting.baselines import (
     SEPPGrid,
     TimeOfDayBlend,
     TimeOfDayCounts,
+    TimeOfDayShrunk,
 )
 from forecasting.errors import ConfigError, DataError
 from forecasting.features import Panel
@@ -267,3 +268,53 @@ def test_rate_oracle_at_shifts_reads_only_the_same_shift():
     # The flat oracle (every shift) ignores the time of day.
     flat = RateOracle(scale_days=2, time_of_day=False)
     assert 0.5 < flat.predict_risk(pan, day)[0] < 1.5 and 0.5 < flat.predict_risk(pan, night)[0] < 1.5
+
+
+def test_time_of_day_shrunk_known_values_between_the_same_slot_and_the_overall_rate():
+    # Two days of three shifts; column 6 is shift 0. Cell 0: 6 on shift 0; cell 1: 2 on each other shift.
+    y = [[3, 0, 0, 3, 0, 0],
+         [0, 1, 1, 0, 1, 1]]
+    pan = _shift_panel(y)
+    # City profile p = (0.6, 0.2, 0.2); k = 2 periods per shift of the day.
+    got = TimeOfDayShrunk(window_days=None, alpha=2.0).fit(pan, 6).predict_risk(pan, 6)
+    assert got.tolist() == pytest.approx([6 / 2 * (6 + 1.2) / 8, 4 / 2 * 1.2 / 6])
+    # alpha = 0 is the same-slot mean; a huge alpha the overall mean times the city's share.
+    same = TimeOfDayShrunk(window_days=None, alpha=0.0).fit(pan, 6).predict_risk(pan, 6)
+    assert same.tolist() == TimeOfDayCounts(window_days=None).fit(pan, 6).predict_risk(pan, 6).tolist()
+    flat = TimeOfDayShrunk(window_days=None, alpha=1e9).fit(pan, 6).predict_risk(pan, 6)
+    assert flat.tolist() == pytest.approx([3 * 0.6, 2 * 0.6])
+    # Shift 1 (column 4) reads column 1 as its own slot (one whole day of history before it).
+    assert TimeOfDayShrunk(window_days=None, alpha=0.0).fit(pan, 4).predict_risk(pan, 4).tolist() == [0.0, 1.0]
+    # A one-day window reads the last three columns only.
+    assert TimeOfDayShrunk(window_days=1, alpha=0.0).fit(pan, 6).predict_risk(pan, 6).tolist() == [3.0, 0.0]
+
+
+def test_time_of_day_shrunk_fits_alpha_by_marginal_likelihood():
+    rng = np.random.default_rng(3)
+    n_cells, n_days = 400, 200
+    # Every cell has the city's profile: the fitted strength is large (no cell-specific profile).
+    same = rng.poisson(np.tile([0.3, 0.1, 0.1], n_days), (n_cells, 3 * n_days)).astype(np.float32)
+    a_same = TimeOfDayShrunk(window_days=None).fit(_shift_panel(same), 3 * n_days).alpha_
+    # Each cell has its own profile (Dirichlet with strength 5 around the city's): alpha near 5.
+    prof = rng.dirichlet(5 * np.array([0.6, 0.2, 0.2]), n_cells)
+    own = rng.poisson(np.tile(prof * 0.5, n_days)).astype(np.float32)
+    a_own = TimeOfDayShrunk(window_days=None).fit(_shift_panel(own), 3 * n_days).alpha_
+    assert a_same > 100 and 3 < a_own < 8
+    # Only the window before the origin is read.
+    later = own.copy()
+    later[:, 300:] = 0
+    assert TimeOfDayShrunk(window_days=None).fit(_shift_panel(later), 300).alpha_ == \
+        TimeOfDayShrunk(window_days=None).fit(_shift_panel(own), 300).alpha_
+    # No incident: alpha is undefined and the scores are zero.
+    empty = TimeOfDayShrunk().fit(_shift_panel(np.zeros((2, 9))), 9)
+    assert np.isnan(empty.alpha_) and empty.predict_risk(_shift_panel(np.zeros((2, 9))), 9).tolist() == [0, 0]
+
+
+def test_time_of_day_shrunk_rejects_bad_parameters_and_needs_fit():
+    pan = _shift_panel([[1, 2, 3, 4]])
+    with pytest.raises(ConfigError, match=re.escape("alpha must be a non-negative number or None; got -1")):
+        TimeOfDayShrunk(alpha=-1).fit(pan, 3)
+    with pytest.raises(ConfigError, match="period 'week'"):
+        TimeOfDayShrunk().fit(_panel([[1, 2, 3]]), 2)
+    with pytest.raises(DataError, match="not fitted yet"):
+        TimeOfDayShrunk().predict_risk(pan, 3)

@@ -54,7 +54,7 @@ def test_top_k_breaks_ties_by_station_order_and_same_shift_uses_only_that_shift(
 
 
 def test_make_model_takes_the_core_shift_estimators_and_names_a_bad_model():
-    from forecasting.baselines import HistoricalCounts, TimeOfDayBlend, TimeOfDayCounts
+    from forecasting.baselines import HistoricalCounts, TimeOfDayBlend, TimeOfDayCounts, TimeOfDayShrunk
     from forecasting.errors import ConfigError
     from forecasting.model import LGBMRiskModel
 
@@ -62,7 +62,18 @@ def test_make_model_takes_the_core_shift_estimators_and_names_a_bad_model():
     tod = bench.make_model("tod_104", None)
     assert isinstance(tod, TimeOfDayCounts) and tod.window_days == 728 and not tod.weekday
     assert isinstance(bench.make_model("tod_blend", None), TimeOfDayBlend)
+    shrunk = bench.make_model("tod_shrunk", 728, 10.0)
+    assert isinstance(shrunk, TimeOfDayShrunk) and (shrunk.window_days, shrunk.alpha) == (728, 10.0)
+    assert bench.make_model("tod_shrunk", 364).alpha is None  # fitted at each refit
     lgbm = bench.make_model("lgbm", None)
     assert isinstance(lgbm, LGBMRiskModel) and lgbm.n_jobs == 1
     with pytest.raises(ConfigError, match="--model.*'forest'"):
         bench.make_model("forest", None)
+
+
+def test_alphas_are_numbers_or_eb():
+    import argparse
+
+    assert bench._alpha("eb") == "eb" and bench._alpha("10") == 10.0
+    with pytest.raises(argparse.ArgumentTypeError, match="non-negative number or 'eb'; got 'none'"):
+        bench._alpha("none")

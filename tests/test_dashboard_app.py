@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
+from dash import no_update
 from flask import g
 
 from dashboards import create_app, ids
@@ -250,6 +252,53 @@ def test_map_figure_of_a_run_is_built_once_and_every_view_audited(ctx, fake):
     assert "not found" in status
 
 
+def test_a_large_run_is_drawn_for_the_view_only(ctx, fake, monkeypatch):
+    """Above VIEWPORT_CELLS the map holds blocks far out and only the cells around the view close in."""
+    from dashboards import figures
+
+    monkeypatch.setattr(risk_map, "VIEWPORT_CELLS", 100)
+    monkeypatch.setattr(figures, "MAX_VIEW_PIXELS", 64)
+    user = fake.get_account("vic")
+    before = len(fake.audit_log)
+    far, status = risk_map.map_figure(ctx, 1, "expected_count", [], None, user)
+    far = decoded(far)
+    assert far["layout"]["meta"]["block"] > 1 and _z(far).size <= 64
+    assert "blocks of up to" in status
+    near, status = risk_map.map_figure(ctx, 1, "expected_count", [], None, user,
+                                       {"xaxis.range[0]": 1, "xaxis.range[1]": 4, "yaxis.range[0]": 1,
+                                        "yaxis.range[1]": 4}, True)
+    near = decoded(near)
+    z = _z(near)
+    assert near["layout"]["meta"]["block"] == 1 and z.size <= 64 and np.isfinite(z).sum() < len(fake.forecast(1))
+    assert len(fake.audit_log) == before + 1  # zooming is not a new view
+    # A click on a cell of the zoomed view opens that cell's panel (read alone).
+    fc = fake.forecast(1)
+    x0, y0 = int(near["data"][0]["x0"]), int(near["data"][0]["y0"])
+    cell, _ = risk_map.cell_panel(ctx, 1, {"points": [{"x": x0, "y": y0, "curveNumber": 0}]})
+    hit = fc[(fc["col"] == fc["col"].min() + x0) & (fc["row"] == fc["row"].min() + y0)]
+    assert cell == hit["cell_id"].iloc[0]
+    # The panel of a large run reads that one cell, yet ranks it among every cell of the run.
+    text = str(risk_map.panel_children(ctx, 1, cell))
+    assert f"rank {int(hit['rank'].iloc[0]):,} of {len(fc):,}" in text
+
+
+def test_a_small_run_ignores_zooms(ctx, fake):
+    """Under VIEWPORT_CELLS the whole run is drawn once; a zoom sends nothing new (today's fast path)."""
+    assert risk_map.map_figure(ctx, 1, "expected_count", [], None, None, {"xaxis.range[0]": 1,
+                                                                          "xaxis.range[1]": 4}, True) == (
+        no_update, no_update)
+
+
+def _z(fig: dict) -> np.ndarray:
+    """The cells' raster of a decoded figure (plotly sends arrays as base64 typed arrays)."""
+    import base64
+
+    z = fig["data"][0]["z"]
+    if isinstance(z, dict):
+        return np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"]).astype(float)
+    return np.asarray([[np.nan if v is None else v for v in row] for row in z], dtype=float)
+
+
 def _fresh_json(value):
     """What Dash would send for ``value`` built anew (plotly's encoder, as in every response)."""
     import orjson
@@ -321,7 +370,8 @@ def test_map_callback_over_http_sends_the_cached_figure(app, ctx):
                        {"id": ids.MAP_MEASURE, "property": "value", "value": "expected_count"},
                        {"id": ids.MAP_LAYERS, "property": "value", "value": ["cameras"]},
                        {"id": ids.MAP_SELECTED_CELL, "property": "data", "value": None}],
-            "changedPropIds": [f"{ids.MAP_PERIOD}.value"], "state": []}
+            "changedPropIds": [f"{ids.MAP_PERIOD}.value"],
+            "state": [{"id": ids.MAP_GRAPH, "property": "relayoutData", "value": None}]}
     r = c.post("/_dash-update-component", json=body)
     assert r.status_code == 200
     got = r.get_json()["response"]
@@ -352,7 +402,8 @@ def test_selection_callback_over_http_is_a_small_patch(app, fake):
                        {"id": ids.MAP_MEASURE, "property": "value", "value": "expected_count"},
                        {"id": ids.MAP_LAYERS, "property": "value", "value": ["cameras"]},
                        {"id": ids.MAP_SELECTED_CELL, "property": "data", "value": cell}],
-            "changedPropIds": [f"{ids.MAP_SELECTED_CELL}.data"], "state": []}
+            "changedPropIds": [f"{ids.MAP_SELECTED_CELL}.data"],
+            "state": [{"id": ids.MAP_GRAPH, "property": "relayoutData", "value": None}]}
     r = c.post("/_dash-update-component", json=body)
     assert r.status_code == 200 and len(r.data) < 1000
     got = r.get_json()["response"]

@@ -299,6 +299,69 @@ def test_reasons_are_said_once_in_planner_units():
     assert not any("intensity" in r for r in out)
 
 
+# ---------------------------------------------------------------- large runs: what is in view only
+def _extent(fc):
+    return {"n_cells": len(fc), "col_min": int(fc["col"].min()), "col_max": int(fc["col"].max()),
+            "row_min": int(fc["row"].min()), "row_max": int(fc["row"].max())}
+
+
+def test_viewport_bounds_the_pixels_and_covers_what_is_in_view():
+    rng = np.random.default_rng(3)
+    ext = {"col_min": -40, "col_max": 2959, "row_min": 7, "row_max": 1806}
+    for _ in range(200):
+        x0, y0 = rng.uniform(-100, 3000), rng.uniform(-100, 1800)
+        w = rng.uniform(1, 3000)
+        relayout = {"xaxis.range[0]": x0, "xaxis.range[1]": x0 + w, "yaxis.range[0]": y0, "yaxis.range[1]": y0 + w}
+        v = figures.viewport(relayout, ext, max_pixels=4096)
+        assert v.shape[0] * v.shape[1] <= 4096
+        assert v.block & (v.block - 1) == 0  # a power of two
+        # The drawn box holds every cell of the view that lies on the grid.
+        lo_c, hi_c = max(ext["col_min"], x0 + ext["col_min"]), min(ext["col_max"], x0 + w + ext["col_min"])
+        if lo_c <= hi_c:
+            assert v.col_min <= np.ceil(lo_c) and v.col_max >= np.floor(hi_c)
+        assert ext["col_min"] <= v.col_min <= v.col_max <= ext["col_max"]
+    whole = figures.viewport({"xaxis.autorange": True, "yaxis.autorange": True}, ext, max_pixels=4096)
+    assert (whole.col_min, whole.col_max, whole.row_min, whole.row_max) == (-40, 2959, 7, 1806)
+    assert whole.block == 64  # 3000 x 1800 cells: 47 x 29 blocks of 64; blocks of 32 would be 94 x 57 > 4096
+
+
+def test_block_values_conserve_cells_and_expected_counts(fake):
+    fc = fake.forecast(1)
+    v = figures.viewport(None, _extent(fc), max_pixels=30)
+    b = figures.block_values(fc, v)
+    assert b["n_cells"].sum() == len(fc)
+    assert np.isclose((b["expected_count"] * b["n_cells"]).sum(), fc["expected_count"].sum())
+    # Known value: the block holding the first cell has the mean of the cells sharing its block indices.
+    c0, r0 = v.col_min, v.row_min
+    same = fc[((fc["col"] - c0) // v.block == 0) & ((fc["row"] - r0) // v.block == 0)]
+    first = b[(b["bcol"] == 0) & (b["brow"] == 0)].iloc[0]
+    assert first["n_cells"] == len(same) and np.isclose(first["expected_count"], same["expected_count"].mean())
+    assert np.isclose(first["max_expected"], same["expected_count"].max())
+
+
+def test_view_figure_draws_blocks_far_out_and_cells_close_in(fake):
+    fc = fake.forecast(1)
+    ext = _extent(fc)
+    far = figures.viewport(None, ext, max_pixels=30)
+    fig = figures.risk_map_view_figure(figures.block_values(fc, far), view=far, extent=ext, frame_cells=fc,
+                                       crs=fake.CRS)
+    z = np.asarray(fig.data[0].z, dtype=float)
+    assert z.size <= 30 and fig.layout.meta["block"] == far.block > 1
+    assert fig.data[0].dx == far.block and "blocks of" in fig.layout.annotations[0].text
+    whole = figures.risk_map_figure(fc, crs=fake.CRS)
+    near = figures.viewport({"xaxis.range[0]": 1, "xaxis.range[1]": 4, "yaxis.range[0]": 1, "yaxis.range[1]": 4},
+                            ext, max_pixels=64)
+    cells = fc[fc["col"].between(near.col_min, near.col_max) & fc["row"].between(near.row_min, near.row_max)]
+    fig = figures.risk_map_view_figure(cells, view=near, extent=ext, frame_cells=fc, crs=fake.CRS)
+    assert near.block == 1 and fig.layout.meta["block"] == 1 and near.shape == (8, 8) and len(cells) < len(fc)
+    # Each cell of the view sits where the whole map puts it (same raster coordinates) with the same value.
+    zw = np.asarray(whole.data[0].z, dtype=float)
+    zv = np.asarray(fig.data[0].z, dtype=float)
+    x0, y0 = int(fig.data[0].x0), int(fig.data[0].y0)
+    np.testing.assert_array_equal(zv, zw[y0:y0 + zv.shape[0], x0:x0 + zv.shape[1]])
+    assert figures.clicked_col_row(fig.layout.meta, {"x": x0 + 1, "y": y0}) == (near.col_min + 1, near.row_min)
+
+
 def test_readable_reasons_keep_the_near_repeat_finding():
     knox = "burglary incidents here repeat within 150 m and 7 days 3.3x more often than chance"
     out = tables.readable_reasons([

@@ -29,27 +29,30 @@ LGBM_SMALL = dict(n_estimators=15, num_leaves=7, min_child_samples=10, training_
 FEATURES = FeatureBuilder(windows_days=(7, 28), neighbour_windows_days=(28,), half_lives_days=(14,),
                           cross_windows_days=(28,))
 ESTIMATORS = make_models(list(KNOWN_MODELS), lgbm_params=LGBM_SMALL, features=FEATURES)
+# The time-of-day baselines exist at short periods only: the new one is checked on a panel of shifts.
+SHIFT_ONLY = make_models(["tod_shrunk"], period="shift")
+ESTIMATORS.update(SHIFT_ONLY)
 NAMES = list(ESTIMATORS)
 FORECASTS = [n for n in NAMES if getattr(ESTIMATORS[n], "is_forecast", True)]
 PARAMETERS = [(n, p) for n in NAMES for p in ESTIMATORS[n].get_params(deep=False)]
 ORIGIN = 100
 
 
-def _panel() -> Panel:
-    """A seeded 12 x 10 grid over 120 weeks."""
+def _panel(name: str | None = None) -> Panel:
+    """A seeded 12 x 10 grid over 120 weeks (120 shifts for the short-period estimators)."""
     rng = np.random.default_rng(11)
     cc, rr = np.meshgrid(np.arange(12), np.arange(10))
     col, row = cc.ravel(), rr.ravel()
     rate = rng.gamma(0.4, 0.8, col.size)
     y = rng.poisson(rate[:, None], (col.size, 120)).astype(np.float32)
-    p = Periods("week")
+    p = Periods("shift" if name in SHIFT_ONLY else "week")
     return Panel(Grid(crs="EPSG:32610", cell_size=150, col=col, row=row), p,
-                 int(p.index(["2021-01-04"])[0]), {"all": y})
+                 int(p.index(["2021-01-04 06:00"])[0]), {"all": y})
 
 
-@pytest.fixture(scope="module")
-def panel() -> Panel:
-    return _panel()
+@pytest.fixture
+def panel(request) -> Panel:
+    return _panel(request.node.callspec.params.get("name"))
 
 
 def test_every_known_model_is_checked():
@@ -104,7 +107,7 @@ def test_one_score_per_cell_in_cell_order(name, panel):
     # The grid fixes the cell order: the one cell with incidents must get the highest score,
     # wherever it sits.
     for cell in (0, 57, panel.n_cells - 1):
-        marked = _panel()
+        marked = _panel(name)
         marked.counts["all"][:] = 0
         marked.counts["all"][cell] = 5
         assert np.argmax(clone(est).fit(marked, ORIGIN).predict_risk(marked, ORIGIN)) == cell
@@ -112,7 +115,7 @@ def test_one_score_per_cell_in_cell_order(name, panel):
 
 @pytest.mark.parametrize("name", FORECASTS)
 def test_nothing_from_the_forecast_period_on_is_read(name, panel):
-    future = _panel()
+    future = _panel(name)
     rng = np.random.default_rng(5)
     future.counts["all"][:, ORIGIN:] = rng.poisson(3.0, future.counts["all"][:, ORIGIN:].shape)
     assert not np.array_equal(future.y, panel.y)

@@ -144,7 +144,7 @@ def test_time_of_day_baselines_join_every_short_period_backtest(tmp_path):
     assert not [m for m in make_models(["tod"], period="week")]
     assert list(make_models(["tod"], period="shift")) == [
         "tod_13", "tod_52", "tod_104", "tod_all", "tod_weekday_52", "tod_weekday_104",
-        "tod_weekday_all", "tod_blend"]
+        "tod_weekday_all", "tod_blend", "tod_shrunk"]
     with pytest.raises(ConfigError, match=re.escape("'tod_13' is not a time-of-day baseline at period 'day'")):
         make_models(["tod_13"], period="day")
     with pytest.warns(UserWarning):

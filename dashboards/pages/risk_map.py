@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from dash import Input, Output, State, dcc, html, no_update
 
 from dashboards import figures, ids, tables
 from dashboards.auth import current_user
 from dashboards.figure_cache import encoded
+from forecasting.errors import DataError
 
 PATH = "/"
 TITLE = "Risk map"
 PERIOD_KINDS = ("week", "day", "shift")
+#: Runs with more cells than this are drawn per view (cells in view; blocks of cells far out); smaller ones whole.
+VIEWPORT_CELLS = 250_000
 
 
 def layout(ctx):
@@ -86,13 +91,18 @@ def period_choices(ctx, kind: str, category: str, current):
     return options, (current if current in values else tables.default_period(options))
 
 
-def map_figure(ctx, run_id, measure: str, layers, selected_cell=None, user=None):
+def map_figure(ctx, run_id, measure: str, layers, selected_cell=None, user=None, relayout=None, zoomed=False):
     """The map of one forecast run (audited as a view), or a placeholder when there is none.
 
     The figure of a stored run is built and encoded to JSON once, then shared (``ctx.figures``):
     runs are immutable. The key holds the run, measure, layers, selected cell and the version of
     the drawn layers' data (cameras and places can be edited while the server runs), nothing
     about the user: every user may see every run's map. Every view is still audited.
+
+    A run of more than :data:`VIEWPORT_CELLS` cells is drawn for the graph's current view only
+    (``relayout``, see :func:`dashboards.figures.viewport`): the cells in view, or blocks of cells
+    when many are; its key also holds the view. ``zoomed`` says the call comes from a zoom or pan: a
+    small run is already drawn whole (nothing to send), and moving around is not audited as a view.
 
     Returns
     -------
@@ -103,14 +113,65 @@ def map_figure(ctx, run_id, measure: str, layers, selected_cell=None, user=None)
     if run_id is None:
         return _empty("No forecast stored yet: run `crimecast forecast`."), "No forecast run selected."
     layers = sorted(layers or [])
+    view = _view(ctx, int(run_id), relayout)
+    if view is None and zoomed:
+        return no_update, no_update
     key = ("map", int(run_id), measure, tuple(layers), selected_cell, layers_version(ctx, layers))
-    built = ctx.figures.get_or(key, lambda: _encoded_map(ctx, int(run_id), measure, layers, selected_cell))
+    if view is None:
+        build = partial(_encoded_map, ctx, int(run_id), measure, layers, selected_cell)
+    else:
+        key = (*key, view)
+        build = partial(_encoded_view, ctx, int(run_id), measure, layers, selected_cell, view)
+    built = ctx.figures.get_or(key, build)
     if built is None:  # not cached: the run may be stored later
         ctx.figures.forget(key)
         return _empty(f"Forecast run {run_id} no longer exists."), f"Forecast run {run_id} not found."
-    if user is not None:
+    if user is not None and not zoomed:
         ctx.recorder.audit(user.username, "view", target=f"forecast_run:{int(run_id)}", details={"page": "map"})
     return built
+
+
+def _view(ctx, run_id: int, relayout):
+    """The viewport to draw for a large run on the offline raster map, else None (draw the run whole)."""
+    if ctx.settings.tile_url or ctx.settings.map_style != "white-bg":
+        return None
+    try:
+        ext = ctx.provider.forecast_extent(run_id)
+    except DataError:
+        return None
+    if ext["n_cells"] <= VIEWPORT_CELLS or ext["col_min"] is None:
+        return None
+    return figures.viewport(relayout, ext)
+
+
+def _build_view(ctx, run_id: int, measure: str, layers: list[str], selected_cell, view):
+    p = ctx.provider
+    runs = p.forecast_runs()
+    run = runs[runs["id"] == run_id]
+    if run.empty:
+        return None
+    run = run.iloc[0]
+    ext = p.forecast_extent(run_id)
+    if view.block == 1:
+        cells = p.forecast_window(run_id, view.col_min, view.col_max, view.row_min, view.row_max)
+        status = f"{ext['n_cells']:,} cells; {len(cells):,} around the view, each drawn."
+    else:
+        cells = figures.block_values(p.forecast_values(run_id), view)
+        status = (f"{ext['n_cells']:,} cells; the view drawn as {len(cells):,} blocks of up to "
+                  f"{view.block}x{view.block} cells (mean per cell); zoom in for single cells.")
+    fig = figures.risk_map_view_figure(
+        cells, view=view, extent=ext, frame_cells=p.forecast_frame_cells(run_id), measure=measure,
+        crs=p.grid_crs(int(run["grid_id"])), cameras=p.cameras() if "cameras" in layers else None,
+        places=p.places() if "places" in layers else None,
+        boundaries=p.boundaries() if "boundaries" in layers else None,
+        streets=p.streets() if "streets" in layers else None, layers=layers, selected_cell=selected_cell,
+        title=map_title(p, run, ctx.timezone))
+    return fig, status
+
+
+def _encoded_view(ctx, run_id: int, measure: str, layers: list[str], selected_cell, view):
+    built = _build_view(ctx, run_id, measure, layers, selected_cell, view)
+    return None if built is None else (encoded(built[0]), built[1])
 
 
 def selection_patch(ctx, run_id, selected_cell):
@@ -122,7 +183,7 @@ def selection_patch(ctx, run_id, selected_cell):
     """
     from dash import Patch
 
-    if run_id is None or ctx.settings.tile_url or ctx.settings.map_style != "white-bg":
+    if run_id is None or _view(ctx, int(run_id), None) is not None:  # online map, or a large run: a full figure
         return None
     fc = ctx.provider.forecast(int(run_id))
     if not figures.is_raster(fc):
@@ -184,10 +245,17 @@ def cell_panel(ctx, run_id, click):
     """The selected cell and the panel's children for a click on the map."""
     if run_id is None or not click or not click.get("points"):
         return no_update, no_update
-    fc = ctx.provider.forecast(int(run_id))
-    raster = figures.is_raster(fc)
-    meta = {"kind": "raster", "col0": int(fc["col"].min()), "row0": int(fc["row"].min())} if raster else {}
-    cell = figures.cell_at(fc, meta, click["points"][0])
+    point = click["points"][0]
+    if _view(ctx, int(run_id), None) is not None:  # a large run: look up only the cell under the click
+        ext = ctx.provider.forecast_extent(int(run_id))
+        meta = {"kind": "raster", "col0": ext["col_min"], "row0": ext["row_min"]}
+        col, row = figures.clicked_col_row(meta, point) or (ext["col_min"] - 1, ext["row_min"] - 1)
+        fc = ctx.provider.forecast_window(int(run_id), col, col, row, row)
+    else:
+        fc = ctx.provider.forecast(int(run_id))
+        raster = figures.is_raster(fc)
+        meta = {"kind": "raster", "col0": int(fc["col"].min()), "row0": int(fc["row"].min())} if raster else {}
+    cell = figures.cell_at(fc, meta, point)
     if cell is None:
         return no_update, no_update
     # A stored run's cell panel (history from past incidents, forecast, reasons) is the same for everyone:
@@ -197,9 +265,12 @@ def cell_panel(ctx, run_id, click):
 
 
 def panel_children(ctx, run_id: int, cell_id: str):
-    """History chart, forecast figures and the reasons in words, for one cell."""
-    fc = ctx.provider.forecast(run_id)
+    """History chart, forecast figures and the reasons in words, for one cell (a large run reads that cell only)."""
+    large = _view(ctx, run_id, None) is not None
+    fc = ctx.provider.forecast_cell(run_id, cell_id) if large else ctx.provider.forecast(run_id)
     s = tables.cell_summary(fc, cell_id)
+    if large:
+        s["n_cells"] = ctx.provider.forecast_extent(run_id)["n_cells"]
     runs = ctx.provider.forecast_runs()
     kind = str(runs.loc[runs["id"] == run_id, "period"].iloc[0])
     history = ctx.provider.cell_history(run_id, cell_id)
@@ -234,13 +305,22 @@ def register(app, ctx) -> None:
 
     @app.callback(Output(ids.MAP_GRAPH, "figure"), Output(ids.MAP_STATUS, "children"),
                   Input(ids.MAP_PERIOD, "value"), Input(ids.MAP_MEASURE, "value"), Input(ids.MAP_LAYERS, "value"),
-                  Input(ids.MAP_SELECTED_CELL, "data"))
-    def _map(run_id, measure, layers, cell):
+                  Input(ids.MAP_SELECTED_CELL, "data"), State(ids.MAP_GRAPH, "relayoutData"))
+    def _map(run_id, measure, layers, cell, relayout):
         if _triggered() == ids.MAP_SELECTED_CELL:  # only the selection changed: send its outline
             patch = selection_patch(ctx, run_id, cell)
             if patch is not None:
                 return patch, no_update
-        return map_figure(ctx, run_id, measure, layers, cell, current_user())
+        return map_figure(ctx, run_id, measure, layers, cell, current_user(), relayout)
+
+    # A zoom or pan is its own callback: a large run redraws what is now in view; a small one sends nothing.
+    # (In one callback, the zoom Dash reports right after the first draw would overtake that draw.)
+    @app.callback(Output(ids.MAP_GRAPH, "figure", allow_duplicate=True),
+                  Output(ids.MAP_STATUS, "children", allow_duplicate=True),
+                  Input(ids.MAP_GRAPH, "relayoutData"), State(ids.MAP_PERIOD, "value"), State(ids.MAP_MEASURE, "value"),
+                  State(ids.MAP_LAYERS, "value"), State(ids.MAP_SELECTED_CELL, "data"), prevent_initial_call=True)
+    def _zoom(relayout, run_id, measure, layers, cell):
+        return map_figure(ctx, run_id, measure, layers, cell, current_user(), relayout, zoomed=True)
 
     @app.callback(Output(ids.MAP_SELECTED_CELL, "data"), Output(ids.CELL_PANEL, "children"),
                   Input(ids.MAP_GRAPH, "clickData"), State(ids.MAP_PERIOD, "value"), prevent_initial_call=True)

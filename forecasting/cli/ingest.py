@@ -61,6 +61,58 @@ def ingest_incidents_cmd(
         print_summaries(summaries)
 
 
+@ingest_app.command("policeuk-archive")
+def ingest_policeuk_archive_cmd(
+    path: Annotated[Path, typer.Argument(help="A police.uk bulk download: the zip, or the folder it unpacks to.")],
+    forces: Annotated[list[str] | None, typer.Option(
+        "--force", help="Only this force (its file-name slug, e.g. west-yorkshire; repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """Ingest every month's street crimes of every force in a police.uk bulk download (stop and search skipped)."""
+    from forecasting import jobs
+
+    cfg, session_factory = settings(), factory()
+    bars = []
+
+    def bar(name: str):
+        if bars:
+            bars.pop().__exit__(None, None, None)
+        bars.append(progress(Path(name), enabled=not as_json))
+        return bars[-1].__enter__()
+
+    try:
+        summary = jobs.ingest_policeuk_archive(session_factory, cfg, path, forces=forces, progress=bar)
+    finally:
+        if bars:
+            bars.pop().__exit__(None, None, None)
+    if as_json:
+        typer.echo(json.dumps(summary.as_dict()))
+        return
+    print_force_summary(summary)
+
+
+def print_force_summary(summary) -> None:
+    """The per-force table of an archive ingest, then the skipped files."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"police.uk archive {Path(summary.path).name}: ingested by force")
+    for col in ("force", "months", "read", "loaded", "duplicates", "quarantined"):
+        table.add_column(col, justify="left" if col in ("force", "months") else "right")
+    for force, f in summary.by_force().items():
+        months = f"{len(f['months'])} ({min(f['months'])} to {max(f['months'])})"
+        table.add_row(force, months, f"{f['rows_read']:,}", f"{f['loaded']:,}", f"{f['duplicates']:,}",
+                      f"{f['quarantined']:,}")
+    print_table(table)
+    console = Console()
+    kinds = {}
+    for line in summary.skipped:
+        _, _, why = line.rpartition(": ")
+        kinds[why] = kinds.get(why, 0) + 1
+    for why, n in kinds.items():
+        console.print(f"skipped {n} file(s): {why}", markup=False, highlight=False)
+
+
 def summaries_total(summaries) -> dict:
     """The totals of several ingest summaries as one JSON-ready dict (what ``--json`` prints)."""
     from collections import Counter

@@ -5,6 +5,14 @@ session factory and owns its transactions. One module per domain.
 """
 
 from forecasting.jobs.database import ensure_database
-from forecasting.jobs.ingest import IngestSummary, atomic_run, ingest_incidents, prefetch
+from forecasting.jobs.ingest import (
+    ArchiveSummary,
+    IngestSummary,
+    atomic_run,
+    ingest_incidents,
+    ingest_policeuk_archive,
+    prefetch,
+)
 
-__all__ = ["IngestSummary", "atomic_run", "ensure_database", "ingest_incidents", "prefetch"]
+__all__ = ["ArchiveSummary", "IngestSummary", "atomic_run", "ensure_database", "ingest_incidents",
+           "ingest_policeuk_archive", "prefetch"]

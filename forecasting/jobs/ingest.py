@@ -68,7 +68,7 @@ T = TypeVar("T")
 def atomic_run(
     factory: sessionmaker[Session], *, kind: str, path: Path, fmt: str, source: str, options: dict,
     body: Callable[[Session, IngestSummary], None], summary_type: type[IngestSummary] = IngestSummary,
-    staged: bool = False,
+    staged: bool = False, copy_workers: int = 2,
 ) -> IngestSummary:
     """Run ``body(session, summary)`` as one ingest run of ``path``.
 
@@ -80,21 +80,27 @@ def atomic_run(
     With ``staged=True`` (incidents) on SQLite, ``body``'s incident and quarantine inserts go to
     temporary tables while it reads and checks (no write lock held), then one short transaction
     publishes them with the run's status: sign-ins and audit rows keep working meanwhile.
+    On PostgreSQL they go to two unlogged staging tables of the run, which ``copy_workers``
+    connections fill with ``COPY`` in parallel (:class:`~forecasting.store.bulk.CopyPool`), and
+    one ``INSERT ... SELECT`` publishes them with the run's status. A killed run's staging
+    tables are dropped by the next ingest.
     """
     with ingest_lock(factory.kw["bind"]):
         return _atomic_run(factory, kind=kind, path=path, fmt=fmt, source=source, options=options, body=body,
-                           summary_type=summary_type, staged=staged)
+                           summary_type=summary_type, staged=staged, copy_workers=copy_workers)
 
 
-def _atomic_run(factory, *, kind, path, fmt, source, options, body, summary_type, staged) -> IngestSummary:
+def _atomic_run(factory, *, kind, path, fmt, source, options, body, summary_type, staged,
+                copy_workers) -> IngestSummary:
     with transaction(factory) as s:
         repo.fail_interrupted_runs(session=s)
+        repo.drop_orphan_staging(session=s)
         run_id = repo.create_run(session=s, kind=kind, source_path=str(path), format=fmt, source=source,
                                  sha256=file_sha256(path), options=options)
     summary = summary_type(path=str(path), run_id=run_id)
     try:
         if staged:
-            _run_staged(factory, body, summary)
+            _run_staged(factory, body, summary, copy_workers)
         else:
             with transaction(factory) as s:
                 body(s, summary)
@@ -110,16 +116,27 @@ def _atomic_run(factory, *, kind, path, fmt, source, options, body, summary_type
     return summary
 
 
-def _run_staged(factory: sessionmaker[Session], body, summary: IngestSummary) -> None:
+def _run_staged(factory: sessionmaker[Session], body, summary: IngestSummary, copy_workers: int = 2) -> None:
     """``body`` into the staging tables, then publish them and the run's status in one short write."""
     from sqlalchemy.exc import OperationalError
 
-    with factory.kw["bind"].connect() as conn:  # one connection throughout: temp tables are per connection
+    engine = factory.kw["bind"]
+    with engine.connect() as conn:  # one connection throughout: temp tables are per connection
         s = Session(bind=conn, expire_on_commit=False)
         staging = False
         try:
-            staging = repo.begin_staging(session=s)
-            body(s, summary)
+            staging = repo.begin_staging(session=s, run_id=summary.run_id)
+            if staging and conn.dialect.name == "postgresql":
+                from forecasting.store.bulk import CopyPool
+
+                s.commit()  # the COPY connections must see the staging tables
+                with CopyPool(engine, copy_workers) as pool:
+                    s.info["cc_copy_pool"] = pool
+                    body(s, summary)
+                    pool.join()
+                s.info.pop("cc_copy_pool", None)
+            else:
+                body(s, summary)
             summary.status = "succeeded"
             if staging:
                 s.commit()  # ends the read snapshot; the staged rows stay in this connection's temp tables
@@ -201,7 +218,7 @@ def ingest_incidents(
                 progress(chunk.rows_read)
 
     return atomic_run(factory, kind="incidents", path=p, fmt=fmt, source=source,
-                      options=_options_dict(options), body=body, staged=True)
+                      options=_options_dict(options), body=body, staged=True, copy_workers=settings.copy_workers)
 
 
 def prefetch_process(make: Callable[[], Iterator[T]], depth: int = 1) -> Iterator[T]:
@@ -345,3 +362,97 @@ def _describe(exc: BaseException) -> str:
     else:
         text = f"{type(exc).__name__}: {exc}"
     return text if len(text) <= ERROR_TEXT_LIMIT else text[: ERROR_TEXT_LIMIT - 1] + "\u2026"
+
+
+@dataclass
+class ArchiveSummary:
+    """What ``ingest policeuk-archive`` did: one ingest run per street file, and the files it skipped."""
+
+    path: str
+    files: list[IngestSummary] = field(default_factory=list)
+    months: list[str] = field(default_factory=list)  # of each file, in the order of ``files``
+    forces: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def by_force(self) -> dict[str, dict]:
+        """Counts summed per force: ``months, rows_read, loaded, duplicates, quarantined, quarantined_by_reason``."""
+        out: dict[str, dict] = {}
+        for force, month, s in zip(self.forces, self.months, self.files, strict=True):
+            f = out.setdefault(force, {"months": [], "rows_read": 0, "loaded": 0, "duplicates": 0, "quarantined": 0,
+                                       "quarantined_by_reason": Counter()})
+            f["months"].append(month)
+            for k in ("rows_read", "loaded", "duplicates", "quarantined"):
+                f[k] += getattr(s, k)
+            f["quarantined_by_reason"].update(s.quarantined_by_reason)
+        for f in out.values():
+            f["quarantined_by_reason"] = dict(sorted(f["quarantined_by_reason"].items()))
+        return out
+
+    def as_dict(self) -> dict:
+        return {"path": self.path, "forces": self.by_force(), "skipped": list(self.skipped),
+                "files": [s.as_dict() for s in self.files]}
+
+
+def ingest_policeuk_archive(
+    factory: sessionmaker[Session], settings: Settings, path: str | Path, *, forces: list[str] | None = None,
+    progress: Callable[[str], ProgressFn | None] | None = None,
+) -> ArchiveSummary:
+    """Ingest a police.uk bulk download (a zip or its unpacked folder): every month's street file of every force.
+
+    The download holds a folder per month (``2024-01/``) with three files per force:
+    ``2024-01-<force>-street.csv`` (ingested, format ``policeuk``), ``-outcomes.csv`` and
+    ``-stop-and-search.csv`` (skipped, each named in ``summary.skipped`` with why: stop and search
+    describes persons and is never ingested). ``forces`` (slugs such as ``west-yorkshire``) keeps
+    only those forces.
+
+    Each street file is one ingest run (:func:`ingest_incidents`, atomic on its own), in month
+    then force order. An error stops the command at that file: the files before it stay loaded
+    and a re-run counts them as duplicates, so the command can simply be run again.
+    """
+    import shutil
+    import tempfile
+    import zipfile
+
+    from forecasting.errors import InputError
+    from forecasting.ingest.policeuk import archive_files
+
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"input path {str(p)!r} does not exist")
+    is_zip = p.is_file()
+    if is_zip:
+        try:
+            with zipfile.ZipFile(p) as z:
+                names = z.namelist()
+        except zipfile.BadZipFile as exc:
+            raise InputError(f"{p.name!r} is neither a folder nor a readable zip archive: {exc}") from None
+    else:
+        names = [f.relative_to(p).as_posix() for f in p.rglob("*") if f.is_file()]
+    files, skipped = archive_files(names)
+    if files.empty:
+        raise InputError(f"no police.uk street files (YYYY-MM/YYYY-MM-<force>-street.csv) in {str(p)!r}")
+    if forces:
+        wanted = [f.strip().lower() for f in forces]
+        missing = sorted(set(wanted) - set(files["force"]))
+        if missing:
+            raise InputError(f"--force must name forces in the archive ({', '.join(sorted(set(files['force'])))}); "
+                             f"got {', '.join(missing)}")
+        files = files[files["force"].isin(wanted)]
+    summary = ArchiveSummary(path=str(p), skipped=skipped)
+    with tempfile.TemporaryDirectory(prefix="crimecast-policeuk-") as tmp:
+        for name, month, force in files.itertuples(index=False):  # one ingest run per file, not per row
+            if is_zip:  # one member at a time on disk: a national archive is many gigabytes unpacked
+                target = Path(tmp) / Path(name).name
+                with zipfile.ZipFile(p) as z, z.open(name) as src, open(target, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+            else:
+                target = p / name
+            s = ingest_incidents(factory, settings, target, "policeuk",
+                                 progress=progress(name) if progress else None)
+            s.path = f"{p.name}/{name}" if is_zip else str(target)
+            summary.files.append(s)
+            summary.months.append(month)
+            summary.forces.append(force)
+            if is_zip:
+                target.unlink()
+    return summary

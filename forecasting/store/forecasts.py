@@ -98,8 +98,12 @@ def forecast_runs_stamp(*, session: Session) -> tuple[int, int]:
     return int(n or 0), int(top or 0)
 
 
-def forecast_frame(*, session: Session, run_id: int, with_cells: bool = True) -> pd.DataFrame:
-    """Per-cell rows of a forecast run, best first; with the cells' geometry columns when asked."""
+def forecast_frame(*, session: Session, run_id: int, with_cells: bool = True,
+                   cell_id: str | None = None) -> pd.DataFrame:
+    """Per-cell rows of a forecast run, best first; with the cells' geometry columns when asked.
+
+    ``cell_id`` reads that one cell only (the risk map's cell panel on a run of a million cells).
+    """
     cols = [getattr(Forecast, c) for c in FORECAST_COLUMNS]
     if with_cells:
         run = session.get(ForecastRun, run_id)
@@ -113,6 +117,8 @@ def forecast_frame(*, session: Session, run_id: int, with_cells: bool = True) ->
         )
     else:
         q = select(*cols).where(Forecast.run_id == run_id).order_by(Forecast.rank)
+    if cell_id is not None:
+        q = q.where(Forecast.cell_id == str(cell_id))
     frame = pd.read_sql(q, session.connection())
     frame["reasons"] = [json.loads(r) if isinstance(r, str) else [] for r in frame["reasons"]]
     return frame

@@ -128,7 +128,10 @@ class Cell(Base):
     """One cell of a grid, with its WGS84 polygon as WKT (a PostGIS polygon on PostgreSQL)."""
 
     __tablename__ = "cells"
-    __table_args__ = (UniqueConstraint("grid_id", "cell_id"),)
+    # (grid, col, row): the risk map reads the cells in view by column and row range; with the id it
+    # covers the far-out map's read of every cell (0006_cell_viewport).
+    __table_args__ = (UniqueConstraint("grid_id", "cell_id"),
+                      Index("ix_cells_grid_id_col_row", "grid_id", "col", "row", "cell_id"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id", ondelete="CASCADE"))
@@ -185,7 +188,9 @@ class Forecast(Base):
     """The forecast of one cell in one forecast run."""
 
     __tablename__ = "forecasts"
-    __table_args__ = (UniqueConstraint("run_id", "cell_id"),)
+    # Covers the far-out risk map's read of a run's values (0006_cell_viewport).
+    __table_args__ = (UniqueConstraint("run_id", "cell_id"),
+                      Index("ix_forecasts_run_id_values", "run_id", "cell_id", "expected_count", "probability"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("forecast_runs.id", ondelete="CASCADE"))

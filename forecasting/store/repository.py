@@ -131,40 +131,72 @@ def list_runs(*, session: Session, kind: str | None = None, limit: int = 50) -> 
     return list(session.scalars(q))
 
 
-# ------------------------------------------------------------------ staging (SQLite)
+# ------------------------------------------------------------------ staging
 #: Temporary tables (private to one connection) holding an ingest's rows until it publishes them.
 _STAGE = {"incidents": "cc_stage_incidents", "quarantined_rows": "cc_stage_quarantine"}
+#: PostgreSQL: unlogged tables of one run (``<name>_r<run id>``), shared by the parallel COPY connections.
+_PG_STAGE_PREFIX = "cc_stage_"
 
 
-def begin_staging(*, session: Session) -> bool:
-    """Stage this session's incident and quarantine inserts in temporary tables; returns whether it does.
+def _stage_columns(table: str) -> list[str]:
+    if table == "incidents":
+        return [*_INCIDENT_WRITE_COLUMNS, "source", "run_id"]
+    return ["row_number", "member", "reason", "detail", "raw", "run_id"]
+
+
+def begin_staging(*, session: Session, run_id: int | None = None) -> bool:
+    """Stage this session's incident and quarantine inserts in staging tables; returns whether it does.
 
     SQLite has one writer at a time: an ingest that wrote straight into ``incidents`` would hold
     the write lock for its whole length, and sign-ins, audit rows and other ingests would time
     out. Temporary tables live in the connection's own temp database and take no lock on the
     main file, so the rows wait there until :func:`publish_staged` copies them in one short
-    write. PostgreSQL locks rows, not the database: it writes directly (returns False).
+    write.
+
+    PostgreSQL (with ``run_id``): two unlogged tables named after the run, created and committed
+    here so that several connections can ``COPY`` chunks into them in parallel
+    (:class:`~forecasting.store.bulk.CopyPool`); :func:`publish_staged` moves them in one
+    ``INSERT ... SELECT``. Without ``run_id`` PostgreSQL writes directly (returns False).
     """
-    if session.connection().dialect.name != "sqlite":
-        return False
     conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        if run_id is None:
+            return False
+        names = _pg_stage_names(int(run_id))
+        for table, stage in names.items():
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
+            # Only the written columns: no id, and no generated geometry (filled when published).
+            conn.exec_driver_sql(f"CREATE UNLOGGED TABLE {stage} AS SELECT {', '.join(_stage_columns(table))} "
+                                 f"FROM {table} WITH NO DATA")
+        conn.exec_driver_sql(f"CREATE INDEX ON {names['incidents']} (incident_id)")
+        session.info["cc_staging"] = names
+        return True
+    if conn.dialect.name != "sqlite":
+        return False
     for table, stage in _STAGE.items():
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{stage}")
         conn.exec_driver_sql(f"CREATE TEMP TABLE {stage} AS SELECT * FROM main.{table} WHERE 0")
     conn.exec_driver_sql(f"CREATE INDEX temp.ix_{_STAGE['incidents']} ON {_STAGE['incidents']} (incident_id)")
-    session.info["cc_staging"] = True
+    session.info["cc_staging"] = dict(_STAGE)
     return True
+
+
+def _pg_stage_names(run_id: int) -> dict[str, str]:
+    return {"incidents": f"{_PG_STAGE_PREFIX}incidents_r{run_id}",
+            "quarantined_rows": f"{_PG_STAGE_PREFIX}quarantine_r{run_id}"}
 
 
 def publish_staged(*, session: Session) -> int:
     """Copy the staged rows into the real tables (call in a fresh, short transaction); returns incidents copied."""
     conn = session.connection()
+    postgres = conn.dialect.name == "postgresql"
     n = 0
-    for table, stage in _STAGE.items():
-        cols = [c for c in (Incident if table == "incidents" else QuarantinedRow).__table__.columns.keys()
-                if c != "id"]
+    for table, stage in session.info["cc_staging"].items():
+        cols = _stage_columns(table) if postgres else [
+            c for c in (Incident if table == "incidents" else QuarantinedRow).__table__.columns.keys() if c != "id"]
         names = ", ".join(cols)
-        moved = conn.exec_driver_sql(f"INSERT INTO main.{table} ({names}) SELECT {names} FROM temp.{stage}")
+        target, source = (table, stage) if postgres else (f"main.{table}", f"temp.{stage}")
+        moved = conn.exec_driver_sql(f"INSERT INTO {target} ({names}) SELECT {names} FROM {source}")
         if table == "incidents":
             n = int(moved.rowcount or 0)
     return n
@@ -173,13 +205,32 @@ def publish_staged(*, session: Session) -> int:
 def end_staging(*, session: Session) -> None:
     """Drop the staging tables (after publishing, or to discard)."""
     conn = session.connection()
-    for stage in _STAGE.values():
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{stage}")
-    session.info.pop("cc_staging", None)
+    names = session.info.pop("cc_staging", None) or _STAGE
+    for stage in names.values():
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}" if conn.dialect.name == "postgresql"
+                             else f"DROP TABLE IF EXISTS temp.{stage}")
+    session.info.pop("cc_copy_pool", None)
+
+
+def drop_orphan_staging(*, session: Session) -> list[str]:
+    """PostgreSQL: drop staging tables left by killed ingests (call holding the ingest lock); returns their names.
+
+    Ingests of one database run one at a time, so while the caller holds the ingest lock no
+    staging table belongs to a live run.
+    """
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        return []  # SQLite's temporary tables end with their connection
+    names = [r[0] for r in conn.exec_driver_sql(
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE 'cc\\_stage\\_%%'")]
+    for name in names:
+        conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}"')
+    return names
 
 
 def _table(session: Session, table: str) -> str:
-    return _STAGE[table] if session.info.get("cc_staging") else table
+    staging = session.info.get("cc_staging")
+    return staging[table] if staging else table
 
 
 def existing_hashes(*, session: Session, source: str, ids: Sequence[str]) -> pd.Series:
@@ -187,10 +238,32 @@ def existing_hashes(*, session: Session, source: str, ids: Sequence[str]) -> pd.
     import pandas as pd
 
     stored = _existing_hashes(session, source, ids)
-    if not session.info.get("cc_staging"):
+    staging = session.info.get("cc_staging")
+    if not staging:
         return stored
-    staged = _existing_hashes(session, source, ids, table=_STAGE["incidents"])
-    return pd.concat([stored, staged]) if len(staged) else stored
+    # Chunks still being copied in by the pool (snapshot first: whatever leaves it has committed).
+    pool = session.info.get("cc_copy_pool")
+    in_flight = pool.pending() if pool is not None else []
+    staged = _existing_hashes(session, source, ids, table=staging["incidents"])
+    parts = [p for p in (stored, staged, *_pending_hashes(in_flight, source, ids)) if len(p)]
+    if len(parts) <= 1:
+        return parts[0] if parts else stored
+    both = pd.concat(parts)
+    return both[~both.index.duplicated(keep="first")]
+
+
+def _pending_hashes(frames: list[pd.DataFrame], source: str, ids: Sequence[str]) -> list[pd.Series]:
+    import numpy as np
+    import pandas as pd
+
+    wanted = pd.Index(pd.unique(np.asarray(ids, dtype=object)))
+    out = []
+    for f in frames:
+        hit = f[(f["source"] == source) & f["incident_id"].isin(wanted)]
+        if len(hit):
+            out.append(pd.Series(hit["content_hash"].to_numpy(dtype=object),
+                                 index=pd.Index(hit["incident_id"].to_numpy(dtype=object), dtype=object)))
+    return out
 
 
 def _existing_hashes(session: Session, source: str, ids: Sequence[str], table: str = "incidents") -> pd.Series:
@@ -254,6 +327,11 @@ def insert_incidents(*, session: Session, frame: pd.DataFrame, source: str, run_
     out["occurred_at"] = pd.to_datetime(out["occurred_at"], utc=True)
     out["source"] = source
     out["run_id"] = run_id
+    pool = session.info.get("cc_copy_pool")
+    if pool is not None:  # PostgreSQL staging: a worker connection COPYs it in while we read on
+        pool.submit(_table(session, Incident.__tablename__), out,
+                    keys=out.loc[:, ["incident_id", "content_hash", "source"]])
+        return len(out)
     return bulk_insert(session, _table(session, Incident.__tablename__), out)
 
 
@@ -264,6 +342,10 @@ def insert_quarantine(*, session: Session, frame: pd.DataFrame, run_id: int) -> 
     out = frame.loc[:, ["row_number", "member", "reason", "detail", "raw"]].copy()
     out["row_number"] = out["row_number"].astype("Int64")
     out["run_id"] = run_id
+    pool = session.info.get("cc_copy_pool")
+    if pool is not None:
+        pool.submit(_table(session, QuarantinedRow.__tablename__), out)
+        return len(out)
     return bulk_insert(session, _table(session, QuarantinedRow.__tablename__), out)
 
 
@@ -372,7 +454,8 @@ def incident_times_in_box(
 
 
 __all__ = [
-    "begin_staging", "count_incidents", "create_run", "end_staging", "existing_hashes", "fail_interrupted_runs",
+    "begin_staging", "count_incidents", "create_run", "drop_orphan_staging", "end_staging", "existing_hashes",
+    "fail_interrupted_runs",
     "finish_run", "publish_staged",
     "get_run", "incident_times_in_box", "insert_incidents", "insert_quarantine", "list_runs",
     "load_incidents",

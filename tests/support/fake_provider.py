@@ -188,6 +188,25 @@ class FakeProvider(FakeAnalysis):
             raise DataError(f"no forecast run with id {run_id}")
         return self._forecasts[int(run_id)]
 
+    def forecast_cell(self, run_id: int, cell_id: str) -> pd.DataFrame:
+        fc = self.forecast(run_id)
+        return fc[fc["cell_id"] == str(cell_id)].copy()
+
+    def forecast_extent(self, run_id: int) -> dict:
+        fc = self.forecast(run_id)
+        return {"n_cells": len(fc), "col_min": int(fc["col"].min()), "col_max": int(fc["col"].max()),
+                "row_min": int(fc["row"].min()), "row_max": int(fc["row"].max())}
+
+    def forecast_window(self, run_id: int, col_min: int, col_max: int, row_min: int, row_max: int) -> pd.DataFrame:
+        fc = self.forecast(run_id)
+        return fc[fc["col"].between(col_min, col_max) & fc["row"].between(row_min, row_max)].copy()
+
+    def forecast_values(self, run_id: int) -> pd.DataFrame:
+        return self.forecast(run_id).loc[:, ["col", "row", "expected_count", "probability"]]
+
+    def forecast_frame_cells(self, run_id: int) -> pd.DataFrame:
+        return self.forecast(run_id).head(256)
+
     def cell_history(self, run_id: int, cell_id: str, periods: int = 12) -> pd.DataFrame:
         run = self._runs[self._runs["id"] == int(run_id)].iloc[0]
         length = run["period_end"] - run["period_start"]
