@@ -22,7 +22,9 @@ from __future__ import annotations
 import hashlib
 import re
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -310,30 +312,14 @@ class FeatureBuilder:
         return sorted({periods.from_days(d) for d in days})
 
     def feature_names(self, panel: Panel) -> list[str]:
-        """Names of the features, in the order :meth:`transform` returns them."""
-        p = panel.periods
-        names = [f"count_{w}p" for w in self._windows(self.windows_days, p)] + ["count_all"]
-        for k in (3, 5):
-            names += [f"n{k}_{w}p" for w in self._windows(self.neighbour_windows_days, p)]
-            names += [f"n{k}_all"]
-        for h in self.half_lives_days:
-            names += [f"nr_{_hl(h)}", f"nr{2 * self.near_repeat_ring + 1}_{_hl(h)}"]
-        names += ["since_last", "n3_since_last", "rate_all", "ratio_recent", "trend_year",
-                  "same_season_last_year", "history_periods"]
-        if self.cross_windows_days:
-            names += [f"other_{w}p" for w in self._windows(self.cross_windows_days, p)]
-            names += ["other_all", "other_n3_all"]
-        names += list(p.calendar(np.array([0])))
-        if self.holidays_country:
-            names += ["holiday_days"]
-        if self.include_xy:
-            names += ["x_km", "y_km"]
-        if self.time_of_day:
-            names += _time_of_day_names(p, bool(self.cross_windows_days))
-        return names
+        """Names of the features, in the order :meth:`transform` returns them (``FEATURE_TABLE``)."""
+        return [n for block in FEATURE_TABLE for n in block.names(self, panel.periods)]
 
     def transform(self, panel: Panel, origins: np.ndarray) -> tuple[np.ndarray, list[str]]:
         """Features at each origin column, from counts strictly before it.
+
+        Walks ``FEATURE_TABLE``: each block names its features and computes them, written
+        straight into the output.
 
         Parameters
         ----------
@@ -351,148 +337,18 @@ class FeatureBuilder:
         if t.size and (t.min() < 0 or t.max() > panel.n_periods):
             raise DataError(f"origins must be panel columns in 0..{panel.n_periods}; got "
                             f"{int(t.min())}..{int(t.max())}")
-        p, g = panel.periods, panel.grid
-        # float32 is exact for counts below 2**24 and halves memory traffic.
-        y = panel.y.astype(np.float32, copy=False)
-        n, n_o = y.shape[0], t.size
-        names = self.feature_names(panel)
-        out = np.empty((len(names), n, n_o), dtype=np.float32)
-        k = 0
-
-        def put(v):
-            nonlocal k
-            if v is not out[k] and not (isinstance(v, np.ndarray) and v.base is out):
-                out[k] = v
-            k += 1
-
-        # Cumulative sums with a leading zero column: counts before column t = C[:, t]. P more
-        # zero columns in front make C[:, max(t - w, 0)] a plain slice for contiguous origins.
-        yr = p.from_days(364)
-        P = max([2 * yr + 3] + self._windows(self.windows_days, p)
-                + self._windows(self.cross_windows_days, p))
-        memo = self._memo(panel, P)
-
-        def cumsum_p(src):
-            c = np.zeros((n, P + src.shape[1] + 1), dtype=np.float32)
-            np.cumsum(src, axis=1, out=c[:, P + 1:])
-            return c
-
-        Cp = memo("C", lambda: cumsum_p(y))
-        C = Cp[:, P:]
-        contiguous = n_o > 0 and bool(np.all(np.diff(t) == 1))
-
-        def at(cum_p, shift):
-            """cum[:, max(t - shift, 0)] (a view when origins are contiguous)."""
-            if contiguous:
-                a = P + int(t[0]) - shift
-                return cum_p[:, a:a + n_o]
-            return cum_p[:, P + t - shift]
-
-        def win(cum_p, w):
-            return np.subtract(at(cum_p, 0), at(cum_p, w), out=out[k])
-
-        for w in self._windows(self.windows_days, p):
-            put(win(Cp, w))
-        put(at(Cp, 0))
-        # Neighbourhood sums commute with the time differences: convolve the few columns
-        # needed once (ring = block minus the cell itself).
-        nwin = self._windows(self.neighbour_windows_days, p)
-        need = np.unique(np.concatenate([t] + [np.maximum(t - w, 0) for w in nwin]))
-        Csub = _columns(C, need)
-        for r in (1, 2):
-            ring = g.neighbour_sum(Csub, r)
-            np.subtract(ring, Csub, out=ring)
-            now = _columns(ring, np.searchsorted(need, t))
-            for w in nwin:
-                np.subtract(now, _columns(ring, np.searchsorted(need, np.maximum(t - w, 0))),
-                            out=out[k])
-                put(out[k])
-            put(now)
-            del ring, now
-        # Near-repeat: E[:, t] = sum_{s<t} y[:, s] * q**(t-1-s), a causal IIR filter; the
-        # value at origin t is the filter's output at column t - 1 (zero at t = 0).
-        before = t - 1
-        for h in self.half_lives_days:
-            q = 0.5 ** (1.0 / max(h / p.days, 1e-9))
-            z = memo(f"nr{h}", lambda q=q: lfilter(np.array([1.0], np.float32),
-                                                   np.array([1.0, -q], np.float32), y, axis=1))
-            E = out[k]
-            E[:] = _columns(z, np.maximum(before, 0))
-            E[:, before < 0] = 0
-            del z
-            put(E)
-            np.subtract(g.neighbour_sum(E, self.near_repeat_ring), E, out=out[k])
-            put(out[k])
-        # Periods since the last incident (history length + 1 when none), in this cell and in
-        # its 3x3 block.
-        def last_index(block: bool):
-            series = g.neighbour_sum(y, 1) if block else y
-            last = np.where(series > 0, np.arange(y.shape[1], dtype=np.int32), np.int32(-1))
-            np.maximum.accumulate(last, axis=1, out=last)
-            return last
-
-        for block in (False, True):
-            last = memo(f"last{int(block)}", lambda b=block: last_index(b))
-            lt = _columns(last, np.maximum(before, 0)).astype(np.float32)
-            lt[:, before < 0] = -1
-            del last
-            put(np.where(lt >= 0, t - lt, t + 1))
-        hist = np.maximum(t, 1).astype(np.float32)
-        rate = np.divide(at(Cp, 0), hist, out=out[k])
-        put(rate)
-        w13 = p.from_days(91)
-        # ratio_recent = (recent rate + 0.1 / hist) / (rate + 0.1 / hist), written in place.
-        prior = 0.1 / hist
-        ratio = np.subtract(at(Cp, 0), at(Cp, w13), out=out[k])
-        ratio /= np.minimum(w13, hist)
-        ratio += prior
-        ratio /= rate + prior
-        put(ratio)
-        trend = np.subtract(at(Cp, 0), at(Cp, yr), out=out[k])
-        trend -= at(Cp, yr)
-        trend += at(Cp, 2 * yr)
-        put(trend)
-        # Same season last year: the 5 periods centred on t - 1 year (all before t).
-        put(at(Cp, yr - 3) - at(Cp, yr + 2) if yr >= 3 else
-            C[:, np.minimum(np.maximum(t - yr + 3, 0), t)] - C[:, np.minimum(np.maximum(t - yr - 2, 0), t)])
-        put(np.broadcast_to(hist, (n, n_o)))
-        if self.cross_windows_days:
-            # Cross-category signal: incidents of every other category (none for "all").
-            cross = self._windows(self.cross_windows_days, p)
-            if panel.target == ALL_CATEGORIES:
-                for _ in range(len(cross) + 2):
-                    out[k] = 0
-                    put(out[k])
-            else:
-                # Cumulative counts of the other categories = those of "all" minus the target's.
-                def other_cumsum():
-                    c = cumsum_p(panel.counts[ALL_CATEGORIES])
-                    return np.subtract(c, Cp, out=c)
-
-                Cop = memo("Cother", other_cumsum)
-                for w in cross:
-                    put(win(Cop, w))
-                co_t = out[k]
-                co_t[:] = at(Cop, 0)
-                put(co_t)
-                del Cop
-                np.subtract(g.neighbour_sum(co_t, 1), co_t, out=out[k])
-                put(out[k])
-        cal = p.calendar(panel.first + t)
-        for v in cal.values():
-            put(np.broadcast_to(v, (n, n_o)))
-        if self.holidays_country:
-            put(np.broadcast_to(p.holiday_days(panel.first + t, self.holidays_country,
-                                               self.holidays_subdiv), (n, n_o)))
-        if self.include_xy:
-            cx, cy = g.centroids_xy
-            put(np.broadcast_to((cx / 1000.0)[:, None], (n, n_o)))
-            put(np.broadcast_to((cy / 1000.0)[:, None], (n, n_o)))
-        if self.time_of_day and p.kind != "week":
-            for v in _time_of_day_block(panel, t, C, bool(self.cross_windows_days), memo):
-                put(v)
-        assert k == len(names), (k, len(names))
-        return out, names
+        ctx = _Context(self, panel, t)
+        names = []
+        for block in FEATURE_TABLE:
+            block_names = block.names(self, panel.periods)
+            k0 = ctx.k
+            for v in block.compute(ctx):
+                ctx.put(v)
+            if ctx.k - k0 != len(block_names):  # a programming error in the table, not input
+                raise RuntimeError(f"feature block {block.key!r} computed {ctx.k - k0} values "
+                                   f"for {len(block_names)} names")
+            names += block_names
+        return ctx.out, names
 
     def _memo(self, panel: Panel, pad: int):
         """``memo(name, compute)``: origin-independent arrays of ``transform`` (cumulative sums,
@@ -502,7 +358,7 @@ class FeatureBuilder:
         so keeping them cannot leak. Otherwise each is computed, used and freed per call.
         """
         n, T = panel.y.shape
-        n_arrays = 2 + len(self.half_lives_days) + 2 + (3 if self.time_of_day else 0)
+        n_arrays = 2 + len(self.half_lives_days) + 2 + (5 if self.time_of_day else 0)
         key = ("state", panel.target, repr(self), pad, id(panel.y))
         if 4 * n * (T + pad) * n_arrays > STATE_BUDGET:
             return lambda name, compute: compute()
@@ -570,7 +426,11 @@ def _time_of_day_names(periods: Periods, cross: bool) -> list[str]:
     incidents falling in this slot, shrunk toward its ring's and the city's (empirical Bayes,
     pseudo-count ``TOD_PRIOR``), times the number of slots (1 = no time-of-day preference);
     ``tod_rate_eb``: the cell's 104-week rate times that profile (expected count this slot);
-    ``other_tod_52w``: other categories' same-slot count.
+    ``ring_hours_since_last``: hours from the start of the last period with an incident in the
+    3x3 ring (the cell itself excluded) to the forecast period's start (history length + 1
+    period when none); ``other_tod_52w`` / ``other_hours_since_last``: other categories'
+    same-slot count and hours since their last incident in the cell. (The cell's own hours
+    since its last incident are ``since_last`` x the period's hours.)
     """
     if periods.kind == "week":
         return []
@@ -579,9 +439,9 @@ def _time_of_day_names(periods: Periods, cross: bool) -> list[str]:
         weeks = TOD_WEEKS if prefix == "tod" else WEEKDAY_TOD_WEEKS
         names += [f"{prefix}_{w}w" for w in weeks] + [f"{prefix}_all"]
     main = _slots(periods)[0][0]
-    names += [f"n3_{main}_52w", f"{main}_share_eb", f"{main}_rate_eb"]
+    names += [f"n3_{main}_52w", f"{main}_share_eb", f"{main}_rate_eb", "ring_hours_since_last"]
     if cross:
-        names += [f"other_{main}_52w"]
+        names += [f"other_{main}_52w", "other_hours_since_last"]
     return names
 
 
@@ -645,12 +505,290 @@ def _time_of_day_block(panel: Panel, t: np.ndarray, C: np.ndarray, cross: bool,
     span = np.minimum(t, w104).clip(min=1)
     recent = (cell_all - C[:, np.maximum(t - w104, 0)]) / span
     yield recent * share * main_m
+    hours = np.float32(24 * p.days)
+    yield hours * _since_last(memo("last_ring", lambda: _last_index(g.neighbour_sum(y, 1) - y)), t)
     if cross:
         if panel.target == ALL_CATEGORIES:
+            yield np.zeros((panel.n_cells, t.size), dtype=np.float32)
             yield np.zeros((panel.n_cells, t.size), dtype=np.float32)
         else:
             D = memo("slot_other", lambda: slot_cumsum(panel.counts[ALL_CATEGORIES] - y, main_m))
             yield _slot_window(D, t, main_m, max(1, round(364 / (main_m * p.days))))
+            del D
+            last = memo("last_other", lambda: _last_index(panel.counts[ALL_CATEGORIES] - y))
+            yield hours * _since_last(last, t)
+
+
+def _last_index(series: np.ndarray) -> np.ndarray:
+    """``L[:, s]`` = the last column ``<= s`` where ``series`` is positive (-1 if none), int32."""
+    last = np.where(series > 0, np.arange(series.shape[1], dtype=np.int32), np.int32(-1))
+    np.maximum.accumulate(last, axis=1, out=last)
+    return last
+
+
+def _since_last(last: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Periods from the last incident before each origin ``t`` to ``t`` (``t + 1`` when none).
+
+    Reads ``last`` at column ``t - 1``: only periods strictly before the origin.
+    """
+    before = t - 1
+    lt = _columns(last, np.maximum(before, 0)).astype(np.float32)
+    lt[:, before < 0] = -1
+    return np.where(lt >= 0, t - lt, t + 1).astype(np.float32)
+
+
+# -- the feature table ---------------------------------------------------------------------------
+class _Context:
+    """What the feature blocks share at one :meth:`FeatureBuilder.transform` call.
+
+    ``out`` is the output (features x cells x origins); ``k`` the next feature's row, so a
+    block can compute in place into ``slot()``; ``Cp`` the target's cumulative counts with a
+    leading zero column and ``P`` zero columns of padding in front, so counts before column
+    ``t`` are ``C[:, t]`` and ``C[:, max(t - w, 0)]`` is a plain slice for contiguous origins.
+    """
+
+    def __init__(self, fb: FeatureBuilder, panel: Panel, t: np.ndarray) -> None:
+        self.fb, self.panel, self.t = fb, panel, t
+        self.p, self.g = panel.periods, panel.grid
+        # float32 is exact for counts below 2**24 and halves memory traffic.
+        self.y = panel.y.astype(np.float32, copy=False)
+        self.n, self.n_o = self.y.shape[0], t.size
+        self.out = np.empty((len(fb.feature_names(panel)), self.n, self.n_o), dtype=np.float32)
+        self.k = 0
+        p = self.p
+        self.yr = p.from_days(364)
+        self.P = max([2 * self.yr + 3] + fb._windows(fb.windows_days, p)
+                     + fb._windows(fb.cross_windows_days, p))
+        self.memo = fb._memo(panel, self.P)
+        self.Cp = self.memo("C", lambda: self.cumsum_p(self.y))
+        self.C = self.Cp[:, self.P:]
+        self.contiguous = self.n_o > 0 and bool(np.all(np.diff(t) == 1))
+        self.before = t - 1
+
+    def put(self, v) -> None:
+        out, k = self.out, self.k
+        if v is not out[k] and not (isinstance(v, np.ndarray) and v.base is out):
+            out[k] = v
+        self.k += 1
+
+    def slot(self) -> np.ndarray:
+        """The output row of the next feature (scratch space for in-place blocks)."""
+        return self.out[self.k]
+
+    def cumsum_p(self, src: np.ndarray) -> np.ndarray:
+        c = np.zeros((self.n, self.P + src.shape[1] + 1), dtype=np.float32)
+        np.cumsum(src, axis=1, out=c[:, self.P + 1:])
+        return c
+
+    def at(self, cum_p: np.ndarray, shift: int) -> np.ndarray:
+        """``cum[:, max(t - shift, 0)]`` (a view when origins are contiguous)."""
+        if self.contiguous:
+            a = self.P + int(self.t[0]) - shift
+            return cum_p[:, a:a + self.n_o]
+        return cum_p[:, self.P + self.t - shift]
+
+    def win(self, cum_p: np.ndarray, w: int) -> np.ndarray:
+        """Counts in the ``w`` periods before each origin, written into ``slot()``."""
+        return np.subtract(self.at(cum_p, 0), self.at(cum_p, w), out=self.slot())
+
+
+def _counts_names(fb: FeatureBuilder, p: Periods) -> list[str]:
+    return [f"count_{w}p" for w in fb._windows(fb.windows_days, p)] + ["count_all"]
+
+
+def _counts(c: _Context):
+    for w in c.fb._windows(c.fb.windows_days, c.p):
+        yield c.win(c.Cp, w)
+    yield c.at(c.Cp, 0)
+
+
+def _neighbour_names(fb: FeatureBuilder, p: Periods) -> list[str]:
+    return [f"n{k}_{w}" for k in (3, 5)
+            for w in [f"{w}p" for w in fb._windows(fb.neighbour_windows_days, p)] + ["all"]]
+
+
+def _neighbours(c: _Context):
+    # Neighbourhood sums commute with the time differences: convolve the few columns
+    # needed once (ring = block minus the cell itself).
+    t = c.t
+    nwin = c.fb._windows(c.fb.neighbour_windows_days, c.p)
+    need = np.unique(np.concatenate([t] + [np.maximum(t - w, 0) for w in nwin]))
+    Csub = _columns(c.C, need)
+    for r in (1, 2):
+        ring = c.g.neighbour_sum(Csub, r)
+        np.subtract(ring, Csub, out=ring)
+        now = _columns(ring, np.searchsorted(need, t))
+        for w in nwin:
+            yield np.subtract(now, _columns(ring, np.searchsorted(need, np.maximum(t - w, 0))),
+                              out=c.slot())
+        yield now
+        del ring, now
+
+
+def _near_repeat_names(fb: FeatureBuilder, p: Periods) -> list[str]:
+    return [n for h in fb.half_lives_days
+            for n in (f"nr_{_hl(h)}", f"nr{2 * fb.near_repeat_ring + 1}_{_hl(h)}")]
+
+
+def _near_repeat(c: _Context):
+    # E[:, t] = sum_{s<t} y[:, s] * q**(t-1-s), a causal IIR filter; the value at origin t is
+    # the filter's output at column t - 1 (zero at t = 0).
+    before = c.before
+    for h in c.fb.half_lives_days:
+        q = 0.5 ** (1.0 / max(h / c.p.days, 1e-9))
+        z = c.memo(f"nr{h}", lambda q=q: lfilter(np.array([1.0], np.float32),
+                                                 np.array([1.0, -q], np.float32), c.y, axis=1))
+        E = c.slot()
+        E[:] = _columns(z, np.maximum(before, 0))
+        E[:, before < 0] = 0
+        del z
+        yield E
+        yield np.subtract(c.g.neighbour_sum(E, c.fb.near_repeat_ring), E, out=c.slot())
+
+
+def _recency(c: _Context):
+    # Periods since the last incident (history length + 1 when none), in this cell and in
+    # its 3x3 block.
+    for block in (False, True):
+        last = c.memo(f"last{int(block)}",
+                      lambda b=block: _last_index(c.g.neighbour_sum(c.y, 1) if b else c.y))
+        yield _since_last(last, c.t)
+        del last
+
+
+def _rates(c: _Context):
+    t, p, yr, Cp, at = c.t, c.p, c.yr, c.Cp, c.at
+    hist = np.maximum(t, 1).astype(np.float32)
+    rate = np.divide(at(Cp, 0), hist, out=c.slot())
+    yield rate
+    w13 = p.from_days(91)
+    # ratio_recent = (recent rate + 0.1 / hist) / (rate + 0.1 / hist), written in place.
+    prior = 0.1 / hist
+    ratio = np.subtract(at(Cp, 0), at(Cp, w13), out=c.slot())
+    ratio /= np.minimum(w13, hist)
+    ratio += prior
+    ratio /= rate + prior
+    yield ratio
+    trend = np.subtract(at(Cp, 0), at(Cp, yr), out=c.slot())
+    trend -= at(Cp, yr)
+    trend += at(Cp, 2 * yr)
+    yield trend
+    # Same season last year: the 5 periods centred on t - 1 year (all before t).
+    C = c.C
+    yield (at(Cp, yr - 3) - at(Cp, yr + 2) if yr >= 3 else
+           C[:, np.minimum(np.maximum(t - yr + 3, 0), t)]
+           - C[:, np.minimum(np.maximum(t - yr - 2, 0), t)])
+    yield np.broadcast_to(hist, (c.n, c.n_o))
+
+
+def _cross_names(fb: FeatureBuilder, p: Periods) -> list[str]:
+    if not fb.cross_windows_days:
+        return []
+    return ([f"other_{w}p" for w in fb._windows(fb.cross_windows_days, p)]
+            + ["other_all", "other_n3_all"])
+
+
+def _cross(c: _Context):
+    # Cross-category signal: incidents of every other category (none for "all").
+    if not c.fb.cross_windows_days:
+        return
+    cross = c.fb._windows(c.fb.cross_windows_days, c.p)
+    if c.panel.target == ALL_CATEGORIES:
+        for _ in range(len(cross) + 2):
+            zero = c.slot()
+            zero[:] = 0
+            yield zero
+        return
+
+    # Cumulative counts of the other categories = those of "all" minus the target's.
+    def other_cumsum():
+        cum = c.cumsum_p(c.panel.counts[ALL_CATEGORIES])
+        return np.subtract(cum, c.Cp, out=cum)
+
+    Cop = c.memo("Cother", other_cumsum)
+    for w in cross:
+        yield c.win(Cop, w)
+    co_t = c.slot()
+    co_t[:] = c.at(Cop, 0)
+    yield co_t
+    del Cop
+    yield np.subtract(c.g.neighbour_sum(co_t, 1), co_t, out=c.slot())
+
+
+def _calendar(c: _Context):
+    for v in c.p.calendar(c.panel.first + c.t).values():
+        yield np.broadcast_to(v, (c.n, c.n_o))
+
+
+def _holidays(c: _Context):
+    if c.fb.holidays_country:
+        yield np.broadcast_to(c.p.holiday_days(c.panel.first + c.t, c.fb.holidays_country,
+                                               c.fb.holidays_subdiv), (c.n, c.n_o))
+
+
+def _xy(c: _Context):
+    if c.fb.include_xy:
+        cx, cy = c.g.centroids_xy
+        yield np.broadcast_to((cx / 1000.0)[:, None], (c.n, c.n_o))
+        yield np.broadcast_to((cy / 1000.0)[:, None], (c.n, c.n_o))
+
+
+def _time_of_day(c: _Context):
+    if c.fb.time_of_day and c.p.kind != "week":
+        yield from _time_of_day_block(c.panel, c.t, c.C, bool(c.fb.cross_windows_days), c.memo)
+
+
+class _Block(NamedTuple):
+    """A row of ``FEATURE_TABLE``: ``names(builder, periods)`` and ``compute(context)``,
+    a generator of one (cells x origins) array per name, in the same order."""
+
+    key: str
+    names: Callable[[FeatureBuilder, Periods], list[str]]
+    compute: Callable[[_Context], Iterator[np.ndarray]]
+
+
+#: The feature list, in output order: one row per block of features (docs/forecasting.md
+#: describes each). :meth:`FeatureBuilder.feature_names` and :meth:`FeatureBuilder.transform`
+#: both walk it, so names and values cannot drift apart.
+FEATURE_TABLE: tuple[_Block, ...] = (
+    _Block("counts", _counts_names, _counts),
+    _Block("neighbours", _neighbour_names, _neighbours),
+    _Block("near_repeat", _near_repeat_names, _near_repeat),
+    _Block("recency", lambda fb, p: ["since_last", "n3_since_last"], _recency),
+    _Block("rates", lambda fb, p: ["rate_all", "ratio_recent", "trend_year",
+                                   "same_season_last_year", "history_periods"], _rates),
+    _Block("cross", _cross_names, _cross),
+    _Block("calendar", lambda fb, p: list(p.calendar(np.array([0]))), _calendar),
+    _Block("holidays", lambda fb, p: ["holiday_days"] if fb.holidays_country else [], _holidays),
+    _Block("xy", lambda fb, p: ["x_km", "y_km"] if fb.include_xy else [], _xy),
+    _Block("time_of_day", lambda fb, p: (_time_of_day_names(p, bool(fb.cross_windows_days))
+                                         if fb.time_of_day else []), _time_of_day),
+)
+
+
+def periods_spanned(name: str, periods: Periods) -> int:
+    """Periods a count feature sums over, to read it as a mean count per period.
+
+    ``count_{w}p`` spans ``w`` periods; ``tod_{w}w`` / ``wdtod_{w}w`` the same-slot periods in
+    ``w`` weeks (fewer exist early in a history: the value is then an underestimate). Rates
+    (``rate_all``, ``tod_rate_eb``) span 1.
+
+    Examples
+    --------
+    >>> periods_spanned("tod_52w", Periods("shift")), periods_spanned("rate_all", Periods("shift"))
+    (364, 1)
+    """
+    m = re.fullmatch(r"count_(\d+)p", name)
+    if m:
+        return int(m.group(1))
+    m = re.fullmatch(r"(wd)?tod_(\d+)w", name)
+    if m:
+        slots = dict(_slots(periods))
+        step = slots["wdtod" if m.group(1) else "tod"] if periods.kind != "week" else 1
+        return max(1, round(int(m.group(2)) * 7 / (step * periods.days)))
+    if name in ("rate_all", "tod_rate_eb"):
+        return 1
+    raise ConfigError(f"feature {name!r} is not a count over a window or a rate per period")
 
 
 def _columns(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -692,10 +830,20 @@ def describe_feature(name: str, value: float, *, periods: Periods, cell_size: fl
         where = "in the surrounding cells" if m.group(1) else "in this cell"
         return (f"recent incidents {where} (near-repeat intensity {value:.1f}, "
                 f"half-life {m.group(2)} days)")
+    def ago(n_periods: float) -> str:
+        # Short periods read better in hours ("about 16 hours"); resolution is one period.
+        if periods.kind in ("shift", "hour"):
+            return f"about {n_periods * 24 * periods.days:.0f} hours"
+        return f"{n_periods:.0f} {unit}(s)"
+
     if name == "since_last":
-        return f"{value:.0f} {unit}(s) since the last incident in this cell"
+        return f"{ago(value)} since the last incident in this cell"
     if name == "n3_since_last":
-        return f"{value:.0f} {unit}(s) since the last incident in or around this cell"
+        return f"{ago(value)} since the last incident in or around this cell"
+    if name in ("ring_hours_since_last", "other_hours_since_last"):
+        what = ("the last incident in the surrounding cells" if name.startswith("ring")
+                else "the last incident of another category in this cell")
+        return f"{ago(value / (24 * periods.days))} since {what}"
     if name == "rate_all":
         return f"long-run rate of {value:.2f} incidents per {unit}"
     if name == "ratio_recent":

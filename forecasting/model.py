@@ -21,7 +21,7 @@ import pandas as pd
 
 from forecasting import __version__
 from forecasting.errors import ConfigError, DataError, InputError
-from forecasting.features import FeatureBuilder, Panel, describe_feature
+from forecasting.features import FeatureBuilder, Panel, describe_feature, periods_spanned
 from forecasting.params import (
     Params,
     instance_of,
@@ -41,6 +41,8 @@ BLEND_SHARES = (0.01, 0.05)
 #: Bytes of features built at once for training rows (then subsampled); the panel is read
 #: once per pass, so fewer, larger passes are faster.
 ROW_BUDGET = 768 * 2**20
+#: Monte Carlo draws :func:`top_k_chance` uses by default (standard error <= 0.5 / sqrt(n)).
+TOP_K_SIMS = 1000
 #: Periods :meth:`LGBMRiskModel.predict_risk_many` scores per booster call.
 PREDICT_CHUNK = 64
 
@@ -66,10 +68,21 @@ class LGBMRiskModel(Params):
         Share of zero-count rows kept; kept zeros are weighted ``1 / negative_rate`` so the
         mean stays calibrated.
     blend : float or "auto", default 0.3
-        Weight of the cell's long-run rate blended into the prediction (shrinks noise).
+        Weight of the cell's long-run rate (``blend_feature``) blended into the prediction
+        (shrinks noise).
         ``"auto"`` picks it from ``BLEND_GRID`` by the capture of the top 1 % and 5 % of the
         area over the validation tail (out-of-sample for the booster, before the origin);
         the choice is ``blend_``.
+    blend_feature : str, default "rate_all"
+        What the prediction is blended toward: a feature read as a mean count per period
+        (:func:`~forecasting.features.periods_spanned`), e.g. ``"tod_52w"`` (the cell's mean
+        in the period's shift or hour of the day over 52 weeks: the time-of-day rule) or
+        ``"tod_rate_eb"``.
+    target_slot_days : int, optional
+        Training target for ranking: the mean count in the row's slot of the day (same shift
+        or hour) over this many days from the row's period (at weeks and days: the next
+        periods). Early stopping, ``blend="auto"`` and the probability calibration still use
+        one-period outcomes (the last ``validation_days``).
     target_days : int, optional
         Training target: the mean count per period over this many days from the row's period
         (default: one period). A longer target averages out noise in the quantity the ranking
@@ -134,7 +147,8 @@ class LGBMRiskModel(Params):
                  features: FeatureBuilder | dict | None = None,
                  random_state: int = 0, n_jobs: int = 1, use_context: bool = False,
                  offset_days: int | None = None, offset_prior: float = 0.5,
-                 offset_feature: str | None = None) -> None:
+                 offset_feature: str | None = None, target_slot_days: int | None = None,
+                 blend_feature: str = "rate_all") -> None:
         self.objective = objective
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -157,6 +171,8 @@ class LGBMRiskModel(Params):
         self.offset_days = offset_days
         self.offset_prior = offset_prior
         self.offset_feature = offset_feature
+        self.target_slot_days = target_slot_days
+        self.blend_feature = blend_feature
 
     # -- sklearn plumbing: parameters come from __init__; what each accepts, checked at fit --
     _CONSTRAINTS = {
@@ -179,6 +195,8 @@ class LGBMRiskModel(Params):
         "offset_days": ((lambda v: v is None or is_int(v)), "a whole number or None"),
         "offset_prior": (is_number, "a number"),
         "offset_feature": instance_of(str, type(None), what="a feature name or None"),
+        "target_slot_days": positive_int(none=True),
+        "blend_feature": instance_of(str, what="a feature name"),
     }
 
     def __repr__(self) -> str:
@@ -243,19 +261,44 @@ class LGBMRiskModel(Params):
 
     # -- training -----------------------------------------------------------------------------
     def _horizon(self, periods) -> int:
+        """Periods a training row's target spans (from its own period on)."""
+        if self.target_slot_days is not None:
+            m, k = self._slot_target(periods)
+            return (k - 1) * m + 1
         return 1 if self.target_days is None else periods.from_days(self.target_days)
+
+    def _slot_target(self, periods) -> tuple[int, int]:
+        """(columns between two periods of the same slot of the day, periods averaged)."""
+        m = max(1, int(round(1 / periods.days)))
+        return m, max(1, periods.from_days(self.target_slot_days) // m)
+
+    def _target(self, panel: Panel, cols: np.ndarray, h: int) -> np.ndarray:
+        """Training target at ``cols``: the count, or its mean over the ``h`` periods from each."""
+        if h == 1:
+            return panel.y[:, cols]
+        if self.target_slot_days is not None:
+            # Same slot of the day (shift, hour) on the next k days: sum k strided columns.
+            m, k = self._slot_target(panel.periods)
+            y = np.zeros((panel.n_cells, len(cols)), dtype=np.float64)
+            for j in range(k):  # k whole-array adds (k <= a few dozen)
+                y += panel.y[:, cols + j * m]
+            return y / k
+        cum = np.zeros((panel.n_cells, panel.n_periods + 1))
+        np.cumsum(panel.y, axis=1, out=cum[:, 1:])
+        return (cum[:, cols + h] - cum[:, cols]) / h
 
     def _rows(self, panel: Panel, cols: np.ndarray, rng: np.random.Generator | None, h: int = 1):
         """Training rows at columns ``cols`` (see :meth:`_row_sets`)."""
         return self._row_sets(panel, [cols], rng, h)[0]
 
-    def _row_sets(self, panel: Panel, col_sets: list[np.ndarray], rng, h: int = 1) -> list:
+    def _row_sets(self, panel: Panel, col_sets: list[np.ndarray], rng, h: int | list[int] = 1) -> list:
         """Rows ``(X, y, weight, names)`` per set of columns; features for those columns only.
 
         All sets go through one :meth:`FeatureBuilder.transform` pass when their features fit
         in ``ROW_BUDGET`` bytes (each pass reads the whole panel); otherwise each set is built
         in chunks, each subsampled before the next, so memory follows the rows kept.
         """
+        hs = list(h) if isinstance(h, list) else [h] * len(col_sets)
         cols = np.concatenate(col_sets)
         n_feat = len(self._builder().feature_names(panel)) + (
             len(panel.context.names) if self.use_context and panel.context is not None else 0)
@@ -264,13 +307,13 @@ class LGBMRiskModel(Params):
             X, names = self._builder().transform(panel, cols)
             X, names = self._with_context(panel, X, names, cols)
             out, i = [], 0
-            for c in col_sets:  # training, then validation: the same draws as separate passes
-                out.append(self._sample_rows(panel, X[:, :, i:i + len(c)], names, c, rng, h))
+            for c, hc in zip(col_sets, hs, strict=True):  # training, then validation
+                out.append(self._sample_rows(panel, X[:, :, i:i + len(c)], names, c, rng, hc))
                 i += len(c)
             return out
         out = []
-        for c in col_sets:
-            parts = [self._chunk_rows(panel, c[i:i + chunk], rng, h)
+        for c, hc in zip(col_sets, hs, strict=True):
+            parts = [self._chunk_rows(panel, c[i:i + chunk], rng, hc)
                      for i in range(0, len(c), chunk)]  # a few chunks per set
             out.append(parts[0] if len(parts) == 1 else (
                 np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
@@ -285,12 +328,7 @@ class LGBMRiskModel(Params):
     def _sample_rows(self, panel: Panel, X: np.ndarray, names: list[str], cols: np.ndarray,
                      rng, h: int):
         """Flatten features ``X`` at ``cols`` to rows and subsample the zero-count ones."""
-        if h == 1:
-            y = panel.y[:, cols]
-        else:
-            cum = np.zeros((panel.n_cells, panel.n_periods + 1))
-            np.cumsum(panel.y, axis=1, out=cum[:, 1:])
-            y = (cum[:, cols + h] - cum[:, cols]) / h
+        y = self._target(panel, cols, h)
         # Rows are cell-major within each origin; flatten with features last for LightGBM.
         Xr = X.reshape(X.shape[0], -1).T
         yr = y.reshape(-1).astype(np.float64)
@@ -343,8 +381,16 @@ class LGBMRiskModel(Params):
         h = self._horizon(p)
         # Each row's target spans h periods, all of which must precede the origin.
         tr_cols = self._sample(np.arange(lo, origin - n_val - h + 1), p)
-        va_cols = self._sample(np.arange(origin - n_val - h + 1, origin - h + 1), p)
-        (Xt, yt, wt, names), (Xv, yv, wv, _) = self._row_sets(panel, [tr_cols, va_cols], rng, h)
+        if self.target_slot_days is None:
+            va_cols = self._sample(np.arange(origin - n_val - h + 1, origin - h + 1), p)
+            h_val = h
+        else:
+            # The smoothed target is for ranking only: early stopping, the blend and the
+            # probability calibration are on one-period outcomes, the quantity forecast.
+            va_cols = self._sample(np.arange(origin - n_val, origin), p)
+            h_val = 1
+        (Xt, yt, wt, names), (Xv, yv, wv, _) = self._row_sets(panel, [tr_cols, va_cols], rng,
+                                                              [h, h_val])
         params = self._lgb_params()
         dtrain = lgb.Dataset(Xt, yt, weight=wt, feature_name=names, free_raw_data=True,
                              init_score=self._offset(Xt, names, p),
@@ -359,6 +405,10 @@ class LGBMRiskModel(Params):
                                        lgb.record_evaluation(evals)])
         self.booster_ = booster
         self.feature_names_ = names
+        if self.blend_feature not in names:
+            raise ConfigError(f"blend_feature must be one of the model's features; got "
+                              f"{self.blend_feature!r} (features: {names[:4]}...)")
+        self.blend_span_ = periods_spanned(self.blend_feature, p)
         self.best_iteration_ = int(booster.best_iteration or self.n_estimators)
         self.blend_ = (self._choose_blend(panel, va_cols) if self.blend == "auto"
                        else float(self.blend))
@@ -381,6 +431,7 @@ class LGBMRiskModel(Params):
             "best_iteration": self.best_iteration_,
             "metrics": {f"valid_{metric}": float(curve[self.best_iteration_ - 1])},
             "blend": self.blend_,
+            "blend_span": self.blend_span_,
             "proba_curve": [c.tolist() for c in self.proba_curve_],
             "n_train_rows": int(yt.size),
             "data_hash": panel.data_hash,
@@ -472,7 +523,7 @@ class LGBMRiskModel(Params):
         b = self.blend_ if blend is None else blend
         if not b:
             return mu
-        rate = X[:, self.feature_names_.index("rate_all")]
+        rate = X[:, self.feature_names_.index(self.blend_feature)] / self.blend_span_
         return (1 - b) * mu + b * rate
 
     def _choose_blend(self, panel: Panel, va_cols: np.ndarray) -> float:
@@ -527,6 +578,16 @@ class LGBMRiskModel(Params):
         the Tweedie fit. ``explain`` and the stored forecasts report it.
         """
         return self.probability_from_mean(self.predict_risk(panel, origin))
+
+    def predict_top_k_chance(self, panel: Panel, origin: int, k: int, *,
+                             n_sims: int = TOP_K_SIMS) -> np.ndarray:
+        """Chance that each cell is among the ``k`` busiest in the period at ``origin``.
+
+        Seeded Monte Carlo (``random_state``) of outcomes consistent with the calibrated
+        probabilities; see :func:`top_k_chance`.
+        """
+        return top_k_chance(self.predict_probability(panel, origin), k, n_sims=n_sims,
+                            random_state=self.random_state)
 
     def explain(self, panel: Panel, origin: int, cells: np.ndarray | None = None,
                 top: int = 3) -> pd.DataFrame:
@@ -598,6 +659,7 @@ class LGBMRiskModel(Params):
         m.booster_ = lgb.Booster(model_str=doc["model"])
         m.metadata_ = doc["metadata"]
         m.feature_names_ = m.metadata_["feature_names"]
+        m.blend_span_ = int(m.metadata_.get("blend_span", 1))
         m.best_iteration_ = m.booster_.current_iteration()
         m.blend_ = float(m.metadata_.get("blend", m.blend if m.blend != "auto" else 0.3))
         curve = m.metadata_.get("proba_curve")
@@ -698,3 +760,56 @@ def select_params(panel: Panel, origin: int, candidates: list[dict[str, Any]],
         scores.append(next(iter(m.metadata_["metrics"].values())))
     best = candidates[int(np.nanargmin(scores))]
     return base | best, scores
+
+
+
+
+def top_k_chance(probability: np.ndarray, k: int, *, n_sims: int = TOP_K_SIMS,
+                 random_state: int = 0) -> np.ndarray:
+    """Chance that each cell is among the ``k`` busiest cells of the period.
+
+    A cell is *in the top k* when it has at least one incident and fewer than ``k`` cells have
+    strictly more (ties at the boundary are all in, so a quiet period can have more than ``k``
+    such cells). Outcomes are drawn independently per cell from a Poisson whose chance of at
+    least one incident is the given (calibrated) ``probability``, ``n_sims`` seeded draws,
+    vectorised in chunks.
+
+    Parameters
+    ----------
+    probability : array (n_cells,)
+        Calibrated P(at least one incident) per cell
+        (:meth:`LGBMRiskModel.probability_from_mean`).
+    k : int
+        Size of the top set (at least 1).
+    n_sims : int, default ``TOP_K_SIMS``
+    random_state : int, default 0
+
+    Returns
+    -------
+    ndarray (n_cells,)
+        Share of the draws in which the cell is in the top ``k``.
+
+    Examples
+    --------
+    >>> chance = top_k_chance(np.array([0.9, 0.5, 0.0]), k=1, n_sims=2000)
+    >>> bool(chance[0] > chance[1] > chance[2] == 0)
+    True
+    """
+    if not (is_int(k) and k >= 1):
+        raise ConfigError(f"k must be a whole number of cells >= 1; got {k!r}")
+    if not (is_int(n_sims) and n_sims >= 1):
+        raise ConfigError(f"n_sims must be a whole number >= 1; got {n_sims!r}")
+    p = np.clip(np.asarray(probability, dtype=np.float64), 0.0, 1.0 - 1e-9)
+    lam = -np.log1p(-p)  # Poisson mean with P(count >= 1) = p
+    n = lam.size
+    if n == 0:
+        return np.zeros(0)
+    kk = min(int(k), n)
+    rng = np.random.default_rng(random_state)
+    hits = np.zeros(n)
+    chunk = max(1, 2**22 // n)  # about 32 MB of draws at a time
+    for s0 in range(0, int(n_sims), chunk):  # a few chunks of whole-array draws
+        draws = rng.poisson(lam, size=(min(chunk, int(n_sims) - s0), n))
+        kth = -np.partition(-draws, kk - 1, axis=1)[:, kk - 1:kk]
+        hits += ((draws >= kth) & (draws > 0)).sum(axis=0)
+    return hits / int(n_sims)

@@ -55,7 +55,7 @@ from forecasting.errors import ConfigError, DataError, InputError
 from forecasting.evaluate import BacktestResult, RollingOrigin, backtest, summarise, write_report
 from forecasting.features import FeatureBuilder, Panel, build_panel, usable_events
 from forecasting.grid import Grid, build_grid, grid_from_dict
-from forecasting.model import LGBMRiskModel, select_params
+from forecasting.model import LGBMRiskModel, select_params, top_k_chance
 from forecasting.periods import Periods, PeriodSpec, as_spec
 from forecasting.scaleout import DaskLGBMRiskModel
 from forecasting.schema import (
@@ -586,18 +586,23 @@ def forecast(events: pd.DataFrame, *, at, period: str | PeriodSpec = "week", cat
              top: int = 20, forecaster: Forecaster | None = None, cell_size: float = DEFAULT_CELL_SIZE,
              crs: Any = None, boundary: Any = None, random_state: int = 0,
              patrolled: PatrolMask | None = None,
-             patrol_uplift: float = fairness.DETECTION_UPLIFT) -> pd.DataFrame:
+             patrol_uplift: float = fairness.DETECTION_UPLIFT,
+             top_k: int | None = None) -> pd.DataFrame:
     """Score every cell for the period at ``at`` and return the top cells with reasons.
 
     Fits on all history before ``at`` unless a fitted ``forecaster`` is given (then only its
     grid is used and incidents before ``at`` feed the features). ``patrolled`` applies the
     feedback-loop guard (:func:`guard_panel`) to the history the features read, as in training.
+    ``top_k`` (default ``top``) is the ``k`` of the ``top_k_chance`` column.
 
     Returns
     -------
     DataFrame
         ``rank``, ``cell_id``, ``longitude``, ``latitude`` (cell centre), ``expected``,
-        ``probability``, ``reasons`` (list of str), ``reason_text``, ``period_start``.
+        ``probability`` (calibrated P(at least one incident)), ``top_k_chance`` (chance the
+        cell is among the ``top_k`` busiest cells of the period, seeded Monte Carlo:
+        :func:`forecasting.model.top_k_chance`),
+        ``reasons`` (list of str), ``reason_text``, ``period_start``.
     """
     periods = Periods(as_spec(period))
     at = periods.floor([pd.Timestamp(at)])[0]
@@ -623,6 +628,10 @@ def forecast(events: pd.DataFrame, *, at, period: str | PeriodSpec = "week", cat
     mu = model.predict_risk(pt, origin)
     best = np.argsort(-mu, kind="stable")[:top]
     ex = model.explain(pt, origin, cells=best)
+    # Over every cell: whether a cell makes the top depends on all the others.
+    chance = top_k_chance(model.probability_from_mean(mu), max(top if top_k is None else top_k, 1),
+                          random_state=random_state)
+    ex.insert(ex.columns.get_loc("probability") + 1, "top_k_chance", chance[best])
     cx, cy = forecaster.grid.centroids_xy
     lon, lat = forecaster.grid.to_lonlat(cx[best], cy[best])
     ex.insert(0, "rank", np.arange(1, len(best) + 1))

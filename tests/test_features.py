@@ -173,3 +173,26 @@ def test_time_of_day_features_known_values():
     # Weeks have no time-of-day block.
     wk = Panel(g, Periods("week"), 0, {"all": y})
     assert not [n for n in FeatureBuilder().feature_names(wk) if "tod" in n]
+
+
+def test_hours_since_last_in_ring_and_other_categories_known_values():
+    g = Grid(crs="EPSG:32610", cell_size=100, col=np.array([0, 1, 5]), row=np.array([0, 0, 0]))
+    # Cell 0 and its ring (cell 1); cell 2 is alone. Shifts of 8 hours.
+    y = np.array([[1, 0, 0, 0, 0], [0, 2, 0, 0, 3], [0, 0, 0, 0, 0]], dtype=np.float32)
+    theft = np.array([[1, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]], dtype=np.float32)
+    pan = Panel(g, Periods("shift"), 0, {"all": y, "theft": theft})
+    X, names = FeatureBuilder().transform(pan, np.array([4, 5]))
+    f = {n: X[i] for i, n in enumerate(names)}
+    # Cell 0's ring last had one at column 1: 3 shifts before origin 4, 24 hours; the
+    # incident at column 4 counts from origin 5 on (1 shift, 8 hours). Cell 2: none in 4
+    # shifts of history (history + 1 periods = 5 shifts = 40 hours).
+    assert f["ring_hours_since_last"][:, 0].tolist() == [24, 32, 40]
+    assert f["ring_hours_since_last"][:, 1].tolist() == [8, 40, 48]
+    Xt, _ = FeatureBuilder().transform(pan.for_target("theft"), np.array([4]))
+    ft = {n: Xt[i] for i, n in enumerate(names)}
+    # Other categories ("all" minus theft) in cell 1: the two at column 1, 3 shifts back.
+    assert ft["other_hours_since_last"][:, 0].tolist() == [40, 24, 40]
+    assert describe_feature("ring_hours_since_last", 24, periods=Periods("shift"), cell_size=150) \
+        == "about 24 hours since the last incident in the surrounding cells"
+    assert describe_feature("since_last", 2, periods=Periods("shift"), cell_size=150) \
+        == "about 16 hours since the last incident in this cell"

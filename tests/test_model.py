@@ -10,7 +10,7 @@ from sklearn.base import clone
 from forecasting.errors import ConfigError, DataError, InputError
 from forecasting.features import FeatureBuilder, Panel
 from forecasting.grid import Grid
-from forecasting.model import LGBMRiskModel, select_params
+from forecasting.model import LGBMRiskModel, select_params, top_k_chance
 from forecasting.periods import Periods
 
 SMALL = dict(n_estimators=40, learning_rate=0.2, num_leaves=7, min_child_samples=20,
@@ -175,6 +175,13 @@ def test_shift_model_trains_on_the_period_itself_and_on_sampled_columns_only():
         LGBMRiskModel(**short, offset_feature="nope").fit(pan, origin)
     off = LGBMRiskModel(**short, offset_feature="tod_rate_eb").fit(pan, origin)
     assert off.predict_risk(pan, origin)[24:].mean() > off.predict_risk(pan, origin)[:24].mean()
+    # Smoothed same-shift target, blended toward the 52-week same-shift mean.
+    sm = LGBMRiskModel(**short, target_slot_days=7, blend_feature="tod_52w").fit(pan, origin)
+    assert sm.blend_span_ == 364 and sm.metadata_["blend_span"] == 364
+    mu = sm.predict_risk(pan, origin)
+    assert mu[24:].min() > mu[:24].max()
+    with pytest.raises(ConfigError, match=re.escape("blend_feature must be one of the model's features; got 'x'")):
+        LGBMRiskModel(**short, blend_feature="x").fit(pan, origin)
 
 
 def test_calibrated_probability_from_validation_rows(panel, tmp_path):
@@ -197,6 +204,37 @@ def test_calibrated_probability_from_validation_rows(panel, tmp_path):
     np.testing.assert_allclose(m2.predict_probability(pt, 150), prob)
     ex = m.explain(pt, 150, cells=np.array([0, 1]))
     np.testing.assert_allclose(ex["probability"], prob[[0, 1]])
+
+
+def test_top_k_chance_known_values_and_seeded():
+    p = np.array([0.6, 0.3, 0.0, 0.1])
+    # k = every cell: in the top exactly when the cell has an incident, so the chance is p.
+    np.testing.assert_allclose(top_k_chance(p, k=4, n_sims=20_000), p, atol=0.015)
+    # One possible cell, k = 1: the top cell whenever it has an incident.
+    np.testing.assert_allclose(top_k_chance(np.array([0.0, 0.4, 0.0]), k=1, n_sims=20_000),
+                               [0, 0.4, 0], atol=0.015)
+    # Two equal cells, k = 1: in unless the other has strictly more. With Poisson(lam) draws,
+    # P(X >= 1 and Y <= X) = (1 + P(X = Y)) / 2 - P(X = Y = 0), computed exactly here.
+    lam = -np.log1p(-0.5)
+    from scipy.stats import poisson
+    pmf = poisson.pmf(np.arange(40), lam)
+    exact = (1 + (pmf ** 2).sum()) / 2 - pmf[0] ** 2
+    got = top_k_chance(np.array([0.5, 0.5]), k=1, n_sims=40_000)
+    np.testing.assert_allclose(got, exact, atol=0.01)
+    np.testing.assert_array_equal(top_k_chance(p, 2, random_state=3), top_k_chance(p, 2, random_state=3))
+    with pytest.raises(ConfigError, match=re.escape("k must be a whole number of cells >= 1; got 0")):
+        top_k_chance(p, 0)
+
+
+def test_slot_smoothed_target_averages_the_same_shift_on_the_next_days():
+    g = Grid(crs="EPSG:32610", cell_size=150, col=np.array([0]), row=np.array([0]))
+    y = np.arange(30, dtype=np.float32)[None, :]  # ten days of three shifts
+    pan = Panel(g, Periods("shift"), 0, {"all": y})
+    m = LGBMRiskModel(target_slot_days=4)
+    assert m._horizon(pan.periods) == 10  # the row's shift and the same shift 3 days later
+    # Column 2 and the same shift on the next three days: 2, 5, 8, 11.
+    np.testing.assert_allclose(m._target(pan, np.array([2, 5]), 10), [[6.5, 9.5]])
+    np.testing.assert_allclose(LGBMRiskModel()._target(pan, np.array([2]), 1), [[2.0]])
 
 
 def test_predict_risk_many_equals_predict_risk_and_rolling_risk_refits(panel):

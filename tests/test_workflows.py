@@ -134,6 +134,10 @@ def test_train_save_load_and_forecast(tmp_path):
     assert top.expected.is_monotonic_decreasing
     assert str(top.period_start.iloc[0]) == "2023-12-04"
     assert all(isinstance(r, str) and r for r in top.reason_text)
+    # The chance of being among the 5 busiest cells: a probability, 0 where the calibrated
+    # chance of any incident is 0, and never above it (being in the top needs an incident).
+    assert top.top_k_chance.between(0, 1).all()
+    assert (top.top_k_chance <= top.probability + 0.05).all()
 
 
 def test_time_of_day_baselines_join_every_short_period_backtest(tmp_path):

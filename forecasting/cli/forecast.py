@@ -112,7 +112,8 @@ def forecast(
             where = f"{row.label} ({row.latitude:.5f}, {row.longitude:.5f})" if isinstance(row.label, str) \
                 else f"{row.latitude:.5f}, {row.longitude:.5f}"
             typer.echo(f"{row.rank:>3}. cell {row.cell_id} at {where}: "
-                       f"expected {row.expected:.2f} incidents, P(at least one) {row.probability:.0%}")
+                       f"expected {row.expected:.2f} incidents, P(at least one) {row.probability:.0%}, "
+                       f"P(among the top {top}) {row.top_k_chance:.0%}")
             for reason in row.reasons[:3]:
                 typer.echo(f"       - {reason}")
 

@@ -367,7 +367,7 @@ def issue_forecasts(
             start = first + i * periods.length if kind != "week" else first + pd.Timedelta(weeks=i)
             progress(f"forecasting the {kind} from {start}", 0.1 + 0.85 * i / max(count, 1))
             frame = workflows.forecast(stored.events, at=start, period=spec, category=category,
-                                       top=n_cells, forecaster=forecaster, patrolled=guard,
+                                       top=n_cells, top_k=top, forecaster=forecaster, patrolled=guard,
                                        patrol_uplift=settings.patrol_uplift)
             rows = pd.DataFrame({
                 "cell_id": frame["cell_id"].astype(str), "expected_count": frame["expected"].astype(float),

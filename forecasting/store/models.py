@@ -129,7 +129,7 @@ class Cell(Base):
 
     __tablename__ = "cells"
     # (grid, col, row): the risk map reads the cells in view by column and row range; with the id it
-    # covers the far-out map's read of every cell (0006_cell_viewport).
+    # covers the far-out map's read of every cell (0007_cell_viewport).
     __table_args__ = (UniqueConstraint("grid_id", "cell_id"),
                       Index("ix_cells_grid_id_col_row", "grid_id", "col", "row", "cell_id"))
 
@@ -188,7 +188,7 @@ class Forecast(Base):
     """The forecast of one cell in one forecast run."""
 
     __tablename__ = "forecasts"
-    # Covers the far-out risk map's read of a run's values (0006_cell_viewport).
+    # Covers the far-out risk map's read of a run's values (0007_cell_viewport).
     __table_args__ = (UniqueConstraint("run_id", "cell_id"),
                       Index("ix_forecasts_run_id_values", "run_id", "cell_id", "expected_count", "probability"))
 

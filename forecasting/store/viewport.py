@@ -3,7 +3,7 @@
 A forecast of a million cells is too big to read, send and draw whole for every view. The risk
 map asks for what is in view instead: :func:`forecast_window` reads the cells whose grid column
 and row fall in a box, through the ``ix_cells_grid_id_col_row`` index (both backends; migration
-``0006_cell_viewport``), and a far-out view aggregates :func:`forecast_values` (four numbers per
+``0007_cell_viewport``), and a far-out view aggregates :func:`forecast_values` (four numbers per
 cell, no text) into blocks. On PostgreSQL, :func:`forecast_window_lonlat` reads a longitude /
 latitude box through the PostGIS GiST index on ``cells.geom``.
 

@@ -8,7 +8,7 @@ A forecast of a million cells is read by box (``forecasting.store.viewport``): t
 column and row fall in the map's view. On PostgreSQL the longitude / latitude box uses the GiST
 index on ``cells.geom`` that ``0002`` already made.
 
-Revision ID: 0006_cell_viewport
+Revision ID: 0007_cell_viewport
 Revises: 0006_incident_location_index
 Create Date: 2026-12-01
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0006_cell_viewport"
+revision = "0007_cell_viewport"
 down_revision = "0006_incident_location_index"
 branch_labels = None
 depends_on = None
