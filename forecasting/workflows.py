@@ -663,7 +663,8 @@ class BaselineForecasts:
     """What :func:`baseline_forecasts` returns: the grid, the fitted estimator and one frame per period.
 
     Each frame has ``cell_id``, ``expected`` (the estimator's expected count), ``probability``
-    (``1 - exp(-expected)``: the chance of at least one incident if counts are Poisson) and
+    (``1 - exp(-expected)``: the chance of at least one incident if counts are Poisson),
+    ``top_k_chance`` (:func:`forecasting.model.top_k_chance` of those probabilities) and
     ``reason`` (one sentence); ``starts`` are the periods' local starts.
     """
 
@@ -675,7 +676,7 @@ class BaselineForecasts:
 
 def baseline_forecasts(events: pd.DataFrame, name: str, *, first, count: int = 1,
                        period: str | PeriodSpec = "week", category: str = ALL_CATEGORIES,
-                       cell_size: float = DEFAULT_CELL_SIZE) -> BaselineForecasts:
+                       cell_size: float = DEFAULT_CELL_SIZE, top_k: int = 20) -> BaselineForecasts:
     """Forecast ``count`` periods from ``first`` with the baseline ``name`` of :func:`make_models`.
 
     The estimator is fitted on the panel of incidents before ``first`` (the study area of
@@ -705,7 +706,8 @@ def baseline_forecasts(events: pd.DataFrame, name: str, *, first, count: int = 1
         mu = np.clip(np.asarray(model.predict_risk(panel, origin), dtype=np.float64), 0.0, None)
         frames.append(pd.DataFrame({
             "cell_id": np.asarray(panel.grid.cell_ids).astype(str), "expected": mu,
-            "probability": -np.expm1(-mu), "reason": _baseline_reasons(model, name, panel, origin, mu),
+            "probability": -np.expm1(-mu), "top_k_chance": top_k_chance(-np.expm1(-mu), max(int(top_k), 1)),
+            "reason": _baseline_reasons(model, name, panel, origin, mu),
         }))
     return BaselineForecasts(panel.grid, model, starts, frames)
 

@@ -317,6 +317,7 @@ def test_forecast_with_the_tod_shrunk_baseline_is_stored_and_ranked_like_any_run
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert [d["period_start"] for d in doc] == ["2019-12-02T22:00:00", "2019-12-03T06:00:00"]
+    assert 0 <= doc[0]["top"][0]["top_k_chance"] <= 1
     factory = _factory(env)
     with transaction(factory) as s:
         runs = fstore.forecast_runs(session=s, period="shift")
@@ -357,6 +358,11 @@ def test_forecast_with_the_tod_shrunk_baseline_is_stored_and_ranked_like_any_run
     cli = pd.DataFrame(cam["cameras"])
     assert prio["camera_id"].tolist() == cli["camera_id"].tolist() and len(cli) == 4
     np.testing.assert_allclose(prio["marginal"], cli["marginal_risk"])
+    # The text output prints a baseline run's cells like an lgbm run's.
+    text = runner.invoke(app, ["forecast", "--period", "shift", "--at", "2019-12-03 14:00", "--top", "2",
+                               "--model", "tod_shrunk"], env=env)
+    assert text.exit_code == 0, text.output
+    assert "P(among the top 2)" in text.output and "in this shift of the day over the past" in text.output
 
 
 def test_forecast_with_an_unknown_model_is_one_line_and_stores_nothing(env):

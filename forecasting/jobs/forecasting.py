@@ -397,7 +397,7 @@ def _store_baseline(factory, stored: StoredEvents, spec: PeriodSpec, *, model: s
     """Fit baseline ``model`` before ``first``, store its version (no artifact) and one run per period."""
     progress(f"fitting the {model} baseline on history before {first}", 0.05)
     out = workflows.baseline_forecasts(stored.events, model, first=first, count=count, period=spec,
-                                       category=category, cell_size=cell_size)
+                                       category=category, cell_size=cell_size, top_k=top)
     periods = Periods(spec)
     params = _jsonable({**out.model.get_params(), "fitted_alpha": getattr(out.model, "alpha_", None),
                         "probability": POISSON_READING, "period_spec": spec.to_dict()})
@@ -431,6 +431,7 @@ def _store_baseline(factory, stored: StoredEvents, spec: PeriodSpec, *, model: s
                 "rank": np.arange(1, len(head) + 1), "cell_id": ranked["cell_id"].to_numpy()[:top],
                 "longitude": lon[head], "latitude": lat[head], "expected": ranked["expected"].to_numpy()[:top],
                 "probability": ranked["probability"].to_numpy()[:top],
+                "top_k_chance": ranked["top_k_chance"].to_numpy()[:top],
                 "reasons": [[r] for r in ranked["reason"].to_numpy()[:top]],
                 "reason_text": ranked["reason"].to_numpy()[:top], "period_start": pd.Timestamp(start).date(),
             })
