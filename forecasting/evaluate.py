@@ -16,6 +16,7 @@ Layer 4: imports layers 0-3 (but no model), numpy, pandas; matplotlib lazily for
 
 from __future__ import annotations
 
+import contextvars
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -411,7 +412,10 @@ def backtest(models: Mapping[str, RiskModel | Callable[[], RiskModel]], panel: P
             relay()
     else:
         with ThreadPoolExecutor(max_workers=int(n_jobs)) as pool:
-            futures = {name: pool.submit(run_model, name, spec) for name, spec in models.items()}
+            # Each thread runs in a copy of the caller's context, so context variables set by the
+            # caller (an open Dask cluster: forecasting.scaleout.cluster) reach the models.
+            futures = {name: pool.submit(contextvars.copy_context().run, run_model, name, spec)
+                       for name, spec in models.items()}
             pending = set(futures.values())
             while pending:
                 _, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)

@@ -43,7 +43,7 @@ import numpy as np
 
 from forecasting import __version__
 from forecasting.errors import ConfigError, DataError
-from forecasting.features import FeatureBuilder, Panel
+from forecasting.features import FeatureBuilder, Panel, periods_spanned
 from forecasting.grid import Grid
 from forecasting.model import ARTIFACT_FORMAT, LGBMRiskModel
 
@@ -330,6 +330,9 @@ class DaskLGBMRiskModel(LGBMRiskModel):
         if self.use_context or self.blend == "auto":
             raise ConfigError("the Dask path does not support use_context=True or blend='auto' (both read the "
                               "whole grid at once); use the single-machine path")
+        if self.target_slot_days is not None:
+            raise ConfigError("the Dask path does not support target_slot_days (a short-period option); "
+                              "use the single-machine path")
         builder = self._builder()
         _check_local(builder, panel)
         origin = panel.check_origin(origin)
@@ -383,6 +386,9 @@ class DaskLGBMRiskModel(LGBMRiskModel):
         curve = np.asarray(local.evals_result_["valid_0"][metric], dtype=np.float64)
         self.booster_ = local.booster_
         self.feature_names_ = names
+        if self.blend_feature not in names:
+            raise ConfigError(f"blend_feature must be one of the model's features; got {self.blend_feature!r}")
+        self.blend_span_ = periods_spanned(self.blend_feature, p)
         self.best_iteration_ = _early_stop(curve, int(self.early_stopping_rounds))
         self.blend_ = float(self.blend)
         Xv_, yv_, wv_ = (np.asarray(a) for a in c.client.compute([Xv, yv, wv], sync=True))
@@ -399,7 +405,8 @@ class DaskLGBMRiskModel(LGBMRiskModel):
             "origin_period_start": str(panel.periods.start([panel.first + origin])[0]),
             "best_iteration": self.best_iteration_,
             "metrics": {f"valid_{metric}": float(curve[self.best_iteration_ - 1])},
-            "blend": self.blend_, "proba_curve": [x.tolist() for x in self.proba_curve_],
+            "blend": self.blend_, "blend_span": self.blend_span_,
+            "proba_curve": [x.tolist() for x in self.proba_curve_],
             "n_train_rows": int(sum(n[0] for n in sizes)), "data_hash": panel.data_hash,
             "grid": {"kind": panel.grid.kind, "crs": panel.grid.crs.to_string(),
                      "cell_size": panel.grid.cell_size, "n_cells": panel.n_cells,
@@ -443,6 +450,6 @@ class DaskLGBMRiskModel(LGBMRiskModel):
         # What a worker needs to score: a plain fitted model (booster, names, blend).
         m = LGBMRiskModel(**self.get_params())
         m.booster_, m.feature_names_, m.best_iteration_ = self.booster_, self.feature_names_, self.best_iteration_
-        m.blend_, m.metadata_ = self.blend_, self.metadata_
+        m.blend_, m.blend_span_, m.metadata_ = self.blend_, self.blend_span_, self.metadata_
         return m
 
