@@ -159,7 +159,7 @@ def user_loop(i: int, url: str, password: str, run_ids: list[int], cell_ids: lis
                 [(ids.MAP_GRAPH, "figure"), (ids.MAP_STATUS, "children")],
                 [(ids.MAP_PERIOD, "value", run), (ids.MAP_MEASURE, "value", measure),
                  (ids.MAP_LAYERS, "value", ["cameras", "boundaries"]), (ids.MAP_SELECTED_CELL, "data", None)],
-                f"{ids.MAP_PERIOD}.value")),
+                f"{ids.MAP_PERIOD}.value", [(ids.MAP_GRAPH, "relayoutData", None)])),
         ]
         if n % 5 == 4:
             x, y = rng.choice(cell_ids)
