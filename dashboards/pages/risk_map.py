@@ -144,13 +144,18 @@ def _view(ctx, run_id: int, relayout):
     return figures.viewport(relayout, ext)
 
 
-def _build_view(ctx, run_id: int, measure: str, layers: list[str], selected_cell, view):
-    p = ctx.provider
+def _run_row(p, run_id: int):
+    """The stored run's row from the provider's (cached) run list, or None for an unknown id."""
     runs = p.forecast_runs()
     run = runs[runs["id"] == run_id]
-    if run.empty:
+    return None if run.empty else run.iloc[0]
+
+
+def _build_view(ctx, run_id: int, measure: str, layers: list[str], selected_cell, view):
+    p = ctx.provider
+    run = _run_row(p, run_id)
+    if run is None:
         return None
-    run = run.iloc[0]
     ext = p.forecast_extent(run_id)
     if view.block == 1:
         cells = p.forecast_window(run_id, view.col_min, view.col_max, view.row_min, view.row_max)
@@ -220,11 +225,9 @@ def _encoded_map(ctx, run_id: int, measure: str, layers: list[str], selected_cel
 
 def _build_map(ctx, run_id: int, measure: str, layers: list[str], selected_cell):
     p = ctx.provider
-    runs = p.forecast_runs()
-    run = runs[runs["id"] == run_id]
-    if run.empty:
+    run = _run_row(p, run_id)
+    if run is None:
         return None
-    run = run.iloc[0]
     fc = p.forecast(run_id)
     fig = figures.risk_map_figure(
         fc, measure=measure, crs=p.grid_crs(int(run["grid_id"])),
