@@ -85,10 +85,18 @@ return {n: n, sum: sum, title: gd.layout.title && gd.layout.title.text};
 
 
 def sign_in(driver, base_url: str, username: str, password: str, path: str = "/") -> None:
-    """Open ``path`` (redirected to the sign-in page) and sign in."""
+    """Open ``path`` (redirected to the sign-in page), sign in, and wait for the answer page.
+
+    The wait matters: a ``driver.get`` issued while the sign-in POST is still in flight cancels it,
+    so the next page would be the sign-in form again (a flaky test, never a product bug).
+    """
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(base_url + path)
     driver.find_element(By.ID, "username").send_keys(username)
     driver.find_element(By.ID, "password").send_keys(password)
-    driver.find_element(By.ID, "login-submit").click()
+    button = driver.find_element(By.ID, "login-submit")
+    button.click()
+    WebDriverWait(driver, 60, poll_frequency=0.1).until(EC.staleness_of(button))
