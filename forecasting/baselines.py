@@ -68,7 +68,7 @@ class HistoricalCounts(_Baseline):
     [1.0]
     """
 
-    _CONSTRAINTS = {"window_days": positive_int(none=True)}
+    _CONSTRAINTS = {"window_days": positive_int("days", none=True)}
 
     def __init__(self, *, window_days: int | None = 364) -> None:
         self.window_days = window_days
@@ -181,19 +181,16 @@ class TimeOfDayCounts(_Baseline):
     [4.0]
     """
 
-    _CONSTRAINTS = {"window_days": positive_int(none=True), "weekday": instance_of(bool, what="True or False")}
+    _CONSTRAINTS = {"window_days": positive_int("days", none=True), "weekday": instance_of(bool, what="True or False")}
 
     def __init__(self, *, window_days: int | None = 364, weekday: bool = False) -> None:
         self.window_days = window_days
         self.weekday = weekday
 
     def fit(self, panel: Panel, origin: int) -> TimeOfDayCounts:
-        if self.window_days is not None and not (
-                isinstance(self.window_days, int | np.integer) and self.window_days > 0):
-            raise ConfigError(f"window_days must be a positive whole number of days or None; "
-                              f"got {self.window_days!r}")
-        _slot_period(panel, self.weekday)
-        return super().fit(panel, origin)
+        super().fit(panel, origin)
+        _slot_period(panel, self.weekday)  # no slot of the day at week periods
+        return self
 
     def predict_risk(self, panel: Panel, origin: int) -> np.ndarray:
         origin = panel.check_origin(origin)
@@ -250,7 +247,7 @@ class TimeOfDayBlend(_Baseline):
     """
 
     _CONSTRAINTS = {
-        "window_days": positive_int(none=True), "validation_days": positive_int(),
+        "window_days": positive_int("days", none=True), "validation_days": positive_int("days"),
         "lambdas": ((lambda v: isinstance(v, tuple | list) and len(v) > 0
                      and all(is_number(x) and 0 <= x < float("inf") for x in v)),
                     "a non-empty sequence of non-negative numbers"),
@@ -278,15 +275,10 @@ class TimeOfDayBlend(_Baseline):
         return same, every
 
     def fit(self, panel: Panel, origin: int) -> TimeOfDayBlend:
+        super().fit(panel, origin)
+        _slot_period(panel, self.weekday)  # no slot of the day at week periods
         origin = panel.check_origin(origin)
         lams = np.asarray(self.lambdas, dtype=np.float64)
-        if lams.size == 0 or not np.all(np.isfinite(lams)) or np.any(lams < 0):
-            raise ConfigError(f"lambdas must be a non-empty sequence of non-negative numbers; "
-                              f"got {self.lambdas!r}")
-        if not (isinstance(self.validation_days, int | np.integer) and self.validation_days > 0):
-            raise ConfigError(f"validation_days must be a positive whole number of days; got "
-                              f"{self.validation_days!r}")
-        _slot_period(panel, self.weekday)
         n_val = min(panel.periods.from_days(self.validation_days), origin - 1)
         cols = np.arange(origin - n_val, origin)
         if lams.size == 1 or cols.size == 0:
@@ -378,7 +370,7 @@ class TimeOfDayShrunk(_Baseline):
     [2.7, 0.4]
     """
 
-    _CONSTRAINTS = {"window_days": positive_int(none=True),
+    _CONSTRAINTS = {"window_days": positive_int("days", none=True),
                     "alpha": ((lambda v: v is None or (is_number(v) and 0 <= v < float("inf"))),
                               "a non-negative number or None"),
                     "weekday": instance_of(bool, what="True or False")}
@@ -501,7 +493,7 @@ class KDEBaseline(_Baseline):
         History used (``None``: all).
     """
 
-    _CONSTRAINTS = {"bandwidth": positive_number("metres"), "window_days": positive_int(none=True)}
+    _CONSTRAINTS = {"bandwidth": positive_number("metres"), "window_days": positive_int("days", none=True)}
 
     def __init__(self, *, bandwidth: float = 200.0, window_days: int | None = 364) -> None:
         self.bandwidth = bandwidth
@@ -542,7 +534,7 @@ class ProMap(_Baseline):
     is the mean total count per period over the window.
     """
 
-    _CONSTRAINTS = {"bandwidth": positive_number("metres"), "window_days": positive_int()}
+    _CONSTRAINTS = {"bandwidth": positive_number("metres"), "window_days": positive_int("days")}
 
     def __init__(self, *, bandwidth: float = 400.0, window_days: int = 56) -> None:
         self.bandwidth = bandwidth
@@ -594,7 +586,7 @@ class SEPPGrid(_Baseline):
         Starting values (``omega`` per period); a refit starts from the previous solution.
     """
 
-    _CONSTRAINTS = {"window_days": positive_int(), "n_iter": positive_int(), "theta0": positive_number(),
+    _CONSTRAINTS = {"window_days": positive_int("days"), "n_iter": positive_int(), "theta0": positive_number(),
                     "omega0": positive_number(), "tol": positive_number()}
 
     def __init__(self, *, window_days: int = 728, n_iter: int = 40, theta0: float = 0.1,
@@ -772,7 +764,7 @@ class RateOracle(_Baseline):
     """
 
     is_forecast = False
-    _CONSTRAINTS = {"scale_days": positive_int(), "time_of_day": instance_of(bool, what="True or False")}
+    _CONSTRAINTS = {"scale_days": positive_int("days"), "time_of_day": instance_of(bool, what="True or False")}
 
     def __init__(self, *, scale_days: int = 182, time_of_day: bool = True) -> None:
         self.scale_days = scale_days

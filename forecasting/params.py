@@ -31,10 +31,10 @@ def is_number(v) -> bool:
     return isinstance(v, Real) and not isinstance(v, bool)
 
 
-def positive_int(*, none: bool = False) -> Constraint:
-    """A whole number > 0 (or None when ``none``)."""
+def positive_int(unit: str = "", *, none: bool = False) -> Constraint:
+    """A whole number > 0 (or None when ``none``); ``unit`` names what it counts ("days")."""
     return ((lambda v: (none and v is None) or (is_int(v) and v > 0)),
-            "a positive whole number" + (" or None" if none else ""))
+            "a positive whole number" + (f" of {unit}" if unit else "") + (" or None" if none else ""))
 
 
 def non_negative_int() -> Constraint:
