@@ -29,8 +29,9 @@ LGBM_SMALL = dict(n_estimators=15, num_leaves=7, min_child_samples=10, training_
 FEATURES = FeatureBuilder(windows_days=(7, 28), neighbour_windows_days=(28,), half_lives_days=(14,),
                           cross_windows_days=(28,))
 ESTIMATORS = make_models(list(KNOWN_MODELS), lgbm_params=LGBM_SMALL, features=FEATURES)
-# The time-of-day baselines exist at short periods only: the new one is checked on a panel of shifts.
-SHIFT_ONLY = make_models(["tod_shrunk"], period="shift")
+# The time-of-day baselines exist at short periods only: all of them (every window, weekday slots,
+# the blend and the shrunk profile) are checked on a panel of shifts.
+SHIFT_ONLY = make_models(["tod"], period="shift")
 ESTIMATORS.update(SHIFT_ONLY)
 NAMES = list(ESTIMATORS)
 FORECASTS = [n for n in NAMES if getattr(ESTIMATORS[n], "is_forecast", True)]
@@ -57,6 +58,7 @@ def panel(request) -> Panel:
 
 def test_every_known_model_is_checked():
     assert {"lgbm", "naive", "rate_oracle", "hindsight"} <= set(NAMES)
+    assert {"tod_13", "tod_all", "tod_weekday_52", "tod_blend", "tod_shrunk"} <= set(NAMES)
     assert set(FORECASTS) < set(NAMES)
 
 
