@@ -36,6 +36,7 @@ from scipy import sparse, stats
 from forecasting.config import DEFAULT_CELL_SIZE
 from forecasting.errors import ConfigError, DataError, InputError, check_positive
 from forecasting.grid import Grid
+from forecasting.periods import PeriodSpec, as_spec
 
 #: Default space bands of the Knox test, metres (Near Repeat Calculator style).
 DISTANCE_BANDS = (0.0, 150.0, 300.0, 450.0)
@@ -990,7 +991,8 @@ def _window(events: pd.DataFrame, category: str, start, end) -> tuple[pd.DataFra
 
 
 def analyse(events: pd.DataFrame, kind: str, *, category: str = "all", start=None, end=None,
-            cell_size: float = DEFAULT_CELL_SIZE, grid: Grid | None = None, period: str = "week", alpha: float = 0.05,
+            cell_size: float = DEFAULT_CELL_SIZE, grid: Grid | None = None, period: str | PeriodSpec = "week",
+            alpha: float = 0.05,
             trend_alpha: float = 0.05, time_lag: int = 1, contiguity: str = "queen", distance: float | None = None,
             fdr_family: str = "cube", permutations: int | None = None, random_state: int | None = 0,
             distance_bands: Sequence[float] = DISTANCE_BANDS, time_bands: Sequence[float] = TIME_BANDS,
@@ -1010,8 +1012,8 @@ def analyse(events: pd.DataFrame, kind: str, *, category: str = "all", start=Non
     cell_size : float, default 150
         Square cell edge in metres (ignored when ``grid`` is given).
     grid : Grid, optional
-    period : str, default "week"
-        Periods of the emerging hot spot cube.
+    period : str or PeriodSpec, default "week"
+        Periods of the emerging hot spot cube (a string as :meth:`PeriodSpec.parse` reads it).
     alpha, trend_alpha, time_lag, contiguity, distance, fdr_family
         See :func:`hot_spots` and :func:`emerging_hot_spots`.
     permutations : int, optional
@@ -1037,7 +1039,6 @@ def analyse(events: pd.DataFrame, kind: str, *, category: str = "all", start=Non
     """
     from forecasting.features import build_panel
     from forecasting.grid import build_grid
-    from forecasting.periods import Periods
     from forecasting.schema import LATITUDE, LONGITUDE, OCCURRED_LOCAL
 
     if kind not in KINDS:
@@ -1065,7 +1066,8 @@ def analyse(events: pd.DataFrame, kind: str, *, category: str = "all", start=Non
         notes.append("p = (permutations at least as extreme + 1) / (permutations + 1); q: Benjamini-Hochberg "
                      "over the bands")
         return AnalysisResult(kind, category, s, e, k.table, None, {**meta, "notes": notes}, k)
-    periods = Periods(period)
+    spec = as_spec(period)
+    periods = spec.periods()
     panel = build_panel(ev, grid, periods, targets=[] if category == "all" else [category],
                         start=s, end=e - pd.Timedelta(microseconds=1))
     counts = panel.counts[category if category in panel.counts else "all"]
@@ -1084,11 +1086,11 @@ def analyse(events: pd.DataFrame, kind: str, *, category: str = "all", start=Non
         meta.update(permutations=permutations or 999, contiguity=contiguity, distance=distance)
     else:
         if counts.shape[1] < 2:
-            raise DataError(f"emerging hot spots need at least 2 {period}s in the window; got {counts.shape[1]}")
+            raise DataError(f"emerging hot spots need at least 2 {spec.kind}s in the window; got {counts.shape[1]}")
         table = emerging_hot_spots(counts, grid, alpha=alpha, trend_alpha=trend_alpha, time_lag=time_lag,
                                    contiguity=contiguity, distance=distance, period_starts=panel.period_starts,
                                    fdr_family=fdr_family)
-        meta.update(period=period, n_periods=int(counts.shape[1]), time_lag=time_lag, trend_alpha=trend_alpha,
+        meta.update(period=str(spec), n_periods=int(counts.shape[1]), time_lag=time_lag, trend_alpha=trend_alpha,
                     contiguity=contiguity, distance=distance, fdr_family=fdr_family)
     table.insert(1, "longitude", np.asarray(lon, dtype=float))
     table.insert(2, "latitude", np.asarray(lat, dtype=float))

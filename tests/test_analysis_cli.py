@@ -81,6 +81,20 @@ def test_emerging_counts_every_cell_once(env, tmp_path):
     assert doc["n_periods"] >= 100
 
 
+def test_emerging_shifts_take_the_shift_layout_of_the_settings(env):
+    # 2019-12-01 to 2019-12-14: 14 whole days. Default shifts (06:00, 8 h): the window runs from the
+    # shift begun 2019-11-30 22:00 to the one begun 2019-12-14 22:00, 43 shifts; 12-hour shifts from
+    # 19:00, 2019-11-30 19:00 to 2019-12-14 19:00, 29 shifts.
+    args = ["emerging", "--period", "shift", "--start", "2019-12-01", "--end", "2019-12-14", "--json"]
+    default = json.loads(_invoke(env, *args).stdout)
+    layout = {"CRIMECAST_SHIFT_START": "19", "CRIMECAST_SHIFT_HOURS": "12"}
+    r = runner.invoke(app, ["analyse", *args], env={**env, **layout})
+    assert r.exit_code == 0, r.output
+    twelve = json.loads(r.stdout)
+    assert (default["period"], default["n_periods"]) == ("shift", 43)
+    assert (twelve["period"], twelve["n_periods"]) == ("shift:19+12", 29)
+
+
 @pytest.mark.parametrize("args, message", [
     (["hotspots", "--start", "2019-13-01"], "Error: start and end must be dates such as 2024-01-31"),
     (["hotspots", "--start", "2019-02-01", "--end", "2019-01-01"], "Error: end must not precede start"),
