@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting import analysis as A
+from forecasting.config import DEFAULT_CELL_SIZE
 from forecasting.features import build_panel
 from forecasting.grid import build_grid
 from forecasting.periods import Periods
@@ -93,7 +94,7 @@ def stage(name: str, cell_size: float, permutations: int, start: str, fdr_family
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--stage", default="all", choices=(*STAGES, "all"))
-    ap.add_argument("--cell-size", type=float, default=150.0)
+    ap.add_argument("--cell-size", type=float, default=DEFAULT_CELL_SIZE)
     ap.add_argument("--permutations", type=int, default=999)
     ap.add_argument("--fdr-family", default="cube", choices=("cube", "period"))
     ap.add_argument("--from", dest="start", default="2010-01-01", help="First day of the data used (to 2019-12-31).")

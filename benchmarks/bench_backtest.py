@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from pyproj import Transformer
 
+from forecasting.config import DEFAULT_CELL_SIZE
 from forecasting.workflows import run_backtest
 
 DATA = Path("/work/shared/data")
@@ -89,7 +90,7 @@ def run(case: str, out: Path, models=None, *, period="week", start=None, end=Non
     t_load = time.perf_counter() - t0
     print(f"[{case}] {len(events)} events, categories {cats}; load {t_load:.1f}s", flush=True)
     run_ = run_backtest(events, start=start or spec["start"], end=end or spec["end"], period=period,
-                        cell_size=kw.pop("cell_size", 150), categories=cats,
+                        cell_size=kw.pop("cell_size", DEFAULT_CELL_SIZE), categories=cats,
                         out_dir=out / case, progress=lambda m: print(f"[{case}] {m}", flush=True),
                         **({"models": models} if models else {}), **kw)
     s = run_.summary
@@ -125,7 +126,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="/tmp/crimecast_bench")
     ap.add_argument("--models", default=None)
     ap.add_argument("--lgbm", default=None, help="JSON of LGBMRiskModel settings")
-    ap.add_argument("--cell-size", type=float, default=150,
+    ap.add_argument("--cell-size", type=float, default=DEFAULT_CELL_SIZE,
                     help="cell edge in metres (compare models only at one cell size)")
     ap.add_argument("--compare-shared", action="store_true",
                     help="measure per-category models against one shared model instead")

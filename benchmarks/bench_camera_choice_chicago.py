@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting import priority as pr
+from forecasting.config import DEFAULT_CELL_SIZE
 from forecasting.features import Panel, build_panel
 from forecasting.grid import Grid
 from forecasting.periods import Periods
@@ -414,7 +415,7 @@ def add_arguments(ap) -> None:
     ap.add_argument("--val-year", type=int, default=2017)
     ap.add_argument("--test-years", type=int, nargs="+", default=[2018, 2019])
     ap.add_argument("--history-start", default="2013-01-01")
-    ap.add_argument("--cell-size", type=float, default=150.0)
+    ap.add_argument("--cell-size", type=float, default=DEFAULT_CELL_SIZE)
     ap.add_argument("--margin", type=float, default=150.0, help="metres of cells beyond the views")
     ap.add_argument("--boot", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=0)

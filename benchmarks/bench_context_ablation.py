@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 import shapely
 
+from forecasting.config import DEFAULT_CELL_SIZE
 from forecasting.context import build_context
 from forecasting.ingest.cameras import camera_adapter, read_cameras, view_polygons
 from forecasting.ingest.counts import count_adapter, read_counts
@@ -95,7 +96,7 @@ def ablation(events, context, *, start, end, cell_size: float, lgbm_params: dict
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("case", nargs="?", default="all", choices=["chicago", "simulated", "all"])
-    ap.add_argument("--cell-size", type=float, default=150.0)
+    ap.add_argument("--cell-size", type=float, default=DEFAULT_CELL_SIZE)
     ap.add_argument("--station-range", type=float, default=400.0)
     ap.add_argument("--lgbm", type=json.loads, default={},
                     help='Extra LGBMRiskModel settings as JSON, e.g. \'{"n_jobs": 1}\' on a busy machine.')

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecasting import analysis as A
+from forecasting.config import DEFAULT_CELL_SIZE
 from forecasting.grid import build_grid
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -36,7 +37,7 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=A.TRAINING_DAYS)
     ap.add_argument("--permutations", type=int, default=A.TRAINING_PERMUTATIONS)
     ap.add_argument("--max-pairs", type=int, default=A.TRAINING_MAX_PAIRS, help="0: no bound")
-    ap.add_argument("--cell-size", type=float, default=150.0)
+    ap.add_argument("--cell-size", type=float, default=DEFAULT_CELL_SIZE)
     ap.add_argument("--no-hot-spots", action="store_true")
     a = ap.parse_args()
     cut = pd.Timestamp(a.cut or CUTS[a.city])

@@ -1245,7 +1245,7 @@ def feature_windows(window: NearRepeatWindow | None, *, cell_size: float,
 
 def training_summary(events: pd.DataFrame, *, before, category: str = "all", days: int = TRAINING_DAYS,
                      permutations: int = TRAINING_PERMUTATIONS, alpha: float = 0.05, random_state: int | None = 0,
-                     grid: Grid | None = None, cell_size: float = 150.0, hot_spots: bool = True,
+                     grid: Grid | None = None, cell_size: float = DEFAULT_CELL_SIZE, hot_spots: bool = True,
                      max_pairs: int | None = TRAINING_MAX_PAIRS) -> dict:
     """The analyses a model version records: Knox near repeats (and Gi* and emerging hot spots) before a cut-off.
 

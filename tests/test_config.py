@@ -57,3 +57,29 @@ def test_nothing_is_read_at_import():
 
     importlib.reload(config)
     assert not hasattr(config, "settings")
+
+
+def test_the_cell_size_default_is_written_once():
+    # config.DEFAULT_CELL_SIZE is the one default: a function or --cell-size option that copies its
+    # number would drift from it the day it changes (a deliberate other size, e.g. 200 m, is not a copy).
+    import ast
+    from pathlib import Path
+
+    from forecasting.config import DEFAULT_CELL_SIZE
+
+    root = Path(__file__).resolve().parents[1]
+    literal = []
+    for path in [p for d in ("forecasting", "dashboards", "benchmarks") for p in (root / d).rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.arguments):
+                args = node.posonlyargs + node.args
+                pairs = list(zip(args[len(args) - len(node.defaults):], node.defaults, strict=True))
+                pairs += [(a, d) for a, d in zip(node.kwonlyargs, node.kw_defaults, strict=True) if d is not None]
+                literal += [f"{path.name}:{d.lineno}" for a, d in pairs
+                            if a.arg == "cell_size" and isinstance(d, ast.Constant) and d.value == DEFAULT_CELL_SIZE]
+            elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
+                    and node.args[0].value == "--cell-size":
+                literal += [f"{path.name}:{k.value.lineno}" for k in node.keywords
+                            if k.arg == "default" and isinstance(k.value, ast.Constant)
+                            and k.value.value == DEFAULT_CELL_SIZE]
+    assert literal == []
