@@ -34,9 +34,12 @@ def create_app(settings, provider=None, *, recorder=None, dash_settings: Dashboa
 
     Examples
     --------
+    >>> import tempfile
     >>> from forecasting.config import load_settings
     >>> from tests.support.fake_provider import FakeProvider
-    >>> app = create_app(load_settings(data_dir="/tmp/cc"), FakeProvider(n_cells=50))  # doctest: +SKIP
+    >>> app = create_app(load_settings(data_dir=tempfile.mkdtemp()), FakeProvider(n_cells=50))
+    >>> type(app.server).__name__
+    'Flask'
     """
     import dash
     import plotly.io as pio

@@ -698,7 +698,15 @@ def rolling_risk(panel: Panel, origins, *, refit_every: int = 21,
 
     Examples
     --------
-    >>> risk = rolling_risk(panel, np.arange(700, 763))  # doctest: +SKIP
+    >>> from forecasting.grid import Grid
+    >>> from forecasting.periods import Periods
+    >>> g = Grid(crs="EPSG:32610", cell_size=150, col=np.arange(25) % 5, row=np.arange(25) // 5)
+    >>> y = np.random.default_rng(0).poisson(0.3, (25, 300)).astype("f4")  # 100 days of shifts
+    >>> pan = Panel(g, Periods("shift"), 0, {"all": y})
+    >>> small = {"n_estimators": 10, "training_days": 60, "validation_days": 14}
+    >>> risk = rolling_risk(pan, np.arange(258, 300), params=small)  # the last 14 days: two fits
+    >>> risk.shape, bool((risk >= 0).all())
+    ((42, 25), True)
     """
     origins = np.asarray(origins, dtype=np.int64)
     if origins.ndim != 1 or origins.size == 0 or np.any(np.diff(origins) <= 0):

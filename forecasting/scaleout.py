@@ -241,6 +241,9 @@ def cluster(scheduler: str, *, workers: int = 2, threads_per_worker: int = 1,
 
     Examples
     --------
+    Skipped in the test run: it starts a Dask cluster of worker processes (and ``...`` stands for
+    the backtest's options).
+
     >>> with cluster("local", workers=2, memory_limit="4GB") as c:  # doctest: +SKIP
     ...     run = workflows.run_backtest(events, ..., scheduler=True)
     """

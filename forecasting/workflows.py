@@ -483,9 +483,13 @@ def guard_panel(panel: Panel, patrolled: PatrolMask | None,
 
     Examples
     --------
-    >>> guarded, info = guard_panel(panel, lambda ids, starts, length: mask)  # doctest: +SKIP
-    >>> info["incidents_discounted"]  # doctest: +SKIP
-    12
+    >>> g = Grid(crs="EPSG:32610", cell_size=150, col=np.array([0, 1]), row=np.array([0, 0]))
+    >>> pan = Panel(g, Periods("week"), 0, {"all": np.array([[4., 4., 4.], [2., 2., 2.]], "f4")})
+    >>> visits = np.array([[True, False], [False, False], [True, True]])  # periods x cells
+    >>> guarded, info = guard_panel(pan, lambda ids, starts, length: visits, uplift=2.0,
+    ...                             at=pan.period_starts[2])  # the third week is being forecast
+    >>> guarded.y.tolist(), info["incidents_discounted"]
+    ([[2.0, 4.0, 4.0], [2.0, 2.0, 2.0]], 4)
     """
     info = {"enabled": patrolled is not None, "applied": False, "uplift": float(uplift),
             "patrolled_cell_periods": 0, "incidents_discounted": 0}

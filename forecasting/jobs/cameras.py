@@ -131,6 +131,8 @@ def ingest_cameras(factory: sessionmaker[Session], settings: Settings, path, fmt
 
     Examples
     --------
+    Skipped in the test run: it needs a migrated database (``factory``) and the registry file.
+
     >>> ingest_cameras(factory, settings, "camera_locs.csv", "leeds").loaded  # doctest: +SKIP
     8
     """
@@ -190,6 +192,8 @@ def ingest_counts(factory: sessionmaker[Session], settings: Settings, path, fmt:
 
     Examples
     --------
+    Skipped in the test run: it needs a migrated database holding the cameras and the counts file.
+
     >>> ingest_counts(factory, settings, "footfall.csv.gz", "leeds").duplicates  # doctest: +SKIP
     576
     """
@@ -263,6 +267,8 @@ def ingest_places(factory: sessionmaker[Session], settings: Settings, path, *, c
 
     Examples
     --------
+    Skipped in the test run: it needs a migrated database (``factory``) and the places file.
+
     >>> ingest_places(factory, settings, "Police_Stations.csv", category="police_station").loaded  # doctest: +SKIP
     22
     """

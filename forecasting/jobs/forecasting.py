@@ -160,6 +160,8 @@ def patrol_guard(factory: sessionmaker[Session], settings: Settings, tz: str) ->
 
     Examples
     --------
+    Skipped in the test run: it needs a migrated database (``factory``) and an incidents frame.
+
     >>> workflows.train(events, patrolled=patrol_guard(factory, settings, "UTC"))  # doctest: +SKIP
     """
     if not settings.patrol_guard:

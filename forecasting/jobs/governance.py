@@ -79,6 +79,8 @@ def apply_retention(factory: sessionmaker[Session], settings: Settings, *, now: 
 
     Examples
     --------
+    Skipped in the test run: it needs a migrated database (``factory``).
+
     >>> apply_retention(factory, settings, dry_run=True).counts  # doctest: +SKIP
     0
     """
@@ -172,6 +174,8 @@ def patrolled_mask(factory: sessionmaker[Session], cell_ids, period_starts, peri
 
     Examples
     --------
+    Skipped in the test run: it needs a migrated database with stored patrol visits.
+
     >>> patrolled_mask(factory, grid.cell_ids, starts, pd.Timedelta(weeks=1)).shape  # doctest: +SKIP
     (52, 1830)
     """

@@ -38,6 +38,8 @@ def ingest_streets(factory: sessionmaker[Session], settings: Settings, path, *, 
 
     Examples
     --------
+    Skipped in the test run: it needs a migrated database (``factory``) and the streets file.
+
     >>> ingest_streets(factory, settings, "streets.geojson").loaded  # doctest: +SKIP
     25
     """
@@ -70,6 +72,8 @@ def cell_labels(factory: sessionmaker[Session], *, grid_id: int) -> pd.Series:
 
     Examples
     --------
+    Skipped in the test run: it needs a migrated database with a stored grid and incidents.
+
     >>> cell_labels(factory, grid_id=1).head(1)  # doctest: +SKIP
     cell_id
     150m_4294_38494    10XX W GEORGIA ST

@@ -178,6 +178,8 @@ def verify_audit(*, session: Session, head: str | None = None, batch: int = 10_0
 
     Examples
     --------
+    Skipped in the test run: it needs a session ``s`` on a migrated database.
+
     >>> verify_audit(session=s).ok  # doctest: +SKIP
     True
     """
@@ -400,6 +402,8 @@ def create_user(*, session: Session, username: str, password: str, role: str = "
 
     Examples
     --------
+    Skipped in the test run: it needs a session ``s`` on a migrated database.
+
     >>> create_user(session=s, username="ana", password="correct horse battery", role="analyst")  # doctest: +SKIP
     1
     """
@@ -483,6 +487,8 @@ def user_rows(*, session: Session) -> list[tuple[str, str, bool, datetime]]:
 
     Examples
     --------
+    Skipped in the test run: it needs a session ``s`` on a migrated database.
+
     >>> user_rows(session=s)  # doctest: +SKIP
     [('ana', 'admin', False, datetime.datetime(2026, 11, 30, 9, 0))]
     """

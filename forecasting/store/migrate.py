@@ -75,8 +75,11 @@ def head() -> str | None:
 
     Examples
     --------
-    >>> head()  # doctest: +SKIP
-    '0002'
+    The head (e.g. ``'0007_cell_viewport'``) starts with the number of the newest revision file:
+
+    >>> newest = max(p.name for p in (MIGRATIONS_DIR / "versions").glob("*.py"))
+    >>> head()[:4] == newest[:4]
+    True
     """
     revisions, parents = set(), set()
     for path in (MIGRATIONS_DIR / "versions").glob("*.py"):

@@ -114,6 +114,8 @@ def incident_addresses(*, session: Session, start: datetime | None, end: datetim
 
     Examples
     --------
+    Skipped in the test run: it needs a session ``s`` on a migrated database.
+
     >>> incident_addresses(session=s, start=None, end=None).columns.tolist()  # doctest: +SKIP
     ['longitude', 'latitude', 'address']
     """

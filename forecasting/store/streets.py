@@ -38,6 +38,8 @@ def streets_frame(*, session: Session, bbox: tuple[float, float, float, float] |
 
     Examples
     --------
+    Skipped in the test run: it needs a session ``s`` on a migrated database.
+
     >>> streets_frame(session=s).columns.tolist()  # doctest: +SKIP
     ['name', 'wkt', 'simulated']
     """
