@@ -276,6 +276,31 @@ def test_missing_sqlite_file_is_not_created_by_a_failing_command(tmp_path):
     assert "current: base" in _invoke(["db", "current"], {"CRIMECAST_DATA_DIR": str(tmp_path / "var")}).output
 
 
+def test_users_add_creates_and_migrates_a_new_sqlite_file(tmp_path):
+    from forecasting.store import migrate
+
+    env = {"CRIMECAST_DATA_DIR": str(tmp_path / "fresh")}
+    result = runner.invoke(app, ["users", "add", "ana", "--role", "admin", "--password-stdin"],
+                           input="a-long-password\n", env=env)
+    assert result.exit_code == 0, result.output
+    assert migrate.current(f"sqlite:///{tmp_path / 'fresh' / 'crimecast.db'}") == migrate.head()
+    assert _invoke(["users", "list"], env).output.split()[:3] == ["ana", "admin", "active"]
+
+
+def test_users_add_refuses_a_database_at_an_older_revision(db_env, tmp_path):
+    from forecasting.store import migrate
+
+    assert _invoke(["db", "downgrade"], db_env).exit_code == 0
+    url = f"sqlite:///{tmp_path / 'var' / 'crimecast.db'}"
+    older = migrate.current(url)
+    result = runner.invoke(app, ["users", "add", "ana", "--password-stdin"], input="a-long-password\n",
+                           env={**db_env, "CRIMECAST_DATABASE_URL": url})
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (f"Error: the database at {url} is at schema revision {older}, not "
+                                     f"{migrate.head()}; run `crimecast db upgrade` first")
+    assert migrate.current(url) == older
+
+
 def test_ingest_runs_table_is_not_cut_at_80_columns(db_env):
     _invoke(["ingest", "incidents", str(SF_TRAIN), "--format", "sf"], db_env)
     out = _invoke(["ingest", "runs"], db_env).output

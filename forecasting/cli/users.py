@@ -35,7 +35,9 @@ def users_add(
     check_username(name)
     check_role(role)
     password = _read_password(password_stdin)
-    with transaction(factory()) as s:
+    # The first account is often the first write: a new SQLite file is created and migrated, as by
+    # the other writing commands; an existing database at an older revision is refused.
+    with transaction(factory(create=True)) as s:
         create_user(session=s, username=name, password=password, role=role)
         record_audit(session=s, username=None, action="user_add", target=name, details={"role": role})
     typer.echo(f"created {role} account {name!r}")
