@@ -32,7 +32,7 @@ import pandas as pd
 from pyproj import Transformer
 
 from forecasting.config import DEFAULT_CELL_SIZE
-from forecasting.workflows import run_backtest
+from forecasting.workflows import BacktestOptions, run_backtest
 
 DATA = Path("/work/shared/data")
 
@@ -89,10 +89,10 @@ def run(case: str, out: Path, models=None, *, period="week", start=None, end=Non
     cats = list(events.category.value_counts().index[:n_cat])
     t_load = time.perf_counter() - t0
     print(f"[{case}] {len(events)} events, categories {cats}; load {t_load:.1f}s", flush=True)
-    run_ = run_backtest(events, start=start or spec["start"], end=end or spec["end"], period=period,
-                        cell_size=kw.pop("cell_size", DEFAULT_CELL_SIZE), categories=cats,
-                        out_dir=out / case, progress=lambda m: print(f"[{case}] {m}", flush=True),
-                        **({"models": models} if models else {}), **kw)
+    options = BacktestOptions(start=start or spec["start"], end=end or spec["end"], period=period,
+                              cell_size=kw.pop("cell_size", DEFAULT_CELL_SIZE), categories=cats,
+                              **({"models": models} if models else {}), **kw)
+    run_ = run_backtest(events, options, out_dir=out / case, progress=lambda m: print(f"[{case}] {m}", flush=True))
     s = run_.summary
     print(f"\n[{case}] {period}s {start or spec['start']}..{end or spec['end']}: runtime "
           f"{run_.timings['total_s']:.1f}s (backtest {run_.timings['backtest_s']:.1f}s); "

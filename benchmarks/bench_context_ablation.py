@@ -29,7 +29,7 @@ from forecasting.context import build_context
 from forecasting.ingest.cameras import camera_adapter, read_cameras, view_polygons
 from forecasting.ingest.counts import count_adapter, read_counts
 from forecasting.ingest.places import read_places
-from forecasting.workflows import run_backtest
+from forecasting.workflows import BacktestOptions, run_backtest
 
 DATA = Path("/work/shared/data")
 
@@ -82,9 +82,10 @@ def ablation(events, context, *, start, end, cell_size: float, lgbm_params: dict
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            run = run_backtest(events, start=start, end=end, period="week", cell_size=cell_size, models=["lgbm"],
-                               out_dir=f"/tmp/crimecast_ablation_{use}", context=context, n_boot=200, plots=False,
-                               lgbm_params={"use_context": use, **(lgbm_params or {})})
+            options = BacktestOptions(start=start, end=end, period="week", cell_size=cell_size, models=["lgbm"],
+                                      context=context, n_boot=200, plots=False,
+                                      lgbm_params={"use_context": use, **(lgbm_params or {})})
+            run = run_backtest(events, options, out_dir=f"/tmp/crimecast_ablation_{use}")
         m = run.summary["targets"]["all"]["models"]["lgbm"]
         out["with_context" if use else "without_context"] = {
             "pai@1%": round(m["pai@1%"], 3), "pai@5%": round(m["pai@5%"], 3),

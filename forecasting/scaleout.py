@@ -242,10 +242,10 @@ def cluster(scheduler: str, *, workers: int = 2, threads_per_worker: int = 1,
     Examples
     --------
     Skipped in the test run: it starts a Dask cluster of worker processes (and ``...`` stands for
-    the backtest's options).
+    the backtest's other options).
 
     >>> with cluster("local", workers=2, memory_limit="4GB") as c:  # doctest: +SKIP
-    ...     run = workflows.run_backtest(events, ..., scheduler=True)
+    ...     run = workflows.run_backtest(events, BacktestOptions(..., distributed=True), out_dir="out")
     """
     if not scheduler:
         raise ConfigError("scheduler must be 'local' or a Dask scheduler address; got an empty value")

@@ -322,8 +322,8 @@ class BacktestOptions:
                 **layout}
 
 
-def run_backtest(events: pd.DataFrame, options: BacktestOptions | None = None, *, out_dir,
-                 progress: Callable[[str], None] | None = None, **settings: Any) -> BacktestRun:
+def run_backtest(events: pd.DataFrame, options: BacktestOptions, *, out_dir,
+                 progress: Callable[[str], None] | None = None) -> BacktestRun:
     """Backtest models from an events frame and write the output contract to ``out_dir``.
 
     Parameters
@@ -332,13 +332,11 @@ def run_backtest(events: pd.DataFrame, options: BacktestOptions | None = None, *
         Events frame (``schema.EVENT_COLUMNS``: ``occurred_local`` naive local datetime,
         ``longitude``/``latitude`` WGS84, ``category``, ``category_group``; optional
         ``time_resolution``: rows too coarse for the period are dropped with a warning).
-    options : BacktestOptions, optional
-        The run's settings.
+    options : BacktestOptions
+        The run's settings, one frozen value (``dataclasses.replace`` makes a variant).
     out_dir : path
     progress : callable, optional
         Receives short progress messages.
-    **settings
-        :class:`BacktestOptions` fields, given one by one instead of (or over) ``options``.
 
     Returns
     -------
@@ -346,10 +344,17 @@ def run_backtest(events: pd.DataFrame, options: BacktestOptions | None = None, *
 
     Examples
     --------
-    >>> run = run_backtest(events, BacktestOptions(start="2024-01-01", end="2024-12-31",
-    ...                    categories=["Mischief"]), out_dir="out")  # doctest: +SKIP
+    >>> import tempfile
+    >>> rng = np.random.default_rng(0)
+    >>> events = pd.DataFrame({"occurred_local": pd.Timestamp("2024-01-01") + pd.to_timedelta(
+    ...     rng.uniform(0, 120, 2000), unit="D"), "longitude": -123.1 + rng.normal(0, .01, 2000),
+    ...     "latitude": 49.28 + rng.normal(0, .01, 2000), "category": "theft", "category_group": "property"})
+    >>> options = BacktestOptions(start="2024-03-04", end="2024-04-22", models=("naive",), n_boot=20, plots=False)
+    >>> run = run_backtest(events, options, out_dir=tempfile.mkdtemp())
+    >>> sorted(run.files), run.result.scores[("naive", "all")].shape[0]  # eight weekly origins
+    (['cells', 'metrics', 'report', 'scores'], 8)
     """
-    o = replace(options, **settings) if options is not None else BacktestOptions(**settings)
+    o = options
     start, end, period, categories, models = o.start, o.end, o.period, o.categories, o.models
     random_state, lgbm_params, features = o.random_state, o.lgbm_params, o.features
     t0 = time.perf_counter()

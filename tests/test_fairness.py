@@ -107,7 +107,7 @@ def test_markdown_escapes_hostile_area_names():
 
 
 def test_backtest_fairness_in_metrics_and_report(tmp_path):
-    from forecasting.workflows import run_backtest
+    from forecasting.workflows import BacktestOptions, run_backtest
 
     from .test_workflows import FAST, FEATS, make_events
 
@@ -115,8 +115,9 @@ def test_backtest_fairness_in_metrics_and_report(tmp_path):
     areas = gpd.GeoDataFrame({"name": ["West", "East"]}, geometry=[box(-123.2, 49.2, -123.085, 49.3),
                                                                    box(-123.085, 49.2, -123.0, 49.3)],
                              crs="EPSG:4326")
-    run = run_backtest(ev, start="2023-11-01", end="2023-12-31", cell_size=300, models=("lgbm", "naive"),
-                       out_dir=tmp_path, lgbm_params=FAST, features=FEATS, n_boot=20, plots=False, areas=areas)
+    run = run_backtest(ev, BacktestOptions(start="2023-11-01", end="2023-12-31", cell_size=300,
+                                           models=("lgbm", "naive"), lgbm_params=FAST, features=FEATS, n_boot=20,
+                                           plots=False, areas=areas), out_dir=tmp_path)
     fair = json.loads((tmp_path / "metrics.json").read_text())["fairness"]
     assert fair["model"] == "lgbm" and fair["n_areas"] == 2 and set(fair["by_model"]) == {"lgbm", "naive"}
     shares = pd.DataFrame(fair["by_share"]["5%"]["areas"])

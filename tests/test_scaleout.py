@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -142,11 +143,12 @@ def test_no_cluster_or_a_global_feature_is_a_clear_error(panel):
 
 @pytest.mark.slow
 def test_distributed_backtest_scores_within_tolerance_of_one_process(cluster, events, tmp_path):
-    kw = dict(start="2024-10-07", end="2024-11-25", models=["lgbm"], refit_every=4, n_boot=10, plots=False)
-    one = workflows.run_backtest(events, out_dir=tmp_path / "one", **kw)
+    options = workflows.BacktestOptions(start="2024-10-07", end="2024-11-25", models=["lgbm"], refit_every=4,
+                                        n_boot=10, plots=False)
+    one = workflows.run_backtest(events, options, out_dir=tmp_path / "one")
     cluster.tile = 20  # fewer, larger tiles: the same features, a quicker test
     try:
-        dist = workflows.run_backtest(events, out_dir=tmp_path / "dask", distributed=True, **kw)
+        dist = workflows.run_backtest(events, replace(options, distributed=True), out_dir=tmp_path / "dask")
     finally:
         cluster.tile = TILE
     a = one.summary["targets"]["all"]["models"]["lgbm"]

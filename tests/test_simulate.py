@@ -132,7 +132,7 @@ def _events_and_context(city):
 @pytest.mark.slow
 def test_activity_and_place_features_recover_the_signal_the_model_put_there(tmp_path):
     """Ablation on the simulated city: with context, LightGBM's Poisson deviance and PAI@5% improve."""
-    from forecasting.workflows import run_backtest
+    from forecasting.workflows import BacktestOptions, run_backtest
 
     city = simulate_city(SimulationConfig(seed=11, days=560, drift_sd=0.7, drift_rho=0.95))
     ev, ctx = _events_and_context(city)
@@ -140,10 +140,10 @@ def test_activity_and_place_features_recover_the_signal_the_model_put_there(tmp_
     for use in (False, True):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            run = run_backtest(ev, start="2024-04-01", end="2024-07-08", period="week", cell_size=200,
-                               models=["lgbm"], out_dir=tmp_path / str(use), context=ctx, n_boot=50,
-                               plots=False, lgbm_params={"use_context": use, "training_days": 364,
-                                                         "validation_days": 56})
+            run = run_backtest(ev, BacktestOptions(
+                start="2024-04-01", end="2024-07-08", period="week", cell_size=200, models=["lgbm"], context=ctx,
+                n_boot=50, plots=False, lgbm_params={"use_context": use, "training_days": 364, "validation_days": 56}),
+                out_dir=tmp_path / str(use))
         res[use] = run.summary["targets"]["all"]["models"]["lgbm"]
     dev_gain = 1 - res[True]["poisson_deviance"] / res[False]["poisson_deviance"]
     assert dev_gain > 0.01, (res[False]["poisson_deviance"], res[True]["poisson_deviance"])

@@ -10,7 +10,7 @@ import pytest
 
 from forecasting.errors import ConfigError, DataError
 from forecasting.features import FeatureBuilder
-from forecasting.workflows import Forecaster, forecast, make_models, run_backtest, train
+from forecasting.workflows import BacktestOptions, Forecaster, forecast, make_models, run_backtest, train
 
 FAST = dict(n_estimators=30, learning_rate=0.2, num_leaves=7, min_child_samples=20, n_jobs=1,
             training_days=7 * 60, validation_days=7 * 8, early_stopping_rounds=5)
@@ -36,12 +36,12 @@ def run(tmp_path_factory):
     ev = make_events()
     msgs = []
     with pytest.warns(UserWarning, match="time_resolution is too coarse"):
-        r = run_backtest(ev, start="2023-11-01", end="2023-12-31", cell_size=300,
-                         categories=["Mischief"], models=("lgbm", "naive", "historical", "kde",
-                                                          "promap", "sepp"),
-                         out_dir=out, refit_every=4, lgbm_params=FAST, features=FEATS, n_boot=50,
-                         tune_candidates=[{"num_leaves": 3}, {"num_leaves": 7}],
-                         progress=msgs.append)
+        r = run_backtest(ev, BacktestOptions(start="2023-11-01", end="2023-12-31", cell_size=300,
+                                             categories=["Mischief"], models=("lgbm", "naive", "historical",
+                                                                              "kde", "promap", "sepp"),
+                                             refit_every=4, lgbm_params=FAST, features=FEATS, n_boot=50,
+                                             tune_candidates=[{"num_leaves": 3}, {"num_leaves": 7}]),
+                         out_dir=out, progress=msgs.append)
     return r, out, ev, msgs
 
 
@@ -102,9 +102,9 @@ def test_scores_use_only_past_incidents(run, tmp_path):
     extra = make_events(seed=9, n=500).assign(
         occurred_local=lambda d: pd.Timestamp("2024-01-01") + (d.occurred_local - d.occurred_local.min()))
     with pytest.warns(UserWarning):
-        r2 = run_backtest(pd.concat([ev, extra]), start="2023-11-01", end="2023-12-31",
-                          cell_size=300, categories=["Mischief"], models=("naive", "sepp"),
-                          out_dir=tmp_path, plots=False, n_boot=10)
+        r2 = run_backtest(pd.concat([ev, extra]), BacktestOptions(
+            start="2023-11-01", end="2023-12-31", cell_size=300, categories=["Mischief"],
+            models=("naive", "sepp"), plots=False, n_boot=10), out_dir=tmp_path)
     for key in [("naive", "all"), ("sepp", "Mischief")]:
         np.testing.assert_array_equal(r.result.scores[key], r2.result.scores[key])
 
@@ -117,7 +117,7 @@ def test_unknown_model_named():
 def test_no_history_before_start(tmp_path):
     ev = make_events(n=200)
     with pytest.raises(DataError, match="no incident before"), pytest.warns(UserWarning):
-        run_backtest(ev, start="2020-01-01", end="2020-02-01", out_dir=tmp_path, models=("naive",))
+        run_backtest(ev, BacktestOptions(start="2020-01-01", end="2020-02-01", models=("naive",)), out_dir=tmp_path)
 
 
 def test_train_save_load_and_forecast(tmp_path):
@@ -148,9 +148,9 @@ def test_time_of_day_baselines_join_every_short_period_backtest(tmp_path):
     with pytest.raises(ConfigError, match=re.escape("'tod_13' is not a time-of-day baseline at period 'day'")):
         make_models(["tod_13"], period="day")
     with pytest.warns(UserWarning):
-        r = run_backtest(make_events(), start="2023-12-01", end="2023-12-03", period="shift",
-                         cell_size=300, models=("naive", "tod"), out_dir=tmp_path, plots=False,
-                         n_boot=10)
+        r = run_backtest(make_events(), BacktestOptions(start="2023-12-01", end="2023-12-03", period="shift",
+                                                        cell_size=300, models=("naive", "tod"), plots=False,
+                                                        n_boot=10), out_dir=tmp_path)
     models = set(r.result.models)
     assert {"tod_52", "tod_blend", "tod_weekday_all"} <= models
     assert np.isfinite(r.result.scores[("tod_blend", "all")]).all()
