@@ -242,10 +242,6 @@ STATE_BUDGET = 3 * 2**30
 CACHE_BUDGET = 512 * 2**20
 
 
-def _slug(days: int, periods: Periods) -> str:
-    return f"{periods.from_days(days)}p"
-
-
 @dataclass(frozen=True)
 class FeatureBuilder:
     """Feature recipe; :meth:`transform` computes it for many origins at once.

@@ -27,7 +27,6 @@ from scipy import ndimage, sparse
 
 from forecasting.config import DEFAULT_CELL_SIZE  # the default edge of a square cell, metres
 from forecasting.errors import ConfigError, CRSError, InputError, check_positive
-from forecasting.schema import LATITUDE, LONGITUDE
 
 WGS84 = "EPSG:4326"
 
@@ -572,8 +571,3 @@ def build_grid(longitude: np.ndarray, latitude: np.ndarray, *,
 def grid_from_dict(d: dict) -> Grid:
     """Rebuild a :class:`Grid` or :class:`H3Grid` from :meth:`Grid.to_dict` output."""
     return (H3Grid if d.get("kind") == "h3" else Grid).from_dict(d)
-
-
-def events_lonlat(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """The events frame's longitude/latitude as float arrays."""
-    return events[LONGITUDE].to_numpy(float), events[LATITUDE].to_numpy(float)

@@ -579,16 +579,6 @@ class LGBMRiskModel(Params):
         """
         return self.probability_from_mean(self.predict_risk(panel, origin))
 
-    def predict_top_k_chance(self, panel: Panel, origin: int, k: int, *,
-                             n_sims: int = TOP_K_SIMS) -> np.ndarray:
-        """Chance that each cell is among the ``k`` busiest in the period at ``origin``.
-
-        Seeded Monte Carlo (``random_state``) of outcomes consistent with the calibrated
-        probabilities; see :func:`top_k_chance`.
-        """
-        return top_k_chance(self.predict_probability(panel, origin), k, n_sims=n_sims,
-                            random_state=self.random_state)
-
     def explain(self, panel: Panel, origin: int, cells: np.ndarray | None = None,
                 top: int = 3) -> pd.DataFrame:
         """Top contributing features per cell, phrased for a planner.

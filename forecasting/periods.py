@@ -210,11 +210,6 @@ class Periods:
         """Period length in days."""
         return self._len_ns / (24 * _NS_HOUR)
 
-    @property
-    def per_year(self) -> float:
-        """Periods per (365.25-day) year."""
-        return 365.25 / self.days
-
     def from_days(self, days: float) -> int:
         """Number of whole periods closest to ``days`` (at least 1).
 

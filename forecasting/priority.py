@@ -140,11 +140,6 @@ class Coverage:
         """Boolean mask of cells seen (in part, by area) by any of the cameras ``ids`` (default: every camera)."""
         return self.covered_share(ids) > 0
 
-    def cells_of(self, camera_id: str) -> np.ndarray:
-        """Positions of the cells one camera covers (in part, by area)."""
-        i = int(self.positions([camera_id])[0])
-        return self.to_cells(self.matrix.indices[self.matrix.indptr[i]:self.matrix.indptr[i + 1]])
-
     def cells_per_set(self) -> np.ndarray:
         """Number of cells each camera covers (in part, by area)."""
         if not self.by_area:
