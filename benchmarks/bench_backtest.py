@@ -214,7 +214,7 @@ def compare_shared(case: str = "vancouver", refit_every: int = 13, lgbm_params=N
         for code, c in enumerate(cats):
             pt = pan.for_target(c)
             for o in block:
-                X = m0._builder().cached_transform(pt, np.array([o]))[0][:, :, 0].T
+                X = m0.feature_builder().cached_transform(pt, np.array([o]))[0][:, :, 0].T
                 mu = b.predict(np.column_stack([X, np.full(len(X), code, np.float32)]),
                                num_iteration=b.best_iteration)
                 rate = X[:, names.index("rate_all")]

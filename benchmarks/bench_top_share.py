@@ -113,7 +113,7 @@ class GLMOffset(LGBMRiskModel):
 
 def _rank_model(pt, origin, block):
     """LambdaRank per week, gain = count (the incidents a flagged cell captures)."""
-    fb = LGBMRiskModel()._builder()
+    fb = LGBMRiskModel().feature_builder()
     lo = max(origin - 104, 52, 1)
     rng = np.random.default_rng(0)
 

@@ -389,6 +389,28 @@ class TimeOfDayShrunk(_Baseline):
             k = min(k, max(1, round(self.window_days / (m * panel.periods.days))))
         return panel.y[:, origin - k * m:origin], m, k
 
+    def slot_history(self, panel: Panel, origin: int) -> tuple[np.ndarray, float]:
+        """What the score for ``origin`` reads of each cell's own slot: its incidents, and over how many days.
+
+        Returns
+        -------
+        (ndarray of int64, float)
+            Per cell, the incidents in the periods of ``origin``'s slot within the window; the
+            window's length in days.
+
+        Examples
+        --------
+        >>> from forecasting.grid import Grid
+        >>> from forecasting.periods import Periods
+        >>> g = Grid(crs="EPSG:32610", cell_size=100, col=np.array([0]), row=np.array([0]))
+        >>> pan = Panel(g, Periods("shift"), 0, {"all": np.array([[3., 0., 1., 2., 0., 0.]], "f4")})
+        >>> counts, days = TimeOfDayShrunk(window_days=None).slot_history(pan, 6)
+        >>> counts.tolist(), days
+        ([5], 2.0)
+        """
+        y, m, k = self._window(panel, origin)
+        return y[:, 0::m].sum(axis=1).astype(np.int64), k * m * panel.periods.days
+
     def _slot_counts(self, panel: Panel, origin: int) -> np.ndarray:
         """Counts per cell and slot over the window (slot 0 = the slot of ``origin``)."""
         y, m, k = self._window(panel, origin)

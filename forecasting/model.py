@@ -202,7 +202,8 @@ class LGBMRiskModel(Params):
     def __repr__(self) -> str:
         return f"LGBMRiskModel(objective={self.objective!r}, n_estimators={self.n_estimators})"
 
-    def _builder(self) -> FeatureBuilder:
+    def feature_builder(self) -> FeatureBuilder:
+        """The :class:`FeatureBuilder` the model computes its history features with (``features``, else the default)."""
         f = self.features
         if f is None:
             return FeatureBuilder()
@@ -300,11 +301,11 @@ class LGBMRiskModel(Params):
         """
         hs = list(h) if isinstance(h, list) else [h] * len(col_sets)
         cols = np.concatenate(col_sets)
-        n_feat = len(self._builder().feature_names(panel)) + (
+        n_feat = len(self.feature_builder().feature_names(panel)) + (
             len(panel.context.names) if self.use_context and panel.context is not None else 0)
         chunk = max(16, ROW_BUDGET // (4 * n_feat * panel.n_cells))
         if len(cols) <= chunk:
-            X, names = self._builder().transform(panel, cols)
+            X, names = self.feature_builder().transform(panel, cols)
             X, names = self._with_context(panel, X, names, cols)
             out, i = [], 0
             for c, hc in zip(col_sets, hs, strict=True):  # training, then validation
@@ -321,7 +322,7 @@ class LGBMRiskModel(Params):
         return out
 
     def _chunk_rows(self, panel: Panel, cols: np.ndarray, rng, h: int):
-        X, names = self._builder().transform(panel, cols)
+        X, names = self.feature_builder().transform(panel, cols)
         X, names = self._with_context(panel, X, names, cols)
         return self._sample_rows(panel, X, names, cols, rng, h)
 
@@ -338,6 +339,24 @@ class LGBMRiskModel(Params):
             w = np.where(yr > 0, 1.0, 1.0 / self.negative_rate)[keep]
             Xr, yr = Xr[keep], yr[keep]
         return np.ascontiguousarray(Xr), yr, w, names
+
+    def training_rows(self, panel: Panel, X: np.ndarray, names: list[str], cols: np.ndarray, rng,
+                      h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Booster rows of features ``X`` (features x cells x ``len(cols)``) computed at ``cols``.
+
+        What :meth:`fit` trains on, for a caller that computed the features itself (the Dask
+        path, per tile): zero-count rows subsampled at ``negative_rate`` with ``rng`` (``None``:
+        all kept), the target over ``h`` periods from each column.
+
+        Returns
+        -------
+        (X, y, weight, init_score)
+            Rows x features, and per row the target, its weight and the log base-rate offset
+            (zeros when the model has none).
+        """
+        Xr, yr, w, _ = self._sample_rows(panel, X, names, cols, rng, h)
+        off = self._offset(Xr, names, panel.periods)
+        return Xr, yr, w, np.zeros_like(yr) if off is None else off
 
     def _sample(self, cols: np.ndarray, periods) -> np.ndarray:
         """At most ``max_train_periods`` of ``cols`` at an even stride cycling through the week's slots."""
@@ -422,7 +441,7 @@ class LGBMRiskModel(Params):
             "lightgbm_version": lgb.__version__,
             "target": panel.target,
             "params": {k: v for k, v in self.get_params().items() if k != "features"},
-            "features": self._builder().to_dict(),
+            "features": self.feature_builder().to_dict(),
             "feature_names": names,
             "training_window": [str(starts[lo].date()), str(starts[origin - 1].date())],
             "validation_window": [str(starts[origin - n_val].date()),
@@ -458,7 +477,7 @@ class LGBMRiskModel(Params):
     def _features_many(self, panel: Panel, origins: np.ndarray) -> np.ndarray:
         """Features at ``origins``, shape (n_origins, n_cells, n_features), checked against training."""
         self._check_fitted()
-        X, names = self._builder().cached_transform(panel, origins)
+        X, names = self.feature_builder().cached_transform(panel, origins)
         X, names = self._with_context(panel, X, names, origins)
         if names != self.feature_names_:
             raise InputError(f"feature names differ from training: expected "
@@ -479,8 +498,7 @@ class LGBMRiskModel(Params):
         ndarray, shape (n_cells,)
         """
         origin = panel.check_origin(origin)
-        X = self._features_at(panel, origin)
-        return self._blend(X, self._mu(X, panel))
+        return self.risk_from_features(self._features_at(panel, origin), panel)
 
     def predict_risk_many(self, panel: Panel, origins) -> np.ndarray:
         """Expected count per cell for the periods at columns ``origins``, all at once.
@@ -507,8 +525,16 @@ class LGBMRiskModel(Params):
             idx = order[i:i + PREDICT_CHUNK]
             X = self._features_many(panel, origins[idx])
             rows = X.reshape(-1, X.shape[2])  # origin-major rows
-            out[idx] = self._blend(rows, self._mu(rows, panel)).reshape(len(idx), panel.n_cells)
+            out[idx] = self.risk_from_features(rows, panel).reshape(len(idx), panel.n_cells)
         return out
+
+    def risk_from_features(self, X: np.ndarray, panel: Panel) -> np.ndarray:
+        """Expected counts of feature rows ``X`` (rows x ``feature_names_``) of ``panel``'s periods.
+
+        The fitted booster's prediction (with the base-rate offset when one is set), blended
+        towards the long-run rate: :meth:`predict_risk` once the features are computed.
+        """
+        return self._blend(X, self._mu(X, panel))
 
     def _mu(self, X: np.ndarray, panel: Panel) -> np.ndarray:
         """Booster prediction (expected count), with the base-rate offset when one is set."""
@@ -532,7 +558,7 @@ class LGBMRiskModel(Params):
         The booster never trained on these columns and they all precede the origin, so the
         choice is out-of-sample and leaks nothing from the forecast periods.
         """
-        X, names = self._builder().transform(panel, va_cols)
+        X, names = self.feature_builder().transform(panel, va_cols)
         X, _ = self._with_context(panel, X, names, va_cols)
         Xr = X.reshape(X.shape[0], -1).T  # rows cell-major within each origin
         mu = self._mu(Xr, panel)
@@ -558,7 +584,7 @@ class LGBMRiskModel(Params):
         """
         from sklearn.isotonic import IsotonicRegression
 
-        mu = self._blend(X, self._mu(X, panel))
+        mu = self.risk_from_features(X, panel)
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
         iso.fit(mu, (y > 0).astype(np.float64), sample_weight=w)
         return np.asarray(iso.X_thresholds_, np.float64), np.asarray(iso.y_thresholds_, np.float64)
@@ -602,7 +628,7 @@ class LGBMRiskModel(Params):
         Xc = X[cells]
         contrib = self.booster_.predict(Xc, num_iteration=self.best_iteration_, pred_contrib=True)
         contrib = contrib[:, :-1]  # last column is the bias
-        mu = self._blend(Xc, self._mu(Xc, panel))
+        mu = self.risk_from_features(Xc, panel)
         order = np.argsort(-contrib, axis=1)[:, :top]
         reasons = []
         ratio_i = self.feature_names_.index("ratio_recent")
@@ -629,7 +655,7 @@ class LGBMRiskModel(Params):
         self._check_fitted()
         path = Path(path)
         doc = {"metadata": self.metadata_, "params": self.get_params() | {
-            "features": self._builder().to_dict()},
+            "features": self.feature_builder().to_dict()},
             "model": self.booster_.model_to_string(num_iteration=self.best_iteration_)}
         path.write_text(json.dumps(doc))
         return path

@@ -164,20 +164,18 @@ def _tile_rows(sub: Panel, core: np.ndarray, model: LGBMRiskModel, target: str, 
     core_pan = _core_panel(sub, core, target)
     rng = np.random.default_rng(seed)
     cols = np.concatenate(col_sets)
-    X, names = model._builder().transform(pan, cols)
+    X, names = model.feature_builder().transform(pan, cols)
     X = X[:, core, :]
     out, i = [], 0
     for c in col_sets:
-        Xr, yr, wr, _ = model._sample_rows(core_pan, X[:, :, i:i + len(c)], names, c, rng, h)
-        off = model._offset(Xr, names, pan.periods)
-        out.append((Xr, yr, wr, np.zeros_like(yr) if off is None else off))
+        out.append(model.training_rows(core_pan, X[:, :, i:i + len(c)], names, c, rng, h))
         i += len(c)
     return out
 
 
 def _tile_scores(sub: Panel, core: np.ndarray, model: LGBMRiskModel, target: str, origin: int) -> np.ndarray:
-    X = _tile_features(sub, core, model._builder(), target, np.array([origin]))[:, :, 0].T
-    return model._blend(X, model._mu(X, sub))
+    X = _tile_features(sub, core, model.feature_builder(), target, np.array([origin]))[:, :, 0].T
+    return model.risk_from_features(X, sub)
 
 
 def _part(rows, i: int, j: int):
@@ -336,7 +334,7 @@ class DaskLGBMRiskModel(LGBMRiskModel):
         if self.target_slot_days is not None:
             raise ConfigError("the Dask path does not support target_slot_days (a short-period option); "
                               "use the single-machine path")
-        builder = self._builder()
+        builder = self.feature_builder()
         _check_local(builder, panel)
         origin = panel.check_origin(origin)
         c = current()
@@ -427,7 +425,7 @@ class DaskLGBMRiskModel(LGBMRiskModel):
         """Expected count per cell at column ``origin``, each tile scored on its worker."""
         self._check_fitted()
         origin = panel.check_origin(origin)
-        builder = self._builder()
+        builder = self.feature_builder()
         _check_local(builder, panel)
         if builder.feature_names(panel) != self.feature_names_:
             raise DataError("the panel's features differ from the model's; was it trained on another period?")
@@ -444,7 +442,7 @@ class DaskLGBMRiskModel(LGBMRiskModel):
     def _features_at(self, panel: Panel, origin: int) -> np.ndarray:
         # explain() reads every cell's features at the origin: built per tile too.
         self._check_fitted()
-        X, names = tiled_transform(self._builder(), panel, np.array([origin]))
+        X, names = tiled_transform(self.feature_builder(), panel, np.array([origin]))
         if names != self.feature_names_:
             raise DataError("the panel's features differ from the model's; was it trained on another period?")
         return X[:, :, 0].T

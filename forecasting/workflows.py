@@ -727,9 +727,7 @@ def baseline_forecasts(events: pd.DataFrame, name: str, *, first, count: int = 1
 def _baseline_reasons(model, name: str, panel: Panel, origin: int, mu: np.ndarray) -> np.ndarray:
     """One sentence per cell: the same-slot history :class:`TimeOfDayShrunk` reads, else the model."""
     if isinstance(model, TimeOfDayShrunk):
-        y, m, k = model._window(panel, origin)
-        same = y[:, 0::m].sum(axis=1).astype(np.int64)  # columns in the slot of `origin`
-        days = k * m * panel.periods.days
+        same, days = model.slot_history(panel, origin)
         slot = "weekday and " if model.weekday else ""
         unit = {"shift": "shift", "hour": "hour"}.get(panel.periods.kind, "day")
         return np.char.add(same.astype(str), f" incident(s) in this cell in this {slot}{unit} of the day over the "

@@ -65,7 +65,8 @@ CAMERA_REASONS = (
     "out_of_range_coordinates", "invalid_view", "unparseable_date", "invalid_status",
 )
 
-_VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg")
+#: Suffixes of files read as vector layers (GeoJSON, GeoPackage) rather than as CSV.
+VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg")
 _DATE_FORMATS = (("%Y-%m-%d", "day"), ("ISO8601", "minute"))
 
 
@@ -338,7 +339,7 @@ def read_cameras(path, adapter: CameraAdapter, *, tz: str, default_range_m: floa
     (['c1'], ['missing_coordinates'])
     """
     p = Path(path)
-    if p.name.lower().endswith(_VECTOR_SUFFIXES):
+    if is_vector_file(p):
         if adapter.name != "canonical":
             raise InputError(f"GeoJSON/GeoPackage registries need --format canonical; got {adapter.name!r}")
         raw = vector_as_text(p)
@@ -356,6 +357,17 @@ def read_cameras(path, adapter: CameraAdapter, *, tz: str, default_range_m: floa
         q = pd.concat([chunk.bad.reindex(columns=QUARANTINE_COLUMNS), bad], ignore_index=True) \
             if len(chunk.bad) else bad
         yield CameraChunk(cams, q, chunk.rows_read)
+
+
+def is_vector_file(path) -> bool:
+    """True when ``path`` names a GeoJSON or GeoPackage file (by its suffix, any case).
+
+    Examples
+    --------
+    >>> is_vector_file("Police_Stations.GeoJSON"), is_vector_file("cameras.csv")
+    (True, False)
+    """
+    return Path(path).name.lower().endswith(VECTOR_SUFFIXES)
 
 
 def vector_as_text(path: Path) -> pd.DataFrame:

@@ -35,7 +35,7 @@ import pandas as pd
 import shapely
 
 from forecasting.errors import ConfigError, InputError
-from forecasting.ingest.cameras import _VECTOR_SUFFIXES, vector_as_text
+from forecasting.ingest.cameras import is_vector_file, vector_as_text
 from forecasting.ingest.common import clean_text, hex_digits, row_hashes, to_float
 from forecasting.ingest.pipeline import QUARANTINE_COLUMNS, Occurrences, json_rows
 from forecasting.ingest.reader import check_path, iter_raw_chunks
@@ -146,7 +146,7 @@ def _quarantined(raw, rows, member, reasons) -> pd.DataFrame:
 
 def _raw_blocks(path, chunk_size: int):
     p = Path(path)
-    if p.name.lower().endswith(_VECTOR_SUFFIXES):
+    if is_vector_file(p):
         raw = vector_as_text(p)
         yield raw, np.arange(1, len(raw) + 1), None, pd.DataFrame(columns=QUARANTINE_COLUMNS), list(raw.columns)
         return
@@ -227,7 +227,7 @@ def read_areas(path, *, value_column: str, id_column: str | None = None, name_co
     name_col = _column(header, name_column, "--name-column") or _find(header, _NAMES)
     hour_col = _column(header, hour_column, "--hour-column")
     p = Path(path)
-    if p.name.lower().endswith(_VECTOR_SUFFIXES):
+    if is_vector_file(p):
         import geopandas as gpd
 
         gdf = gpd.read_file(p)
