@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from forecasting.errors import ConfigError, DataError
-from forecasting.features import Panel
+from forecasting.features import Panel, top_capture
 from forecasting.params import Params, instance_of, is_number, positive_int, positive_number
 
 
@@ -289,7 +289,7 @@ class TimeOfDayBlend(_Baseline):
         same, every = self._parts_many(panel, cols, "validation")
         obs = panel.y[:, cols].T.astype(np.float64)
         areas = panel.grid.areas
-        gains = np.array([_top_capture((same + lam * every) / (1 + lam), obs, areas, TOD_SHARES)
+        gains = np.array([top_capture((same + lam * every) / (1 + lam), obs, areas, TOD_SHARES)
                           for lam in lams])
         self.validation_gain_ = gains
         self.lambda_ = float(lams[int(np.argmax(gains))])
@@ -467,41 +467,6 @@ def _dirichlet_strength(n_cj: np.ndarray) -> float:
         return -float((gammaln(a) - gammaln(n_c + a)).sum() + (gammaln(x + a * p) - gammaln(a * p)).sum())
 
     return float(np.exp(minimize_scalar(neg_loglik, bounds=(-7.0, 12.0), method="bounded").x))
-
-
-def _top_capture(scores: np.ndarray, counts: np.ndarray, areas: np.ndarray,
-                 shares: tuple[float, ...]) -> float:
-    """Summed PAI of the top-scored cells at ``shares`` (scores and counts: periods x cells).
-
-    A validation criterion: ties straddling the threshold count pro rata, as in
-    :mod:`forecasting.evaluate`, so cell order never decides a choice.
-    """
-    total = max(counts.sum(), 1e-12)
-    a = areas / areas.sum()
-    out = 0.0
-    # Only the top of each period's ranking matters: the K highest scores always cover the
-    # largest share (K: enough of the smallest cells to reach it), so sort just those. The
-    # threshold below is a score value, the same whatever order ties come in.
-    n = scores.shape[1]
-    K = min(n, int(np.searchsorted(np.cumsum(np.sort(a)), max(shares))) + 2)
-    top = np.argpartition(-scores, K - 1, axis=1)[:, :K] if K < n else \
-        np.broadcast_to(np.arange(n), scores.shape)
-    top_scores = np.take_along_axis(scores, top, axis=1)
-    o = np.argsort(-top_scores, axis=1, kind="stable")
-    sorted_scores = np.take_along_axis(top_scores, o, axis=1)
-    cum = np.cumsum(a[np.take_along_axis(top, o, axis=1)], axis=1)
-    for s in shares:  # two shares
-        # Score threshold per period where the flagged area reaches s.
-        j = np.minimum((cum < s).sum(axis=1), K - 1)
-        thr = sorted_scores[np.arange(len(scores)), j][:, None]
-        above = scores > thr
-        tie = scores == thr
-        area_above = (above * a).sum(axis=1, keepdims=True)
-        area_tie = (tie * a).sum(axis=1, keepdims=True)
-        frac = np.clip((s - area_above) / np.maximum(area_tie, 1e-300), 0, 1)
-        got = (counts * above).sum() + (counts * tie * frac).sum()
-        out += got / total / s
-    return float(out)
 
 
 class KDEBaseline(_Baseline):

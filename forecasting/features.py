@@ -235,6 +235,50 @@ def build_panel(events: pd.DataFrame, grid: Grid, periods: Periods, *,
                  int((in_time & (pos < 0)).sum()))
 
 
+def top_capture(scores: np.ndarray, counts: np.ndarray, areas: np.ndarray,
+                shares: tuple[float, ...]) -> float:
+    """Summed PAI of the top-scored cells at ``shares`` (scores and counts: periods x cells).
+
+    The validation criterion estimators choose a setting by (``TimeOfDayBlend``'s ``lambda_``,
+    ``LGBMRiskModel``'s ``blend="auto"``). Ties straddling the threshold count pro rata, as in
+    :mod:`forecasting.evaluate`, so cell order never decides a choice.
+
+    Examples
+    --------
+    >>> counts = np.array([[3., 1., 0., 0.]])
+    >>> top_capture(np.array([[.9, .5, .1, .1]]), counts, np.ones(4), (0.25,))  # 3 of 4 in a quarter
+    3.0
+    >>> top_capture(np.array([[.5, .5, .1, .1]]), counts, np.ones(4), (0.25,))  # a tie: half of each
+    2.0
+    """
+    total = max(counts.sum(), 1e-12)
+    a = areas / areas.sum()
+    out = 0.0
+    # Only the top of each period's ranking matters: the K highest scores always cover the
+    # largest share (K: enough of the smallest cells to reach it), so sort just those. The
+    # threshold below is a score value, the same whatever order ties come in.
+    n = scores.shape[1]
+    K = min(n, int(np.searchsorted(np.cumsum(np.sort(a)), max(shares))) + 2)
+    top = np.argpartition(-scores, K - 1, axis=1)[:, :K] if K < n else \
+        np.broadcast_to(np.arange(n), scores.shape)
+    top_scores = np.take_along_axis(scores, top, axis=1)
+    o = np.argsort(-top_scores, axis=1, kind="stable")
+    sorted_scores = np.take_along_axis(top_scores, o, axis=1)
+    cum = np.cumsum(a[np.take_along_axis(top, o, axis=1)], axis=1)
+    for s in shares:  # two shares
+        # Score threshold per period where the flagged area reaches s.
+        j = np.minimum((cum < s).sum(axis=1), K - 1)
+        thr = sorted_scores[np.arange(len(scores)), j][:, None]
+        above = scores > thr
+        tie = scores == thr
+        area_above = (above * a).sum(axis=1, keepdims=True)
+        area_tie = (tie * a).sum(axis=1, keepdims=True)
+        frac = np.clip((s - area_above) / np.maximum(area_tie, 1e-300), 0, 1)
+        got = (counts * above).sum() + (counts * tie * frac).sum()
+        out += got / total / s
+    return float(out)
+
+
 #: Bytes of origin-independent arrays :meth:`FeatureBuilder.transform` may keep on a panel
 #: (one target at a time); larger panels recompute them per call.
 STATE_BUDGET = 3 * 2**30

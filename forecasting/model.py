@@ -21,7 +21,7 @@ import pandas as pd
 
 from forecasting import __version__
 from forecasting.errors import ConfigError, DataError, InputError
-from forecasting.features import FeatureBuilder, Panel, describe_feature, periods_spanned
+from forecasting.features import FeatureBuilder, Panel, describe_feature, periods_spanned, top_capture
 from forecasting.params import (
     Params,
     instance_of,
@@ -564,7 +564,7 @@ class LGBMRiskModel(Params):
         mu = self._mu(Xr, panel)
         obs = panel.y[:, va_cols].T.astype(np.float64)  # (periods, cells)
         order_area = panel.grid.areas
-        gains = [_top_capture(self._blend(Xr, mu, b).reshape(panel.n_cells, -1).T, obs,
+        gains = [top_capture(self._blend(Xr, mu, b).reshape(panel.n_cells, -1).T, obs,
                               order_area, BLEND_SHARES) for b in BLEND_GRID]
         return float(BLEND_GRID[int(np.argmax(gains))])
 
@@ -747,19 +747,6 @@ def _near_repeat_sentence(metadata: dict, names: list[str]) -> tuple[str | None,
     half = [re.fullmatch(r"nr\d*_(.+)d", n) for n in names]
     return sentence, np.array([m is not None and float(m.group(1)) <= float(window["days"]) for m in half])
 
-
-def _top_capture(scores: np.ndarray, counts: np.ndarray, areas: np.ndarray,
-                 shares: tuple[float, ...]) -> float:
-    """Sum over ``shares`` of the share of incidents in the top-scored cells covering that area.
-
-    ``scores`` and ``counts`` are (periods, cells); ties are broken by cell order (a
-    validation criterion only; :mod:`forecasting.evaluate` treats ties exactly).
-    """
-    order = np.argsort(-scores, axis=1, kind="stable")
-    cum_area = np.cumsum(areas[order], axis=1) / areas.sum()
-    got = np.take_along_axis(counts, order, axis=1)
-    total = max(counts.sum(), 1e-12)
-    return float(sum((got * (cum_area <= s)).sum() / total / s for s in shares))
 
 
 def select_params(panel: Panel, origin: int, candidates: list[dict[str, Any]],
