@@ -460,6 +460,9 @@ def _run_one(spec, pt: Panel, cols: np.ndarray, blocks: list[np.ndarray]):
                 out[i] = model.predict_risk(pt, int(cols[i]))
         if prob is not None:  # through the curve fitted before these periods
             prob[block] = to_prob(out[block])
+    release = getattr(pt, "release", None)
+    if release is not None:  # this target's feature caches: only the model just run reads them
+        release()
     return out, prob, getattr(model, "is_forecast", True), time.perf_counter() - t0
 
 

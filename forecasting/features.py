@@ -157,6 +157,12 @@ class Panel:
         return Panel(self.grid, self.periods, self.first, self.counts, target, self.data_hash,
                      self.n_outside, self._cache, self.context)
 
+    def release(self) -> None:
+        """Drop the feature caches of the current target (a model done with it frees them;
+        another call recomputes them, with the same values)."""
+        for k in [k for k in list(self._cache) if k[1] == self.target]:
+            self._cache.pop(k, None)
+
     def column(self, when) -> int:
         """Column of the period containing local timestamp ``when`` (may be out of range)."""
         return int(self.periods.index([pd.Timestamp(when)])[0] - self.first)
@@ -239,7 +245,7 @@ def build_panel(events: pd.DataFrame, grid: Grid, periods: Periods, *,
 #: (one target at a time); larger panels recompute them per call.
 STATE_BUDGET = 3 * 2**30
 #: Bytes of features :meth:`FeatureBuilder.cached_transform` keeps (one block, one target).
-CACHE_BUDGET = 512 * 2**20
+CACHE_BUDGET = 256 * 2**20
 #: Targets whose state and feature block a panel keeps at once: the backtest's two threads
 #: may fit two targets' models together, and each would otherwise evict the other's.
 CACHE_TARGETS = 2

@@ -107,6 +107,8 @@ def test_the_panel_keeps_two_targets_caches_and_drops_the_oldest():
     got, _ = fb.cached_transform(pan.for_target("c"), np.array([55]))
     np.testing.assert_array_equal(got, want)
     assert kept("features") == kept("state") == ["b", "c"]
+    pan.for_target("b").release()  # a model done with a target frees its caches
+    assert kept("features") == kept("state") == ["c"]
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
