@@ -375,10 +375,12 @@ def backtest(models: Mapping[str, RiskModel | Callable[[], RiskModel]], panel: P
     progress : callable, optional
         Called with a short message after each (model, target).
     n_jobs : int, default 2
-        Models run in up to this many threads, each model over every target in turn (so two
-        instances of one model never run at once, and each keeps its per-target caches).
-        Models are independent and seeded, so the scores do not depend on ``n_jobs``; the
-        numeric libraries release the GIL, so two threads use two cores.
+        (model, target) pairs run in up to this many threads, taken in the order given (models
+        first, then targets), so two targets of the first, usually slowest, model start at once
+        and the baselines fill the other thread around them. Each pair fits its own clone and
+        the panel keeps two targets' feature caches (``features.CACHE_TARGETS``). Models are
+        independent and seeded, so the scores do not depend on ``n_jobs``; the numeric
+        libraries release the GIL, so two threads use two cores.
     """
     import queue
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -394,39 +396,39 @@ def backtest(models: Mapping[str, RiskModel | Callable[[], RiskModel]], panel: P
 
     said: queue.Queue = queue.Queue()
 
-    def run_model(name: str, spec) -> dict:
-        done = {}
-        for target in targets:
-            done[target] = _run_one(spec, views[target], cols, blocks)
-            said.put(f"{target}: {name} done in {done[target][3]:.1f}s")
+    def run_pair(name: str, spec, target: str):
+        done = _run_one(spec, views[target], cols, blocks)
+        said.put(f"{target}: {name} done in {done[3]:.1f}s")
         return done
 
     def relay() -> None:  # progress is called from the calling thread only (it may hold a session)
         while progress is not None and not said.empty():
             progress(said.get())
 
+    pairs = [(name, spec, target) for name, spec in models.items() for target in targets]
     if n_jobs == 1:
         runs = {}
-        for name, spec in models.items():
-            runs[name] = run_model(name, spec)
+        for name, spec, target in pairs:
+            runs[(name, target)] = run_pair(name, spec, target)
             relay()
     else:
         with ThreadPoolExecutor(max_workers=int(n_jobs)) as pool:
             # Each thread runs in a copy of the caller's context, so context variables set by the
             # caller (an open Dask cluster: forecasting.scaleout.cluster) reach the models.
-            futures = {name: pool.submit(contextvars.copy_context().run, run_model, name, spec)
-                       for name, spec in models.items()}
+            futures = {(name, target): pool.submit(contextvars.copy_context().run, run_pair,
+                                                   name, spec, target)
+                       for name, spec, target in pairs}
             pending = set(futures.values())
             while pending:
                 _, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
                 relay()
-            runs = {name: f.result() for name, f in futures.items()}
+            runs = {key: f.result() for key, f in futures.items()}
         relay()
     scores: dict[tuple[str, str], np.ndarray] = {}
     reference, timings, probabilities = set(), {}, {}
     for target in targets:  # target-major, models in the order given, whatever ran first
         for name in models:
-            out, prob, is_forecast, seconds = runs[name][target]
+            out, prob, is_forecast, seconds = runs[(name, target)]
             scores[(name, target)] = out
             if prob is not None:
                 probabilities[(name, target)] = prob
@@ -458,6 +460,9 @@ def _run_one(spec, pt: Panel, cols: np.ndarray, blocks: list[np.ndarray]):
                 out[i] = model.predict_risk(pt, int(cols[i]))
         if prob is not None:  # through the curve fitted before these periods
             prob[block] = to_prob(out[block])
+    release = getattr(pt, "release", None)
+    if release is not None:  # this target's feature caches: only the model just run reads them
+        release()
     return out, prob, getattr(model, "is_forecast", True), time.perf_counter() - t0
 
 

@@ -157,6 +157,12 @@ class Panel:
         return Panel(self.grid, self.periods, self.first, self.counts, target, self.data_hash,
                      self.n_outside, self._cache, self.context)
 
+    def release(self) -> None:
+        """Drop the feature caches of the current target (a model done with it frees them;
+        another call recomputes them, with the same values)."""
+        for k in [k for k in list(self._cache) if k[1] == self.target]:
+            self._cache.pop(k, None)
+
     def column(self, when) -> int:
         """Column of the period containing local timestamp ``when`` (may be out of range)."""
         return int(self.periods.index([pd.Timestamp(when)])[0] - self.first)
@@ -283,7 +289,20 @@ def top_capture(scores: np.ndarray, counts: np.ndarray, areas: np.ndarray,
 #: (one target at a time); larger panels recompute them per call.
 STATE_BUDGET = 3 * 2**30
 #: Bytes of features :meth:`FeatureBuilder.cached_transform` keeps (one block, one target).
-CACHE_BUDGET = 512 * 2**20
+CACHE_BUDGET = 256 * 2**20
+#: Targets whose state and feature block a panel keeps at once: the backtest's two threads
+#: may fit two targets' models together, and each would otherwise evict the other's.
+CACHE_TARGETS = 2
+
+
+def _cache_put(cache: dict, key: tuple, value):
+    """``cache[key] = value``, first dropping the oldest entries of the same kind (``key[0]``)
+    so at most ``CACHE_TARGETS`` remain; safe when two threads share the cache."""
+    same = [k for k in list(cache) if k[0] == key[0] and k != key]
+    for k in same[:max(0, len(same) - CACHE_TARGETS + 1)]:
+        cache.pop(k, None)
+    cache[key] = value
+    return value
 
 
 @dataclass(frozen=True)
@@ -393,8 +412,9 @@ class FeatureBuilder:
     def _memo(self, panel: Panel, pad: int):
         """``memo(name, compute)``: origin-independent arrays of ``transform`` (cumulative sums,
         near-repeat filters, last-incident indexes), kept on the panel for the current target
-        when they fit in ``STATE_BUDGET`` bytes, so later calls (refits, forecast blocks) only
-        gather their columns. They depend on the counts alone, never on the origins asked for,
+        (and the ``CACHE_TARGETS - 1`` targets used before it) when they fit in
+        ``STATE_BUDGET`` bytes, so later calls (refits, forecast blocks) only gather their
+        columns. They depend on the counts alone, never on the origins asked for,
         so keeping them cannot leak. Otherwise each is computed, used and freed per call.
         """
         n, T = panel.y.shape
@@ -404,9 +424,7 @@ class FeatureBuilder:
             return lambda name, compute: compute()
         state = panel._cache.get(key)
         if state is None:
-            for k in [k for k in panel._cache if k[0] == "state"]:  # one target at a time
-                del panel._cache[k]
-            state = panel._cache[key] = {}
+            state = _cache_put(panel._cache, key, {})
 
         def memo(name, compute):
             if name not in state:
@@ -420,8 +438,8 @@ class FeatureBuilder:
 
         A call outside the cached block computes a block of columns from ``min(origins)``
         (at least ``max(origins)``, about ``CACHE_BUDGET`` bytes of features, capped at the
-        panel's end) and replaces the panel's block (one target at a time), so memory stays
-        bounded however long the panel; a backtest asks for its origins in order. Values are identical
+        panel's end) and replaces the panel's block (``CACHE_TARGETS`` targets at a time), so
+        memory stays bounded however long the panel; a backtest asks for its origins in order. Values are identical
         to :meth:`transform` (a feature at column ``t`` reads only columns ``< t``), so caching
         cannot leak.
         """
@@ -433,11 +451,8 @@ class FeatureBuilder:
             block = int(np.clip(CACHE_BUDGET // (4 * len(self.feature_names(panel))
                                                  * panel.n_cells), 16, 1024))
             hi = min(max(int(t.max()), lo + block - 1), panel.n_periods)
-            for k in [k for k in panel._cache if k[0] == "features"]:
-                del panel._cache[k]
             X, names = self.transform(panel, np.arange(lo, hi + 1))
-            hit = (lo, X, names)
-            panel._cache[key] = hit
+            hit = _cache_put(panel._cache, key, (lo, X, names))
         lo, X, names = hit
         return X[:, :, t - lo], names
 

@@ -32,8 +32,12 @@ from forecasting.params import (
     positive_int,
     positive_number,
 )
+from forecasting.periods import Periods
 
 ARTIFACT_FORMAT = "crimecast-lgbm/1"
+#: What the prediction is blended toward by default, per period kind (the rest: ``rate_all``).
+#: Chosen on the Vancouver shift validation quarter, before any backtest (docs/forecasting.md).
+BLEND_FEATURES = {"shift": "tod_rate_eb", "hour": "tod_rate_eb"}
 #: Blend weights ``blend="auto"`` chooses from.
 BLEND_GRID = (0.0, 0.15, 0.3, 0.45, 0.6, 0.75)
 #: Area shares whose validation capture ``blend="auto"`` maximises (summed PAI).
@@ -73,11 +77,17 @@ class LGBMRiskModel(Params):
         ``"auto"`` picks it from ``BLEND_GRID`` by the capture of the top 1 % and 5 % of the
         area over the validation tail (out-of-sample for the booster, before the origin);
         the choice is ``blend_``.
-    blend_feature : str, default "rate_all"
+    blend_feature : str, optional
         What the prediction is blended toward: a feature read as a mean count per period
-        (:func:`~forecasting.features.periods_spanned`), e.g. ``"tod_52w"`` (the cell's mean
-        in the period's shift or hour of the day over 52 weeks: the time-of-day rule) or
-        ``"tod_rate_eb"``.
+        (:func:`~forecasting.features.periods_spanned`), e.g. ``"rate_all"`` (the cell's
+        long-run rate), ``"tod_52w"`` (the cell's mean in the period's shift or hour of the day
+        over 52 weeks: the time-of-day rule) or ``"tod_rate_eb"`` (the cell's rate in this
+        slot of the day, shrunk toward its ring's and the city's profile). By default
+        (``None``) ``"tod_rate_eb"`` at shift and hour periods and ``"rate_all"`` at weeks and
+        days (:func:`default_blend_feature`): on the Vancouver shift validation quarter
+        2025-04-01..2025-06-30 blending toward ``tod_rate_eb`` scored PAI@1 % x1.001 of the
+        strongest baseline (mean over three targets) against x0.993 toward ``rate_all``
+        (docs/forecasting.md, round 3). The value used is ``blend_feature_``.
     target_slot_days : int, optional
         Training target for ranking: the mean count in the row's slot of the day (same shift
         or hour) over this many days from the row's period (at weeks and days: the next
@@ -148,7 +158,7 @@ class LGBMRiskModel(Params):
                  random_state: int = 0, n_jobs: int = 1, use_context: bool = False,
                  offset_days: int | None = None, offset_prior: float = 0.5,
                  offset_feature: str | None = None, target_slot_days: int | None = None,
-                 blend_feature: str = "rate_all") -> None:
+                 blend_feature: str | None = None) -> None:
         self.objective = objective
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -196,7 +206,7 @@ class LGBMRiskModel(Params):
         "offset_prior": (is_number, "a number"),
         "offset_feature": instance_of(str, type(None), what="a feature name or None"),
         "target_slot_days": positive_int(none=True),
-        "blend_feature": instance_of(str, what="a feature name"),
+        "blend_feature": instance_of(str, type(None), what="a feature name or None"),
     }
 
     def __repr__(self) -> str:
@@ -424,10 +434,7 @@ class LGBMRiskModel(Params):
                                        lgb.record_evaluation(evals)])
         self.booster_ = booster
         self.feature_names_ = names
-        if self.blend_feature not in names:
-            raise ConfigError(f"blend_feature must be one of the model's features; got "
-                              f"{self.blend_feature!r} (features: {names[:4]}...)")
-        self.blend_span_ = periods_spanned(self.blend_feature, p)
+        self._resolve_blend(names, p)
         self.best_iteration_ = int(booster.best_iteration or self.n_estimators)
         self.blend_ = (self._choose_blend(panel, va_cols) if self.blend == "auto"
                        else float(self.blend))
@@ -450,6 +457,7 @@ class LGBMRiskModel(Params):
             "best_iteration": self.best_iteration_,
             "metrics": {f"valid_{metric}": float(curve[self.best_iteration_ - 1])},
             "blend": self.blend_,
+            "blend_feature": self.blend_feature_,
             "blend_span": self.blend_span_,
             "proba_curve": [c.tolist() for c in self.proba_curve_],
             "n_train_rows": int(yt.size),
@@ -544,12 +552,23 @@ class LGBMRiskModel(Params):
         raw = self.booster_.predict(X, num_iteration=self.best_iteration_, raw_score=True)
         return np.exp(raw + off)
 
+    def _resolve_blend(self, names: list[str], periods: Periods) -> None:
+        """Set ``blend_feature_`` (the setting, or the period's default) and ``blend_span_``."""
+        feature = self.blend_feature or default_blend_feature(periods)
+        if self.blend_feature is None and feature not in names:
+            feature = "rate_all"  # time-of-day features switched off
+        if feature not in names:
+            raise ConfigError(f"blend_feature must be one of the model's features; got "
+                              f"{feature!r} (features: {names[:4]}...)")
+        self.blend_feature_ = feature
+        self.blend_span_ = periods_spanned(feature, periods)
+
     def _blend(self, X: np.ndarray, mu: np.ndarray, blend: float | None = None) -> np.ndarray:
         """Shrink towards the cell's long-run rate (``blend_``); see the class docstring."""
         b = self.blend_ if blend is None else blend
         if not b:
             return mu
-        rate = X[:, self.feature_names_.index(self.blend_feature)] / self.blend_span_
+        rate = X[:, self.feature_names_.index(self.blend_feature_)] / self.blend_span_
         return (1 - b) * mu + b * rate
 
     def _choose_blend(self, panel: Panel, va_cols: np.ndarray) -> float:
@@ -676,6 +695,8 @@ class LGBMRiskModel(Params):
         m.metadata_ = doc["metadata"]
         m.feature_names_ = m.metadata_["feature_names"]
         m.blend_span_ = int(m.metadata_.get("blend_span", 1))
+        # Artifacts from before the per-period default blended toward the long-run rate.
+        m.blend_feature_ = m.metadata_.get("blend_feature", m.blend_feature or "rate_all")
         m.best_iteration_ = m.booster_.current_iteration()
         m.blend_ = float(m.metadata_.get("blend", m.blend if m.blend != "auto" else 0.3))
         curve = m.metadata_.get("proba_curve")
@@ -685,6 +706,17 @@ class LGBMRiskModel(Params):
                           else (grid, -np.expm1(-grid)))
         m.target_ = m.metadata_["target"]
         return m
+
+
+def default_blend_feature(periods: Periods) -> str:
+    """The feature :class:`LGBMRiskModel` blends toward when ``blend_feature`` is not set.
+
+    Examples
+    --------
+    >>> default_blend_feature(Periods("shift")), default_blend_feature(Periods("week"))
+    ('tod_rate_eb', 'rate_all')
+    """
+    return BLEND_FEATURES.get(periods.kind, "rate_all")
 
 
 def rolling_risk(panel: Panel, origins, *, refit_every: int = 21,

@@ -43,7 +43,7 @@ import numpy as np
 
 from forecasting import __version__
 from forecasting.errors import ConfigError, DataError
-from forecasting.features import FeatureBuilder, Panel, periods_spanned
+from forecasting.features import FeatureBuilder, Panel
 from forecasting.grid import Grid
 from forecasting.model import ARTIFACT_FORMAT, LGBMRiskModel
 
@@ -387,9 +387,7 @@ class DaskLGBMRiskModel(LGBMRiskModel):
         curve = np.asarray(local.evals_result_["valid_0"][metric], dtype=np.float64)
         self.booster_ = local.booster_
         self.feature_names_ = names
-        if self.blend_feature not in names:
-            raise ConfigError(f"blend_feature must be one of the model's features; got {self.blend_feature!r}")
-        self.blend_span_ = periods_spanned(self.blend_feature, p)
+        self._resolve_blend(names, p)
         self.best_iteration_ = _early_stop(curve, int(self.early_stopping_rounds))
         self.blend_ = float(self.blend)
         Xv_, yv_, wv_ = (np.asarray(a) for a in c.client.compute([Xv, yv, wv], sync=True))

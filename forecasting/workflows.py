@@ -186,19 +186,25 @@ class BacktestRun:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def scores_frame(result: BacktestResult) -> pd.DataFrame:
-    """The ``scores.parquet`` contract as a DataFrame (references excluded)."""
+def scores_frame(result: BacktestResult, keys: list[tuple[str, str]] | None = None) -> pd.DataFrame:
+    """The ``scores.parquet`` contract as a DataFrame (references excluded).
+
+    ``keys`` restricts it to some (model, target) pairs; the categories of ``model`` and
+    ``category`` are always every forecast model and target of the run, so frames of different
+    pairs stack into one file.
+    """
     grid = result.panel.grid
     ids = grid.cell_ids
     n_p, n_c = len(result.period_starts), grid.n_cells
+    every = [k for k in result.scores if k[0] not in result.reference]
+    if not every:
+        raise DataError("the backtest holds no forecast model to write")
+    keys = every if keys is None else keys
+    models = list(dict.fromkeys(m for m, _ in every))
+    targets = list(dict.fromkeys(t for _, t in every))
+    per = n_p * n_c
     dates = np.repeat(result.period_starts.normalize().values.astype("datetime64[D]"), n_c)
     cells = np.tile(np.arange(n_c), n_p)
-    keys = [k for k in result.scores if k[0] not in result.reference]
-    if not keys:
-        raise DataError("the backtest holds no forecast model to write")
-    models = list(dict.fromkeys(m for m, _ in keys))
-    targets = list(dict.fromkeys(t for _, t in keys))
-    per = n_p * n_c
     # One frame built from integer codes: categorical strings stay compact for millions of rows.
     df = pd.DataFrame({
         "model": pd.Categorical.from_codes(
@@ -217,23 +223,37 @@ def scores_frame(result: BacktestResult) -> pd.DataFrame:
 
 
 def _write_scores(result: BacktestResult, path: Path) -> None:
+    """``scores.parquet``, one row group per (model, target): a frame of every score at once
+    was most of a shift backtest's peak memory (Vancouver, three targets: 6 GB)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    df = scores_frame(result)
-    # Strings as dictionary-encoded utf8 and period_start as date32, the published types.
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    fields = []
-    for f in table.schema:
-        if f.name in ("model", "category", "cell_id"):
-            fields.append(pa.field(f.name, pa.dictionary(pa.int32(), pa.string())))
-        elif f.name == "period_start":
-            fields.append(pa.field(f.name, pa.date32()))
-        else:
-            fields.append(f)
-    table = table.cast(pa.schema(fields))
-    assert tuple(table.column_names[:5]) == SCORE_COLUMNS
-    pq.write_table(table, path)
+    keys = [k for k in result.scores if k[0] not in result.reference]
+    if not keys:
+        scores_frame(result)  # raises the error that names the problem
+    writer = None
+    try:
+        for key in keys:
+            df = scores_frame(result, [key])
+            # Strings as dictionary-encoded utf8 and period_start as date32, the published types.
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            del df
+            fields = []
+            for f in table.schema:
+                if f.name in ("model", "category", "cell_id"):
+                    fields.append(pa.field(f.name, pa.dictionary(pa.int32(), pa.string())))
+                elif f.name == "period_start":
+                    fields.append(pa.field(f.name, pa.date32()))
+                else:
+                    fields.append(f)
+            table = table.cast(pa.schema(fields))
+            assert tuple(table.column_names[:5]) == SCORE_COLUMNS
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 @dataclass(frozen=True)

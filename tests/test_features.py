@@ -93,6 +93,24 @@ def test_cached_transform_equals_transform(setup):
     np.testing.assert_array_equal(a, b)
 
 
+def test_the_panel_keeps_two_targets_caches_and_drops_the_oldest():
+    # The backtest's two threads may fit two targets at once: neither may evict the other.
+    g = Grid(crs="EPSG:32610", cell_size=100, col=np.arange(4), row=np.zeros(4, int))
+    y = np.random.default_rng(0).poisson(1.0, (4, 60)).astype(np.float32)
+    pan = Panel(g, Periods("week"), 0, {"all": y, "b": y + 1, "c": y * 2})
+    fb = FeatureBuilder()
+    for t in ("all", "b"):
+        fb.cached_transform(pan.for_target(t), np.array([50]))
+    kept = lambda kind: sorted(k[1] for k in pan._cache if k[0] == kind)  # noqa: E731
+    assert kept("features") == kept("state") == ["all", "b"]
+    want, _ = fb.transform(pan.for_target("c"), np.array([55]))
+    got, _ = fb.cached_transform(pan.for_target("c"), np.array([55]))
+    np.testing.assert_array_equal(got, want)
+    assert kept("features") == kept("state") == ["b", "c"]
+    pan.for_target("b").release()  # a model done with a target frees its caches
+    assert kept("features") == kept("state") == ["c"]
+
+
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(origin_week=st.integers(10, 140), n_future=st.integers(1, 400), seed=st.integers(0, 10_000))
 def test_appending_future_incidents_changes_no_feature(setup, origin_week, n_future, seed):

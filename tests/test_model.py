@@ -71,6 +71,7 @@ def test_save_load_round_trip(panel, tmp_path):
     m2 = LGBMRiskModel.load(path)
     np.testing.assert_allclose(m2.predict_risk(pan, 150), m.predict_risk(pan, 150), rtol=1e-6)
     assert m2.metadata == m.metadata
+    assert m.blend_feature_ == m2.blend_feature_ == "rate_all"  # the default at weeks
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(InputError, match="model artifact format must be"):
         LGBMRiskModel.load(tmp_path / "bad.json")
@@ -166,6 +167,9 @@ def test_shift_model_trains_on_the_period_itself_and_on_sampled_columns_only():
     origin = n_t - 3  # a day shift (column % 3 == 0)
     m.fit(pan, origin)
     assert origin % 3 == 0 and "tod_52w" in m.feature_names_
+    # At shifts the prediction is blended toward the time-of-day rate unless told otherwise.
+    assert m.blend_feature is None and m.blend_feature_ == m.metadata_["blend_feature"] == "tod_rate_eb"
+    assert m.blend_span_ == 1
     mu = m.predict_risk(pan, origin)
     # The target is the shift itself, not a week's mean: day-shift cells rank first.
     assert mu[24:].min() > mu[:24].max()

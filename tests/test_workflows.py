@@ -71,6 +71,10 @@ def test_output_files_follow_the_contract(run):
     assert not df.duplicated(["model", "category", "cell_id", "period_start"]).any()
     assert set(df.cell_id.astype(str)) == set(ids)
     assert np.isfinite(df.score).all()
+    # Written one (model, category) at a time, each row group holding its own scores.
+    assert pq.ParquetFile(out / "scores.parquet").num_row_groups == len(expected_models) * 2
+    got = df[(df.model == "sepp") & (df.category == "Mischief")].score.to_numpy()
+    np.testing.assert_array_equal(got, r.result.scores[("sepp", "Mischief")].reshape(-1))
 
 
 def test_metrics_and_report(run):
