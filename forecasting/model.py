@@ -540,7 +540,7 @@ class LGBMRiskModel(Params):
         """Expected counts of feature rows ``X`` (rows x ``feature_names_``) of ``panel``'s periods.
 
         The fitted booster's prediction (with the base-rate offset when one is set), blended
-        towards the long-run rate: :meth:`predict_risk` once the features are computed.
+        towards ``blend_feature_``: :meth:`predict_risk` once the features are computed.
         """
         return self._blend(X, self._mu(X, panel))
 
