@@ -404,7 +404,7 @@ class DaskLGBMRiskModel(LGBMRiskModel):
             "origin_period_start": str(panel.periods.start([panel.first + origin])[0]),
             "best_iteration": self.best_iteration_,
             "metrics": {f"valid_{metric}": float(curve[self.best_iteration_ - 1])},
-            "blend": self.blend_, "blend_span": self.blend_span_,
+            "blend": self.blend_, "blend_feature": self.blend_feature_, "blend_span": self.blend_span_,
             "proba_curve": [x.tolist() for x in self.proba_curve_],
             "n_train_rows": int(sum(n[0] for n in sizes)), "data_hash": panel.data_hash,
             "grid": {"kind": panel.grid.kind, "crs": panel.grid.crs.to_string(),
@@ -450,5 +450,6 @@ class DaskLGBMRiskModel(LGBMRiskModel):
         m = LGBMRiskModel(**self.get_params())
         m.booster_, m.feature_names_, m.best_iteration_ = self.booster_, self.feature_names_, self.best_iteration_
         m.blend_, m.blend_span_, m.metadata_ = self.blend_, self.blend_span_, self.metadata_
+        m.blend_feature_ = self.blend_feature_
         return m
 
